@@ -1,0 +1,81 @@
+"""RabbitMQ: a robust connection and a confirming publisher (DESIGN rule 5)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.exceptions import PublishError
+
+from services.common.events.envelope import CONTENT_TYPE
+
+PUBLISH_TIMEOUT = 10.0
+
+
+async def connect(url: str, name: str) -> AbstractRobustConnection:
+    """A connection that reconnects on its own and restores its channels and consumers."""
+    return await aio_pika.connect_robust(
+        url, timeout=10, reconnect_interval=1, client_properties={"connection_name": name}
+    )
+
+
+class Publisher:
+    """Publishes persistent messages, waits for the broker's confirm, and reports returns.
+
+    `publish` returns True when the broker routed the message to at least one queue, False
+    when it confirmed it but had no queue to route it to (mandatory return), and raises
+    when the broker did not confirm it (nack, timeout, connection lost): the caller keeps
+    the message and tries again.
+    """
+
+    def __init__(self, connection: AbstractRobustConnection) -> None:
+        self._connection = connection
+        self._channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+
+    async def start(self) -> None:
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        if self._channel is None:
+            raise RuntimeError("publisher not started")
+        if name not in self._exchanges:
+            # The topology step declared it; here we only name it.
+            self._exchanges[name] = await self._channel.get_exchange(name, ensure=False)
+        return self._exchanges[name]
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        content_type: str = CONTENT_TYPE,
+        headers: dict[str, Any] | None = None,
+        timeout: float = PUBLISH_TIMEOUT,
+    ) -> bool:
+        message = aio_pika.Message(
+            body,
+            content_type=content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            type=routing_key,
+            headers=headers or {},
+        )
+        target = await self._exchange(exchange)
+        try:
+            await asyncio.wait_for(
+                target.publish(message, routing_key=routing_key, mandatory=True), timeout
+            )
+        except PublishError:
+            return False
+        return True

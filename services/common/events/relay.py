@@ -1,0 +1,170 @@
+"""The outbox relay: publishes committed outbox rows and marks them sent once confirmed.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of relays (one per service
+instance) share the work and never send the same row at once. A row is marked sent in the
+transaction that claimed it, after the broker confirmed it: if the relay dies in between,
+the claim rolls back and the row is sent again (consumers drop the duplicate by event id).
+Nothing is ever parked: a row that fails is retried with back-off for as long as it takes,
+and bantin_outbox_oldest_unsent_seconds raises the alarm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
+
+import asyncpg
+
+from services.common import db
+from services.common.events.broker import Publisher
+from services.common.events.envelope import EXCHANGE
+from services.common.metrics import (
+    EVENTS_PUBLISHED,
+    EVENTS_UNROUTABLE,
+    OUTBOX_OLDEST_UNSENT,
+    PUBLISH_FAILURES,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+MAX_BACKOFF_SECONDS = 30
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Delay before the next try of a row that has failed `attempts` times."""
+    return float(min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 16)))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        dsn: str,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self._dsn = dsn
+        self._pool = pool
+        self._publisher = publisher
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="outbox-listen"),
+            asyncio.create_task(self._run(), name="outbox-relay"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+            try:
+                while await self.relay_once() == BATCH_SIZE:
+                    pass
+            except db.UNAVAILABLE_ERRORS as exc:
+                log.warning("outbox relay: database unavailable (%s); retrying", exc)
+                await asyncio.sleep(1)
+
+    async def _listen(self) -> None:
+        """Keep a dedicated LISTEN connection (a pooled one would lose it) and reconnect it."""
+        while True:
+            try:
+                await self._listen_until_lost()
+                log.warning("outbox relay: LISTEN connection lost; reconnecting")
+            except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+                log.warning("outbox relay: cannot LISTEN (%s); retrying", exc)
+            await asyncio.sleep(1)
+
+    async def _listen_until_lost(self) -> None:
+        conn = await db.connect(self._dsn)
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn: lost.set())
+            schema = await conn.fetchval("SELECT current_schema()")
+            await conn.add_listener(f"{schema}_outbox", lambda *_args: self._wake.set())
+            # NOTIFY is only a doorbell: rows may have been committed while we were away.
+            self._wake.set()
+            await lost.wait()
+        finally:
+            if not conn.is_closed():
+                conn.terminate()
+
+    async def relay_once(self) -> int:
+        """Claim a batch of due rows, publish them, mark what was confirmed. Returns the count."""
+        async with self._pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, type, envelope, attempts FROM outbox
+                    WHERE sent_at IS NULL AND next_attempt_at <= now()
+                    ORDER BY created_at
+                    LIMIT $1
+                    FOR UPDATE SKIP LOCKED""",
+                BATCH_SIZE,
+            )
+            if rows:
+                results = await asyncio.gather(
+                    *(self._publish(row) for row in rows), return_exceptions=True
+                )
+                await self._record(conn, rows, results)
+            oldest = await conn.fetchval(
+                "SELECT extract(epoch FROM now() - min(created_at)) FROM outbox"
+                " WHERE sent_at IS NULL"
+            )
+        OUTBOX_OLDEST_UNSENT.set(float(oldest or 0))
+        return len(rows)
+
+    async def _publish(self, row: asyncpg.Record) -> bool:
+        envelope = row["envelope"]
+        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+        return await self._publisher.publish(EXCHANGE, row["type"], body, message_id=str(row["id"]))
+
+    async def _record(
+        self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record], results: Sequence[Any]
+    ) -> None:
+        sent, failed = [], []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                PUBLISH_FAILURES.labels(row["type"]).inc()
+                failed.append((row["id"], backoff_seconds(row["attempts"] + 1), repr(result)))
+                continue
+            sent.append(row["id"])
+            EVENTS_PUBLISHED.labels(row["type"]).inc()
+            if result is False:
+                # Confirmed by the broker but bound to no queue: nobody subscribes to this
+                # type yet. Retrying cannot help, so it counts as sent, loudly.
+                EVENTS_UNROUTABLE.labels(row["type"]).inc()
+                log.warning("event routed to no queue", extra={"event_type": row["type"]})
+        if sent:
+            await conn.execute(
+                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL"
+                " WHERE id = ANY($1::uuid[])",
+                sent,
+            )
+        if failed:
+            log.error(
+                "outbox publish failed; will retry",
+                extra={"rows": len(failed), "error": failed[0][2]},
+            )
+            await conn.executemany(
+                """UPDATE outbox SET attempts = attempts + 1, last_error = $3,
+                          next_attempt_at = now() + make_interval(secs => $2)
+                    WHERE id = $1""",
+                failed,
+            )
