@@ -1,0 +1,205 @@
+"""Bad input and faults as answers: application/problem+json for programs, a Vietnamese HTML
+page for people (DESIGN rule 6). Handlers raise Problem; error_middleware renders it."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from services.common import db
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """A request that cannot be served, with a stable machine `code` and a Vietnamese
+    `detail` for the person who will read it."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"/problems/{self.code}",
+            "title": TITLES.get(self.status, "Yêu cầu không thực hiện được"),
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+TITLES = {
+    400: "Yêu cầu không hợp lệ",
+    401: "Cần đăng nhập",
+    403: "Không có quyền",
+    404: "Không tìm thấy",
+    405: "Phương thức không được hỗ trợ",
+    409: "Xung đột dữ liệu",
+    413: "Nội dung quá lớn",
+    415: "Kiểu nội dung không được hỗ trợ",
+    422: "Dữ liệu không hợp lệ",
+    429: "Quá nhiều yêu cầu",
+    500: "Lỗi hệ thống",
+    503: "Dịch vụ tạm thời không sẵn sàng",
+}
+
+# Errors aiohttp raises itself, as problems with stable codes.
+_HTTP_CODES = {
+    404: ("not_found", "Không tìm thấy trang hoặc tài nguyên bạn yêu cầu."),
+    405: ("method_not_allowed", "Phương thức này không được hỗ trợ tại địa chỉ này."),
+    413: ("body_too_large", "Nội dung gửi lên vượt quá giới hạn cho phép."),
+}
+
+
+def wants_json(request: web.Request) -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "json" in accept and "text/html" not in accept
+
+
+def problem_response(request: web.Request, problem: Problem) -> web.Response:
+    if wants_json(request):
+        return web.Response(
+            status=problem.status,
+            text=json.dumps(problem.to_dict(), ensure_ascii=False),
+            content_type=PROBLEM_JSON,
+            headers=problem.headers,
+        )
+    return web.Response(
+        status=problem.status,
+        text=error_page(problem),
+        content_type="text/html",
+        headers=problem.headers,
+    )
+
+
+def error_page(problem: Problem) -> str:
+    title = html.escape(TITLES.get(problem.status, "Có lỗi xảy ra"))
+    items = "".join(
+        f"<li>{html.escape(e.get('field', ''))}: {html.escape(e['message'])}</li>"
+        for e in problem.errors
+    )
+    return f"""<!doctype html>
+<html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title></head>
+<body><main>
+<h1>{title}</h1>
+<p>{html.escape(problem.detail)}</p>
+{f"<ul>{items}</ul>" if items else ""}
+<p><a href="javascript:history.back()">Quay lại</a> · <a href="/">Trang chủ</a></p>
+</main></body></html>
+"""
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem as raised:
+        return problem_response(request, raised)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, detail = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+        return problem_response(request, Problem(exc.status, code, detail))
+    except db.UNAVAILABLE_ERRORS:
+        log.warning("database unavailable while serving a request", exc_info=True)
+        unavailable = Problem(
+            503,
+            "service_unavailable",
+            "Hệ thống đang bận hoặc bảo trì, xin vui lòng thử lại sau ít phút.",
+            headers={"Retry-After": "5"},
+        )
+        return problem_response(request, unavailable)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        failure = Problem(500, "internal_error", "Đã có lỗi hệ thống, xin vui lòng thử lại sau.")
+        return problem_response(request, failure)
+
+
+# Vietnamese wording of JSON Schema failures, by the keyword that failed.
+_FIELD_MESSAGES = {
+    "required": "Thiếu thông tin bắt buộc.",
+    "type": "Sai kiểu dữ liệu.",
+    "minLength": "Không được để trống hoặc quá ngắn.",
+    "maxLength": "Quá dài (tối đa {maxLength} ký tự).",
+    "minimum": "Giá trị quá nhỏ (tối thiểu {minimum}).",
+    "maximum": "Giá trị quá lớn (tối đa {maximum}).",
+    "format": "Sai định dạng.",
+    "pattern": "Sai định dạng.",
+    "enum": "Giá trị không nằm trong danh sách cho phép.",
+    "additionalProperties": "Có trường không được phép.",
+}
+
+
+def _field_error(error: ValidationError) -> dict[str, str]:
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = next((f for f in error.validator_value if f not in error.instance), "")
+        path.append(str(missing))
+    template = _FIELD_MESSAGES.get(str(error.validator), "Giá trị không hợp lệ.")
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    try:
+        message = template.format(**schema)
+    except (KeyError, IndexError):
+        message = template
+    return {"field": ".".join(path) or "(toàn bộ)", "message": message}
+
+
+def check_input(instance: Any, validator: Draft202012Validator) -> None:
+    """Raise a 422 Problem listing every field that does not match the schema."""
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise Problem(
+            422,
+            "invalid_input",
+            "Dữ liệu gửi lên không hợp lệ, xin kiểm tra lại các trường được nêu.",
+            errors=[_field_error(e) for e in errors],
+        )
+
+
+async def read_json(request: web.Request, validator: Draft202012Validator | None = None) -> Any:
+    """The request's JSON body, checked against `validator`; a clear 4xx otherwise."""
+    if request.content_type not in ("application/json", "application/merge-patch+json"):
+        raise Problem(
+            415, "unsupported_media_type", "Nội dung phải ở dạng JSON (application/json)."
+        )
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.") from exc
+    if validator is not None:
+        check_input(body, validator)
+    return body
+
+
+def input_validator(schema: dict[str, Any]) -> Draft202012Validator:
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
