@@ -168,3 +168,41 @@ class OutboxRelay:
                     WHERE id = $1""",
                 failed,
             )
+
+
+async def run_standalone(service: str) -> None:
+    """Run only a relay for `service`'s outbox (extra relay capacity, or a drained service)."""
+    from services.common.config import Settings
+    from services.common.events.broker import connect
+
+    settings = Settings.from_env(service)
+    pool = await db.create_pool(settings.database_url, max_size=2)
+    connection = await connect(settings.amqp_url, f"{service}-relay")
+    publisher = Publisher(connection)
+    await publisher.start()
+    relay = OutboxRelay(settings.database_url, pool, publisher, settings.relay_poll_seconds)
+    await relay.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await relay.stop()
+        await publisher.close()
+        await connection.close()
+        await pool.close()
+
+
+def main() -> None:
+    import argparse
+
+    from services.common.logs import setup_logging
+
+    parser = argparse.ArgumentParser(description="Publish a service's outbox to RabbitMQ.")
+    parser.add_argument("service", choices=["articles", "feedback", "counter"])
+    args = parser.parse_args()
+    setup_logging(f"{args.service}-relay")
+    with suppress(KeyboardInterrupt):
+        asyncio.run(run_standalone(args.service))
+
+
+if __name__ == "__main__":
+    main()

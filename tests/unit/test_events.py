@@ -1,0 +1,119 @@
+"""The event contract: envelope, schemas and topology coverage, without I/O."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.common.events import topology
+from services.common.events.envelope import CloudEvent, MalformedEvent, source_of
+from services.common.events.schemas import EventSchemaError, event_types, validate
+
+ARTICLE = {
+    "id": 7,
+    "version": 1,
+    "slug": "ky-ket-giao-uoc-thi-dua",
+    "title": "Ký kết giao ước thi đua",
+    "url": "/tin/ky-ket-giao-uoc-thi-dua-7",
+    "category": {"slug": "tinh-hinh-hoat-dong", "name": "Tình hình hoạt động"},
+    "published_at": "2017-04-27T08:00:00+07:00",
+    "updated_at": "2017-04-27T08:00:00+07:00",
+}
+
+
+def article_event(**data_changes: object) -> CloudEvent:
+    return CloudEvent(
+        type="article.published",
+        source=source_of("articles"),
+        subject="7",
+        data={**ARTICLE, **data_changes},
+    )
+
+
+def test_envelope_is_cloudevents_structured_json() -> None:
+    event = article_event()
+    body = json.loads(event.to_json())
+    assert body["specversion"] == "1.0"
+    assert body["source"] == "/bantin/articles"
+    assert body["type"] == "article.published"
+    assert body["subject"] == "7"
+    assert body["datacontenttype"] == "application/json"
+    assert body["data"]["title"] == "Ký kết giao ước thi đua"  # UTF-8, not \u escapes
+    assert "Ký kết" in event.to_json().decode()
+    assert CloudEvent.from_json(event.to_json()) == event
+    validate(body)
+
+
+def test_each_event_has_its_own_id() -> None:
+    assert article_event().id != article_event().id
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1, 2]", b'{"specversion": "0.3"}', b'{"specversion": "1.0", "type": "x"}'],
+)
+def test_malformed_bodies_are_refused(raw: bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        CloudEvent.from_json(raw)
+
+
+def test_data_that_breaks_the_contract_is_refused() -> None:
+    with pytest.raises(EventSchemaError, match="version"):
+        validate(article_event(version=0).to_dict())
+    with pytest.raises(EventSchemaError, match="title"):
+        validate({**article_event().to_dict(), "data": {**ARTICLE, "title": ""}})
+
+
+def test_private_fields_cannot_slip_into_an_event() -> None:
+    with pytest.raises(EventSchemaError, match="email"):
+        validate(article_event(email="ban.doc@example.vn").to_dict())
+    feedback = CloudEvent(
+        type="feedback.approved",
+        source=source_of("feedback"),
+        subject="3",
+        data={
+            "id": 3,
+            "version": 2,
+            "article_id": 7,
+            "author_name": "Nguyễn Văn A",
+            "body": "Bài viết rất hay.",
+            "approved_at": "2026-11-28T08:00:00+07:00",
+            "updated_at": "2026-11-28T08:00:00+07:00",
+            "ip_address": "203.0.113.9",
+        },
+    )
+    with pytest.raises(EventSchemaError, match="ip_address"):
+        validate(feedback.to_dict())
+
+
+def test_an_unknown_event_type_is_refused() -> None:
+    with pytest.raises(EventSchemaError, match="no schema"):
+        validate({**article_event().to_dict(), "type": "article.exploded"})
+
+
+def test_every_event_type_has_a_schema_and_every_consumed_type_is_bound() -> None:
+    assert event_types() == sorted(
+        [
+            "article.published",
+            "article.updated",
+            "article.unpublished",
+            "feedback.submitted",
+            "feedback.approved",
+            "feedback.updated",
+            "feedback.rejected",
+            "feedback.withdrawn",
+            "views.counted",
+        ]
+    )
+    bound = {key for spec in topology.QUEUES for key in spec.routing_keys}
+    assert {"article.published", "article.unpublished", "views.counted"} <= bound
+    assert {"feedback.approved", "feedback.updated", "feedback.withdrawn"} <= bound
+
+
+def test_every_queue_dead_letters_to_its_own_parking_queue() -> None:
+    for spec in topology.QUEUES:
+        arguments = topology.queue_arguments(spec)
+        assert arguments["x-queue-type"] == "quorum"
+        assert arguments["x-dead-letter-routing-key"] == spec.name
+        assert arguments["x-delivery-limit"] > 0
