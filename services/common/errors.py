@@ -187,12 +187,13 @@ def check_input(instance: Any, validator: Draft202012Validator) -> None:
 
 async def read_json(request: web.Request, validator: Draft202012Validator | None = None) -> Any:
     """The request's JSON body, checked against `validator`; a clear 4xx otherwise."""
+    raw = await request.read()  # first, so an oversized body is a 413 whatever its type
     if request.content_type not in ("application/json", "application/merge-patch+json"):
         raise Problem(
             415, "unsupported_media_type", "Nội dung phải ở dạng JSON (application/json)."
         )
     try:
-        body = json.loads(await request.read())
+        body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Problem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.") from exc
     if validator is not None:

@@ -1,0 +1,175 @@
+"""What every service's aiohttp app shares: typed app keys, the resources' start-up and
+clean-up in dependency order, health and metrics endpoints, and the process entry point."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+
+import asyncpg
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common import db
+from services.common.auth import VERIFIER, TokenVerifier
+from services.common.config import Settings
+from services.common.errors import error_middleware
+from services.common.events.broker import Publisher, connect
+from services.common.events.consumer import Consumer, Handler
+from services.common.events.relay import OutboxRelay
+from services.common.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+AMQP = web.AppKey("amqp", AbstractRobustConnection)
+PUBLISHER = web.AppKey("publisher", Publisher)
+RELAY = web.AppKey("relay", OutboxRelay)
+CONSUMERS = web.AppKey("consumers", list[Consumer])
+
+
+def create_base_app(
+    settings: Settings,
+    service_dir: Path,
+    consumers: Mapping[str, Mapping[str, Handler]] | None = None,
+    client_max_size: int | None = None,
+) -> web.Application:
+    """An app with the service's database pool (migrated), broker connection, outbox relay
+    and consumers (queue name -> {event type: handler}), plus /healthz, /readyz, /metrics."""
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=client_max_size or settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    if settings.auth_public_key:
+        app[VERIFIER] = TokenVerifier(settings.auth_public_key)
+    app.cleanup_ctx.append(_database(service_dir))
+    app.cleanup_ctx.append(_broker)
+    app.cleanup_ctx.append(_relay)
+    app.cleanup_ctx.append(_consumers(consumers or {}))
+    # Stop taking messages before the HTTP server and the pool go away.
+    app.on_shutdown.append(_stop_consumers)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _database(service_dir: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        dsn = app[SETTINGS].database_url
+        await db.migrate(dsn, service_dir)
+        app[POOL] = await db.create_pool(dsn)
+        yield
+        await app[POOL].close()
+
+    return database
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[AMQP] = await connect(settings.amqp_url, settings.service)
+    app[PUBLISHER] = Publisher(app[AMQP])
+    await app[PUBLISHER].start()
+    yield
+    await app[PUBLISHER].close()
+    await app[AMQP].close()
+
+
+async def _relay(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    relay = OutboxRelay(
+        settings.database_url, app[POOL], app[PUBLISHER], settings.relay_poll_seconds
+    )
+    app[RELAY] = relay
+    await relay.start()
+    yield
+    await relay.stop()
+
+
+def _consumers(
+    queues: Mapping[str, Mapping[str, Handler]],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def consumers(app: web.Application) -> AsyncIterator[None]:
+        prefetch = app[SETTINGS].consumer_prefetch
+        app[CONSUMERS] = [
+            Consumer(queue, app[POOL], app[AMQP], handlers, prefetch=prefetch)
+            for queue, handlers in queues.items()
+        ]
+        for consumer in app[CONSUMERS]:
+            await consumer.start()
+        yield
+        await _stop_consumers(app)
+
+    return consumers
+
+
+async def _stop_consumers(app: web.Application) -> None:
+    for consumer in app.get(CONSUMERS, []):
+        await consumer.stop()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and the broker connection is open."""
+    app = request.app
+    checks: dict[str, str] = {}
+    try:
+        async with app[POOL].acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1", timeout=2)
+        checks["database"] = "ok"
+    except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    checks["broker"] = "ok" if not app[AMQP].is_closed else "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def client_address(request: web.Request) -> str:
+    """The reader's address: the gateway's X-Forwarded-For, trusted only from a proxy
+    listed in TRUSTED_PROXIES (DESIGN rule 9); otherwise the peer itself. Never log it."""
+    peer = request.remote or ""
+    trusted = request.app[SETTINGS].trusted_proxies
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and _is_trusted(peer, trusted):
+        return forwarded.split(",")[-1].strip()
+    return peer
+
+
+def _is_trusted(peer: str, trusted: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in trusted)
+
+
+def run(app_factory: Callable[[Settings], web.Application], service: str, port: int) -> None:
+    """`python -m services.<name>`: JSON logs, then serve until SIGTERM/SIGINT. On a signal
+    aiohttp stops accepting, runs on_shutdown (consumers stop and finish their messages),
+    waits for requests in flight, then runs the clean-ups (relay, broker, pool)."""
+    settings = Settings.from_env(service, default_port=port)
+    setup_logging(service, settings.log_level)
+    web.run_app(
+        app_factory(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        access_log=None,  # it would log client addresses
+        shutdown_timeout=15,
+        print=None,
+        handle_signals=True,
+    )
