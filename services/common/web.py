@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -32,14 +33,23 @@ RELAY = web.AppKey("relay", OutboxRelay)
 CONSUMERS = web.AppKey("consumers", list[Consumer])
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """A topology queue this service consumes, with a handler per event type."""
+
+    queue: str
+    handlers: Mapping[str, Handler]
+    versioned: bool = True
+
+
 def create_base_app(
     settings: Settings,
     service_dir: Path,
-    consumers: Mapping[str, Mapping[str, Handler]] | None = None,
+    subscriptions: Sequence[Subscription] = (),
     client_max_size: int | None = None,
 ) -> web.Application:
     """An app with the service's database pool (migrated), broker connection, outbox relay
-    and consumers (queue name -> {event type: handler}), plus /healthz, /readyz, /metrics."""
+    and consumers, plus /healthz, /readyz and /metrics."""
     app = web.Application(
         middlewares=[error_middleware],
         client_max_size=client_max_size or settings.max_body_bytes,
@@ -50,7 +60,7 @@ def create_base_app(
     app.cleanup_ctx.append(_database(service_dir))
     app.cleanup_ctx.append(_broker)
     app.cleanup_ctx.append(_relay)
-    app.cleanup_ctx.append(_consumers(consumers or {}))
+    app.cleanup_ctx.append(_consumers(subscriptions))
     # Stop taking messages before the HTTP server and the pool go away.
     app.on_shutdown.append(_stop_consumers)
     app.router.add_get("/healthz", healthz)
@@ -92,13 +102,15 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
 
 
 def _consumers(
-    queues: Mapping[str, Mapping[str, Handler]],
+    subscriptions: Sequence[Subscription],
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def consumers(app: web.Application) -> AsyncIterator[None]:
         prefetch = app[SETTINGS].consumer_prefetch
         app[CONSUMERS] = [
-            Consumer(queue, app[POOL], app[AMQP], handlers, prefetch=prefetch)
-            for queue, handlers in queues.items()
+            Consumer(
+                s.queue, app[POOL], app[AMQP], s.handlers, prefetch=prefetch, versioned=s.versioned
+            )
+            for s in subscriptions
         ]
         for consumer in app[CONSUMERS]:
             await consumer.start()

@@ -103,6 +103,7 @@ def test_every_event_type_has_a_schema_and_every_consumed_type_is_bound() -> Non
             "feedback.updated",
             "feedback.rejected",
             "feedback.withdrawn",
+            "views.batch",
             "views.counted",
         ]
     )

@@ -55,6 +55,7 @@ class Consumer:
         *,
         prefetch: int = 20,
         max_attempts: int = MAX_ATTEMPTS,
+        versioned: bool = True,
     ) -> None:
         self.name = queue
         self._pool = pool
@@ -62,6 +63,9 @@ class Consumer:
         self._handlers = dict(handlers)
         self._prefetch = prefetch
         self._max_attempts = max_attempts
+        # False for messages that are not versions of an item (a batch of views): their
+        # handler is idempotent on its own and every one of them must be applied.
+        self._versioned = versioned
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
@@ -146,7 +150,15 @@ class Consumer:
             )
             if not first_time:
                 return "duplicate"
-            newer = await conn.fetchval(
+            if self._versioned and not await self._is_newer(conn, event):
+                return "stale"
+            await handler(conn, event)
+        return "handled"
+
+    async def _is_newer(self, conn: asyncpg.Connection, event: CloudEvent) -> bool:
+        """Record the event's version for its item; False if a newer one was applied."""
+        return bool(
+            await conn.fetchval(
                 """INSERT INTO event_versions (consumer, entity, subject, version)
                    VALUES ($1, $2, $3, $4)
                    ON CONFLICT (consumer, entity, subject) DO UPDATE
@@ -158,10 +170,7 @@ class Consumer:
                 event.subject,
                 event.version,
             )
-            if not newer:
-                return "stale"
-            await handler(conn, event)
-        return "handled"
+        )
 
     async def _park(self, message: AbstractIncomingMessage, reason: str, attempts: int) -> None:
         """Move the message to <queue>.dead with the reason, then ack it here."""
