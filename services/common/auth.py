@@ -54,13 +54,12 @@ class Principal:
 
 
 class TokenError(Exception):
-    """A token that cannot be trusted; `code` is the stable problem code for it."""
-
-    code = "token_invalid"
+    """A token that cannot be trusted: malformed, tampered, signed by another key, or
+    missing a claim."""
 
 
 class TokenExpiredError(TokenError):
-    code = "token_expired"
+    """A token that was valid but whose lifetime is over."""
 
 
 class TokenVerifier:
@@ -143,7 +142,9 @@ async def principal_from_request(request: web.Request) -> Principal:
         principal = request.config_dict[VERIFIER].verify(token)
     except TokenExpiredError as exc:
         raise _unauthorized(
-            "token_expired", "Phiên đăng nhập đã hết hạn, xin vui lòng đăng nhập lại.", exc.code
+            "token_expired",
+            "Phiên đăng nhập đã hết hạn, xin vui lòng đăng nhập lại.",
+            "invalid_token",
         ) from exc
     except TokenError as exc:
         raise _unauthorized(
