@@ -39,6 +39,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--password",
         help="default: $BANTIN_ADMIN_PASSWORD, else asked on the terminal (safer than argv)",
     )
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="succeed without change when the user exists (for start-up jobs run every time)",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         admin = asyncio.run(create_admin(dsn, username, password, args.display_name))
     except users.UsernameTakenError:
         print(f"Tên đăng nhập '{username}' đã tồn tại; không thay đổi gì.", file=sys.stderr)
-        return 1
+        return 0 if args.if_missing else 1
     except (users.UserInputError, CommandError, ConfigError) as exc:
         print(f"Lỗi: {exc}", file=sys.stderr)
         return 1

@@ -207,12 +207,16 @@ def _write_new_file(path: Path, text: str, mode: int) -> None:
         file.write(text)
 
 
-def write_keypair(directory: Path) -> tuple[Path, Path]:
-    private_path, public_path = directory / PRIVATE_KEY_FILE, directory / PUBLIC_KEY_FILE
+def write_keypair(directory: Path, public_directory: Path | None = None) -> tuple[Path, Path]:
+    """Write a new pair; the public key may go to its own directory (the one shared with
+    the services that only verify)."""
+    public_directory = public_directory or directory
+    private_path, public_path = directory / PRIVATE_KEY_FILE, public_directory / PUBLIC_KEY_FILE
     existing = [str(p) for p in (private_path, public_path) if p.exists()]
     if existing:
         raise FileExistsError(f"refusing to overwrite existing key files: {', '.join(existing)}")
     directory.mkdir(parents=True, exist_ok=True)
+    public_directory.mkdir(parents=True, exist_ok=True)
     private_pem, public_pem = generate_keypair()
     _write_new_file(private_path, private_pem, 0o600)
     _write_new_file(public_path, public_pem, 0o644)
@@ -224,9 +228,21 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     keygen = commands.add_parser("keygen", help="write a new Ed25519 token-signing key pair")
     keygen.add_argument("--out", type=Path, required=True, help="directory for the key files")
+    keygen.add_argument("--public-out", type=Path, help="directory for the public key file")
+    keygen.add_argument(
+        "--keep", action="store_true", help="succeed without change when both files exist"
+    )
     args = parser.parse_args(argv)
+    public_dir = args.public_out or args.out
+    if (
+        args.keep
+        and (args.out / PRIVATE_KEY_FILE).exists()
+        and (public_dir / PUBLIC_KEY_FILE).exists()
+    ):
+        print("key pair already present; kept")
+        return 0
     try:
-        private_path, public_path = write_keypair(args.out)
+        private_path, public_path = write_keypair(args.out, args.public_out)
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

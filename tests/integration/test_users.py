@@ -397,6 +397,16 @@ async def test_create_admin_makes_an_admin_once(
     assert await users.get_user_by_username(conn, name) == admin
     assert await stored_hash(conn, admin.id) == hash_before
 
+    # The start-up job form: runs on every start, succeeds, changes nothing.
+    code, out, err = await run_create_admin(
+        database,
+        "--if-missing",
+        env={"BANTIN_ADMIN_USERNAME": name, "BANTIN_ADMIN_PASSWORD": "khac-han-roi-nhe"},
+    )
+    assert code == 0
+    assert "đã tồn tại" in err
+    assert await stored_hash(conn, admin.id) == hash_before
+
 
 @pytest.mark.parametrize(
     ("args", "env"),

@@ -353,3 +353,14 @@ def test_keygen_never_overwrites_a_key(tmp_path: Path) -> None:
     before = (tmp_path / "auth_private.pem").read_text()
     assert auth.main(["keygen", "--out", str(tmp_path)]) == 1
     assert (tmp_path / "auth_private.pem").read_text() == before
+
+
+def test_keygen_can_keep_the_public_key_apart_and_keep_an_existing_pair(tmp_path: Path) -> None:
+    private_dir, public_dir = tmp_path / "private", tmp_path / "public"
+    args = ["keygen", "--out", str(private_dir), "--public-out", str(public_dir), "--keep"]
+    assert auth.main(args) == 0
+    assert sorted(p.name for p in private_dir.iterdir()) == ["auth_private.pem"]
+    assert sorted(p.name for p in public_dir.iterdir()) == ["auth_public.pem"]
+    before = (private_dir / "auth_private.pem").read_text()
+    assert auth.main(args) == 0  # a restart of the one-shot job
+    assert (private_dir / "auth_private.pem").read_text() == before
