@@ -1,0 +1,304 @@
+"""Run Bantin without Docker: the topology step, the three services and the nginx gateway
+as local processes against a local Postgres and RabbitMQ.
+
+    scripts/run-local            # then open http://127.0.0.1:8080
+
+Each process's command and environment come from docker-compose.yml itself, so the two
+ways of running cannot drift; only what differs between a compose network and one
+machine is rewritten (host names, ports, the key directory, the broker account). The
+gateway config is rendered from the same template the nginx image renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+GATEWAY_TEMPLATE = ROOT / "deploy" / "gateway" / "default.conf.template"
+INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
+
+SETUP_JOBS = ("topology", "keys", "first-admin")
+SERVICES = ("articles", "feedback", "counter")
+DEMO_JOB = "demo-content"
+
+_COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def interpolate(value: str, environ: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR-default}, from `environ`."""
+    return _COMPOSE_VARIABLE.sub(
+        lambda m: environ.get(m[1]) or (m[2] if m[2] is not None else ""), value
+    ).replace("$$", "$")
+
+
+def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    with path.open() as file:
+        compose: dict[str, Any] = yaml.safe_load(file)
+    return compose
+
+
+@dataclass(frozen=True)
+class Local:
+    """Where things are on this machine."""
+
+    run_dir: Path
+    database: str = "bantin"
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    gateway_port: int = 8080
+    ports: dict[str, int] = field(
+        default_factory=lambda: {"articles": 8001, "feedback": 8002, "counter": 8003}
+    )
+    page_cache: bool = True
+
+    def dsn(self, role: str) -> str:
+        return f"postgresql://{role}@{self.pg_host}:{self.pg_port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+
+
+def _localise(value: str, local: Local) -> str:
+    """Rewrite one compose value for this machine."""
+    value = value.replace("/run/bantin/", f"{local.run_dir}/keys/")
+    value = value.replace("http://gateway:8080", f"http://127.0.0.1:{local.gateway_port}")
+    for service, port in local.ports.items():
+        value = value.replace(f"{service}:{_compose_port(service)}", f"127.0.0.1:{port}")
+    return value
+
+
+def _compose_port(service: str) -> str:
+    return {"articles": "8001", "feedback": "8002", "counter": "8003"}[service]
+
+
+def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpec:
+    service = compose["services"][name]
+    environ = dict(os.environ)
+    env = {
+        key: _localise(interpolate(str(value), environ), local)
+        for key, value in (service.get("environment") or {}).items()
+    }
+    for key in env:
+        if key.endswith("_DATABASE_URL"):
+            env[key] = local.dsn(key.removesuffix("_DATABASE_URL").lower())
+    if "AMQP_URL" in env:
+        env["AMQP_URL"] = local.amqp_url
+    if "TRUSTED_PROXIES" in env:
+        env["TRUSTED_PROXIES"] = "127.0.0.1,::1"
+    if name in local.ports:
+        env["HTTP_PORT"] = str(local.ports[name])
+        env["HTTP_HOST"] = "127.0.0.1"
+    if name == "gateway":
+        env["BANTIN_CACHE_DIR"] = str(local.run_dir / "nginx" / "cache")
+        env["BANTIN_GATEWAY_PORT"] = str(local.gateway_port)
+        env["BANTIN_PAGE_CACHE"] = "pages" if local.page_cache else "off"
+    command = [_localise(interpolate(str(arg), environ), local) for arg in service["command"]]
+    if command[0] == "python":
+        command[0] = sys.executable
+    return ProcessSpec(name, command, env)
+
+
+def render_gateway_config(env: dict[str, str], out_dir: Path) -> Path:
+    """Render the template as the nginx image's entrypoint does: envsubst, restricted to
+    the variables that are defined (here: the gateway's BANTIN_* settings)."""
+    names = " ".join(f"${{{key}}}" for key in env)
+    rendered = subprocess.run(
+        ["envsubst", names],
+        input=GATEWAY_TEMPLATE.read_text(),
+        env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    conf_d = out_dir / "conf.d"
+    conf_d.mkdir(parents=True, exist_ok=True)
+    (conf_d / "default.conf").write_text(rendered)
+    main = out_dir / "nginx.conf"
+    # The same frame as the image's /etc/nginx/nginx.conf: the template goes in http {}.
+    main.write_text(
+        f"""daemon off;
+worker_processes auto;
+pid {out_dir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_timeout 65;
+    client_body_temp_path {out_dir}/tmp/body;
+    proxy_temp_path {out_dir}/tmp/proxy;
+    fastcgi_temp_path {out_dir}/tmp/fastcgi;
+    uwsgi_temp_path {out_dir}/tmp/uwsgi;
+    scgi_temp_path {out_dir}/tmp/scgi;
+    include {conf_d}/*.conf;
+}}
+"""
+    )
+    for sub in ("tmp", "cache"):
+        (out_dir / sub).mkdir(exist_ok=True)
+    if os.geteuid() == 0:  # workers drop to nobody: let them write their cache
+        for path in [out_dir, *out_dir.rglob("*")]:
+            shutil.chown(path, "nobody", "nogroup")
+    return main
+
+
+class LocalStack:
+    """The whole site as local processes; used by `scripts/run-local` and the e2e tests."""
+
+    def __init__(self, local: Local, compose: dict[str, Any] | None = None) -> None:
+        self.local = local
+        self.compose = compose or load_compose()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs = local.run_dir / "logs"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local.gateway_port}"
+
+    def spec(self, name: str) -> ProcessSpec:
+        return process_spec(self.compose, name, self.local)
+
+    def prepare_database(self) -> None:
+        subprocess.run(
+            [
+                "psql", "-X", "-q", "-h", self.local.pg_host, "-p", str(self.local.pg_port),
+                "-U", os.environ.get("PGUSER", "postgres"), "-d", "postgres",
+                "-v", f"dbname={self.local.database}", "-f", str(INIT_SQL),
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+    def run_job(self, name: str, timeout: float = 120) -> None:
+        spec = self.spec(name)
+        with self._log(name) as log:
+            result = subprocess.run(
+                spec.command, env=self._env(spec), cwd=ROOT, stdout=log, stderr=log,
+                timeout=timeout,
+            )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"{name} failed (exit {result.returncode}); see {self.logs}")
+
+    def start_service(self, name: str) -> None:
+        spec = self.spec(name)
+        with self._log(name) as log:
+            self.processes[name] = subprocess.Popen(
+                spec.command, env=self._env(spec), cwd=ROOT, stdout=log, stderr=log
+            )
+        wait_until_ready(f"http://127.0.0.1:{self.local.ports[name]}/readyz", self.processes[name])
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM) -> int:
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        return process.wait(timeout=30)
+
+    def start_gateway(self) -> None:
+        spec = self.spec("gateway")
+        conf = render_gateway_config(spec.env, self.local.run_dir / "nginx")
+        with self._log("gateway") as log:
+            self.processes["gateway"] = subprocess.Popen(
+                ["nginx", "-p", str(conf.parent), "-c", str(conf)], stdout=log, stderr=log
+            )
+        wait_until_ready(f"{self.url}/gioi-thieu", self.processes["gateway"])
+
+    def start(self, demo_content: bool = False) -> None:
+        self.local.run_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        self.prepare_database()
+        for job in SETUP_JOBS:
+            self.run_job(job)
+        for service in SERVICES:
+            self.start_service(service)
+        self.start_gateway()
+        if demo_content:
+            self.run_job(DEMO_JOB, timeout=300)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+    def _env(self, spec: ProcessSpec) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TZ")}
+        return {**keep, "PYTHONUNBUFFERED": "1", **spec.env}
+
+    def _log(self, name: str) -> Any:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        return (self.logs / f"{name}.log").open("ab")
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", type=Path, default=ROOT / ".run")
+    parser.add_argument("--database", default=os.environ.get("BANTIN_DATABASE", "bantin"))
+    parser.add_argument("--vhost", default=os.environ.get("BANTIN_VHOST", "/"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BANTIN_PORT", "8080")))
+    parser.add_argument("--no-page-cache", action="store_true")
+    args = parser.parse_args()
+    demo = os.environ.get("DEMO_CONTENT", "1") not in ("0", "false", "no")
+    local = Local(
+        run_dir=args.run_dir.resolve(),
+        database=args.database,
+        amqp_url=f"amqp://guest:guest@127.0.0.1:5672/{quote(args.vhost, safe='')}",
+        gateway_port=args.port,
+        page_cache=not args.no_page_cache,
+    )
+    stack = LocalStack(local)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start(demo_content=demo)
+        print(f"Bantin chạy tại {stack.url} (logs: {stack.logs}); Ctrl-C để dừng.", flush=True)
+        while all(p.poll() is None for p in stack.processes.values()):
+            time.sleep(1)
+        print("a process stopped; see the logs", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
