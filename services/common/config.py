@@ -50,6 +50,14 @@ def read_key(name: str) -> str | None:
     return None
 
 
+# Each service's own database role; spelled out so the names can be found in the code.
+DATABASE_URL_VARIABLES = {
+    "articles": "ARTICLES_DATABASE_URL",
+    "feedback": "FEEDBACK_DATABASE_URL",
+    "counter": "COUNTER_DATABASE_URL",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     service: str
@@ -67,10 +75,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, service: str, default_port: int = 8000) -> Settings:
-        prefix = service.upper()
         return cls(
             service=service,
-            database_url=env(f"{prefix}_DATABASE_URL", os.environ.get("DATABASE_URL")),
+            database_url=env(DATABASE_URL_VARIABLES[service], os.environ.get("DATABASE_URL")),
             amqp_url=env("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
             http_host=os.environ.get("HTTP_HOST", "0.0.0.0"),
             http_port=env_int("HTTP_PORT", default_port),
