@@ -113,8 +113,10 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
         env["BANTIN_CACHE_DIR"] = str(local.run_dir / "nginx" / "cache")
         env["BANTIN_GATEWAY_PORT"] = str(local.gateway_port)
         env["BANTIN_PAGE_CACHE"] = "pages" if local.page_cache else "off"
-    command = [_localise(interpolate(str(arg), environ), local) for arg in service["command"]]
-    if command[0] == "python":
+    command = [
+        _localise(interpolate(str(arg), environ), local) for arg in service.get("command", [])
+    ]
+    if command and command[0] == "python":
         command[0] = sys.executable
     return ProcessSpec(name, command, env)
 

@@ -39,12 +39,19 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# Where each key may come from: the PEM text itself, or a file holding it.
+KEY_VARIABLES = {
+    "AUTH_PUBLIC_KEY": "AUTH_PUBLIC_KEY_FILE",
+    "AUTH_PRIVATE_KEY": "AUTH_PRIVATE_KEY_FILE",
+}
+
+
 def read_key(name: str) -> str | None:
     """A PEM key from NAME (the key itself) or NAME_FILE (a path to it), or None."""
     inline = os.environ.get(name)
     if inline:
         return inline.replace("\\n", "\n")
-    path = os.environ.get(f"{name}_FILE")
+    path = os.environ.get(KEY_VARIABLES[name])
     if path:
         return Path(path).read_text()
     return None
