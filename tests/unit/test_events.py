@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from services.common.events import topology
 from services.common.events.envelope import CloudEvent, MalformedEvent, source_of
@@ -118,3 +120,14 @@ def test_every_queue_dead_letters_to_its_own_parking_queue() -> None:
         assert arguments["x-queue-type"] == "quorum"
         assert arguments["x-dead-letter-routing-key"] == spec.name
         assert arguments["x-delivery-limit"] > 0
+
+
+def test_every_public_event_type_is_in_the_asyncapi_document() -> None:
+    root = Path(__file__).resolve().parents[2]
+    document = yaml.safe_load((root / "docs" / "asyncapi.yaml").read_text())
+    public = [t for t in event_types() if t != "views.batch"]  # internal to counter
+    assert sorted(c["address"] for c in document["channels"].values()) == public
+    for message in document["components"]["messages"].values():
+        for part in message["payload"]["allOf"]:
+            ref = part.get("$ref") or part["properties"]["data"]["$ref"]
+            assert (root / "docs" / ref).resolve().exists(), ref

@@ -1,0 +1,92 @@
+"""The whole site through the real nginx gateway: the local runner starts the topology
+step, the three services and nginx against a fresh database and vhost, on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from scripts.run_local import Local, LocalStack
+from services.common.events import topology
+from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
+
+ADMIN = {"username": "quantri", "password": "doi-mat-khau-ngay"}  # compose's defaults
+BROWSER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/120.0.0.0 Safari/537.36"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    database = create_database()
+    vhost = create_vhost()
+    asyncio.run(topology.apply(vhost.url))
+    local = Local(
+        run_dir=tmp_path_factory.mktemp("run"),
+        database=database.name,
+        amqp_url=vhost.url,
+        gateway_port=free_port(),
+        ports={name: free_port() for name in ("articles", "feedback", "counter")},
+    )
+    site = LocalStack(local)
+    try:
+        site.start()
+        yield site
+    finally:
+        site.stop()
+        delete_vhost(vhost)
+        drop_database(database)
+
+
+@pytest.fixture
+async def http(stack: LocalStack) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(
+        base_url=stack.url, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+async def admin_headers(http: aiohttp.ClientSession) -> dict[str, str]:
+    async with http.post("/api/v1/auth/token", json=ADMIN) as response:
+        assert response.status == 200, await response.text()
+        token = (await response.json())["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.3
+) -> Any:
+    """Poll until `check` returns something truthy; fail with its last answer."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"not reached within {timeout} s; last: {last!r}")
+
+
+def text_of(html: str) -> str:
+    """The page as a reader sees it: tags dropped, whitespace collapsed."""
+    without_scripts = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", without_scripts)).strip()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
