@@ -15,6 +15,7 @@ from services.common import db
 from services.common.events.broker import connect
 from services.common.events.consumer import Consumer, Handler
 from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.redrive import redrive
 from tests.support.amqp import drain, publish_event
 from tests.support.infra import ROOT, Database, create_database, drop_database
 
@@ -217,3 +218,38 @@ async def test_stop_lets_the_message_in_hand_finish_and_ack(pool, run_consumer, 
     await consumer.stop()
     assert 5 in await titles(pool)
     assert await queue_is_empty(amqp_url)
+
+
+async def parked_count(amqp_url: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(f"{QUEUE}.dead", passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+
+async def test_a_parked_message_can_be_inspected_and_redriven(pool, run_consumer, amqp_url) -> None:
+    fixed = False
+
+    async def broken_until_fixed(conn: asyncpg.Connection, event: CloudEvent) -> None:
+        if not fixed:
+            raise ValueError("lỗi chưa được sửa")
+        await remember_title(conn, event)
+
+    await run_consumer(broken_until_fixed)
+    await publish_event(amqp_url, article(21, 1))
+    await eventually(lambda: _equals(parked_count(amqp_url), 1))
+
+    [listed] = await redrive(amqp_url, QUEUE, move=False, limit=10)
+    assert "lỗi chưa được sửa" in listed.reason
+    assert await parked_count(amqp_url) == 1  # listing moves nothing
+    assert 21 not in await titles(pool)
+
+    fixed = True
+    assert len(await redrive(amqp_url, QUEUE, move=True, limit=10)) == 1
+    await eventually(lambda: _has(pool, 21))
+    assert await parked_count(amqp_url) == 0
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected

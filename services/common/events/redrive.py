@@ -1,0 +1,79 @@
+"""Inspect and re-drive parked messages: `python -m services.common.events.redrive QUEUE`.
+
+Lists what waits on QUEUE.dead (id, type, reason) and, with --move, sends it back to QUEUE
+once the cause is fixed. Each message is re-published with confirms before it is removed
+from the parking queue, so a failure midway loses nothing (at worst one comes twice, which
+the consumer's inbox absorbs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+
+import aio_pika
+
+from services.common.events.topology import queue as topology_queue
+
+
+@dataclass(frozen=True)
+class Parked:
+    message_id: str | None
+    type: str | None
+    reason: str
+
+
+async def redrive(amqp_url: str, queue_name: str, move: bool, limit: int) -> list[Parked]:
+    spec = topology_queue(queue_name)
+    seen: list[Parked] = []
+    connection = await aio_pika.connect(amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        parked = await channel.get_queue(spec.dead_letter_queue, ensure=True)
+        while len(seen) < limit:
+            message = await parked.get(fail=False, timeout=10)
+            if message is None:
+                break
+            headers = dict(message.headers or {})
+            seen.append(
+                Parked(message.message_id, message.type, str(headers.get("x-bantin-reason", "")))
+            )
+            if not move:
+                continue
+            headers["x-bantin-redriven"] = int(str(headers.get("x-bantin-redriven", 0))) + 1
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    message.body,
+                    headers=headers,
+                    content_type=message.content_type,
+                    message_id=message.message_id,
+                    type=message.type,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=spec.name,
+            )
+            await message.ack()
+        # Unacknowledged messages (listing only) go back to the parking queue on close.
+    return seen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("queue", help="a consumer queue, e.g. articles.views-counted")
+    parser.add_argument("--move", action="store_true", help="send the messages back")
+    parser.add_argument("--limit", type=int, default=1000)
+    args = parser.parse_args()
+    url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    parked = asyncio.run(redrive(url, args.queue, args.move, args.limit))
+    for item in parked:
+        print(f"{item.message_id}\t{item.type}\t{item.reason}")
+    verb = "moved back to" if args.move else "parked, not moved; --move sends them back to"
+    print(f"{len(parked)} message(s) {verb} {args.queue}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
