@@ -1,0 +1,229 @@
+"""The counting rules, free of I/O: the calendar day in Vietnam, the 30-minute bucket, the
+view key, which user agents are bots, the beacon body, the set of countable articles and
+the data of the events the counter publishes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crawlerdetect import CrawlerDetect
+
+from services.common.errors import Problem, check_input, input_validator
+
+try:
+    VIETNAM: Any = ZoneInfo("Asia/Ho_Chi_Minh")
+except ZoneInfoNotFoundError:  # a slim image without tzdata: Vietnam has kept UTC+7 since 1975
+    VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+
+BUCKET_SECONDS = 30 * 60
+# Keys and salts of today and yesterday are kept; older ones are deleted, and a view of an
+# older day arriving late is not counted (its key could no longer be checked).
+KEEP_DAYS = 2
+SALT_BYTES = 32
+ARTICLE_ID_MAX = 2**63 - 1
+
+
+def vn_day(moment: datetime) -> date:
+    """The calendar day in Asia/Ho_Chi_Minh of an aware moment."""
+    return moment.astimezone(VIETNAM).date()
+
+
+def bucket_of(moment: datetime) -> int:
+    """The 30-minute bucket of a moment (counted from the epoch). Vietnam is a whole number
+    of hours from UTC, so a bucket never straddles two Vietnamese days."""
+    return int(moment.timestamp()) // BUCKET_SECONDS
+
+
+def oldest_kept_day(today: date) -> date:
+    return today - timedelta(days=KEEP_DAYS - 1)
+
+
+def view_key(salt: bytes, address: str, user_agent: str, article_id: int, bucket: int) -> str:
+    """HMAC-SHA256(daily salt, address | user agent | article | bucket), hex.
+
+    Unambiguous although a user agent may hold "|": the address has none and the last two
+    fields are integers.
+    """
+    message = f"{address}|{user_agent}|{article_id}|{bucket}".encode()
+    return hmac.new(salt, message, hashlib.sha256).hexdigest()
+
+
+_crawlers = CrawlerDetect()
+# Real user agents are a few hundred characters; longer ones are checked but not cached,
+# so nobody can fill the cache with huge headers.
+_CACHED_LENGTH = 512
+
+
+def is_bot(user_agent: str) -> bool:
+    """A known crawler, headless browser or HTTP library (crawlerdetect), or no user agent at
+    all (every browser sends one)."""
+    if not user_agent.strip():
+        return True
+    if len(user_agent) > _CACHED_LENGTH:
+        return _detect(user_agent)
+    return _detect_cached(user_agent)
+
+
+def _detect(user_agent: str) -> bool:
+    return bool(_crawlers.isCrawler(user_agent))
+
+
+# The same few agents come again and again; the detector runs hundreds of regexes.
+_detect_cached = lru_cache(maxsize=4096)(_detect)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    article_id: int
+    key: str
+    day: date
+
+
+# --- the beacon body ----------------------------------------------------------------------
+
+BEACON_SCHEMA = input_validator(
+    {
+        "type": "object",
+        "required": ["article_id"],
+        "additionalProperties": False,
+        "properties": {
+            "article_id": {"type": "integer", "minimum": 1, "maximum": ARTICLE_ID_MAX},
+        },
+    }
+)
+# navigator.sendBeacon sends a string as text/plain and a Blob with the Blob's type.
+JSON_TYPES = frozenset({"application/json", "text/plain"})
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(
+        422,
+        "invalid_input",
+        "Dữ liệu gửi lên không hợp lệ, xin kiểm tra lại các trường được nêu.",
+        errors=[{"field": field, "message": message}],
+    )
+
+
+def parse_article_id(raw: str | None, field: str = "a") -> int:
+    """An article id given as text (the pixel's ?a=, a form field)."""
+    if raw is None or raw == "":
+        raise _invalid(field, "Thiếu mã bài viết.")
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= ARTICLE_ID_MAX:
+        raise _invalid(field, "Mã bài viết phải là số nguyên dương.")
+    return int(text)
+
+
+def parse_beacon(content_type: str, body: bytes) -> int:
+    """The article id a beacon body names: JSON {"article_id": N} (as application/json or
+    text/plain) or a form a=N. Problem 415/400/422 otherwise."""
+    if content_type == FORM_TYPE:
+        try:
+            fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError as exc:
+            raise Problem(400, "invalid_form", "Nội dung biểu mẫu không hợp lệ.") from exc
+        values = fields.get("a") or fields.get("article_id")
+        return parse_article_id(values[0] if values else None)
+    if content_type not in JSON_TYPES:
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            "Nội dung phải ở dạng JSON (application/json, text/plain) hoặc biểu mẫu.",
+        )
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise Problem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.") from exc
+    check_input(parsed, BEACON_SCHEMA)
+    return int(parsed["article_id"])
+
+
+# --- the countable articles ---------------------------------------------------------------
+
+
+class CountableArticles:
+    """The ids of articles that may receive views, kept in memory by each ingest instance.
+
+    Changes arrive one by one (NOTIFY) and as whole reloads from the table. A reload reads a
+    snapshot that changes notified while it ran may postdate, so those are replayed on top
+    of the snapshot before it replaces the set.
+    """
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self._ids: set[int] = set(ids)
+        self._during_reload: list[tuple[int, bool]] | None = None
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def apply(self, article_id: int, countable: bool) -> None:
+        _set_state(self._ids, article_id, countable)
+        if self._during_reload is not None:
+            self._during_reload.append((article_id, countable))
+
+    def begin_reload(self) -> None:
+        self._during_reload = []
+
+    def finish_reload(self, ids: Iterable[int]) -> None:
+        fresh = set(ids)
+        for article_id, countable in self._during_reload or ():
+            _set_state(fresh, article_id, countable)
+        self._ids = fresh
+        self._during_reload = None
+
+    def abandon_reload(self) -> None:
+        self._during_reload = None
+
+
+def _set_state(ids: set[int], article_id: int, countable: bool) -> None:
+    if countable:
+        ids.add(article_id)
+    else:
+        ids.discard(article_id)
+
+
+def parse_notification(payload: str) -> tuple[int, bool]:
+    """The "id:1" / "id:0" payload of the articles table's NOTIFY."""
+    article_id, _, state = payload.partition(":")
+    return int(article_id), state == "1"
+
+
+# --- event data ---------------------------------------------------------------------------
+
+
+def views_batch_data(views: Sequence[View]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "views": [
+            {"article_id": v.article_id, "key": v.key, "day": v.day.isoformat()} for v in views
+        ],
+    }
+
+
+def views_counted_data(
+    article_id: int, version: int, total: int, today: int, day: date
+) -> dict[str, Any]:
+    return {
+        "article_id": article_id,
+        "version": version,
+        "total": total,
+        "today": today,
+        "day": day.isoformat(),
+    }
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,120 @@
+"""Events in and out of the counter: the read model of articles, the counting of view
+batches, and the views.batch / views.counted events it sends."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+
+import asyncpg
+
+from services.common.events.broker import Publisher
+from services.common.events.consumer import Handler
+from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.outbox import write_event
+from services.common.events.topology import INTERNAL_EXCHANGE
+from services.counter import store
+from services.counter.counting import (
+    View,
+    oldest_kept_day,
+    views_batch_data,
+    views_counted_data,
+    vn_day,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = "counter"
+ARTICLE_STATE_QUEUE = "counter.article-state"
+VIEW_BATCHES_QUEUE = "counter.view-batches"
+VIEWS_BATCH = "views.batch"
+VIEWS_COUNTED = "views.counted"
+# A batch is published before the requests in it are answered: a broker that cannot
+# confirm within this time makes them fail fast (503) rather than hang.
+BATCH_PUBLISH_TIMEOUT = 5.0
+
+
+class BatchNotPublished(Exception):
+    """The broker did not take a batch of views; none of them is counted."""
+
+
+# --- consumed: article state --------------------------------------------------------------
+
+
+async def on_article_public(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    """article.published / article.updated: the article may receive views."""
+    await store.set_article_state(conn, int(event.data["id"]), True, event.version)
+
+
+async def on_article_unpublished(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    await store.set_article_state(conn, int(event.data["id"]), False, event.version)
+
+
+ARTICLE_HANDLERS: dict[str, Handler] = {
+    "article.published": on_article_public,
+    "article.updated": on_article_public,
+    "article.unpublished": on_article_unpublished,
+}
+
+
+# --- consumed: our own view batches -------------------------------------------------------
+
+
+def views_batch_handler(clock: Callable[[], datetime]) -> Handler:
+    """Count a views.batch in the consumer's transaction: keys seen before add nothing, so
+    a batch delivered twice (or published twice) counts once."""
+
+    async def on_views_batch(conn: asyncpg.Connection, event: CloudEvent) -> None:
+        views = [
+            View(int(v["article_id"]), str(v["key"]), date.fromisoformat(v["day"]))
+            for v in event.data["views"]
+        ]
+        oldest = oldest_kept_day(vn_day(clock()))
+        new = await store.count_views(conn, views, oldest)
+        too_old = sum(1 for v in views if v.day < oldest)
+        if too_old:
+            log.warning(
+                "views of days whose keys are gone were not counted",
+                extra={"event_id": event.id, "views": too_old},
+            )
+        log.debug("views batch counted", extra={"views": len(views), "new": new})
+
+    return on_views_batch
+
+
+# --- published ----------------------------------------------------------------------------
+
+
+async def publish_views(publisher: Publisher, views: Sequence[View]) -> None:
+    """Publish one views.batch to the internal exchange and wait for the broker's confirm.
+    Raises (BatchNotPublished or the publish error) if the views may not have reached the
+    counting queue."""
+    event = CloudEvent(
+        type=VIEWS_BATCH,
+        source=source_of(SERVICE),
+        subject=str(uuid.uuid4()),
+        data=views_batch_data(views),
+    )
+    routed = await publisher.publish(
+        INTERNAL_EXCHANGE,
+        VIEWS_BATCH,
+        event.to_json(),
+        message_id=event.id,
+        timeout=BATCH_PUBLISH_TIMEOUT,
+    )
+    if not routed:
+        raise BatchNotPublished("views.batch was confirmed but routed to no queue")
+
+
+async def write_counts(conn: asyncpg.Connection, today: date, limit: int) -> int:
+    """Write a views.counted to the outbox for up to `limit` articles whose totals changed,
+    in the transaction that clears their changed mark. Returns how many."""
+    rows = await store.claim_changed_totals(conn, today, limit)
+    for row in rows:
+        data = views_counted_data(
+            row["article_id"], row["version"], row["total"], row["today"], today
+        )
+        await write_event(conn, SERVICE, VIEWS_COUNTED, row["article_id"], data)
+    return len(rows)

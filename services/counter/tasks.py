@@ -1,0 +1,94 @@
+"""Background work every counter instance runs: publishing changed totals as views.counted
+(about once a second) and the maintenance that makes tomorrow's salt and deletes old
+salts, keys and handled batch ids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from datetime import timedelta
+
+import asyncpg
+
+from services.common import db
+from services.counter import events, store
+from services.counter.counting import KEEP_DAYS, oldest_kept_day, vn_day
+from services.counter.ingest import Clock, SaltKeeper
+
+log = logging.getLogger(__name__)
+
+COUNTS_BATCH = 500
+KEYS_CHUNK = 10_000
+
+
+class Periodic:
+    """Runs `job` now and then every `interval` seconds until stopped; a failure is logged
+    and the next round tries again."""
+
+    def __init__(self, name: str, interval: float, job: Callable[[], Awaitable[None]]) -> None:
+        self.name = name
+        self._interval = interval
+        self._job = job
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._job()
+            except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+                log.warning("%s: database unavailable or busy (%s)", self.name, exc)
+            except Exception:
+                log.exception("%s failed", self.name)
+            await asyncio.sleep(self._interval)
+
+
+def publish_counts(pool: asyncpg.Pool, clock: Clock) -> Callable[[], Awaitable[None]]:
+    """views.counted for every article whose totals changed. Rows are claimed with SKIP
+    LOCKED, so instances running this at once never publish the same change twice."""
+
+    async def job() -> None:
+        today = vn_day(clock())
+        while True:
+            async with pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn, conn.transaction():
+                written = await events.write_counts(conn, today, COUNTS_BATCH)
+            if written < COUNTS_BATCH:
+                return
+
+    return job
+
+
+def maintain(pool: asyncpg.Pool, salts: SaltKeeper, clock: Clock) -> Callable[[], Awaitable[None]]:
+    """Today's and tomorrow's salts exist (so midnight needs no query on the request path);
+    salts, keys and handled batch ids older than two days are deleted."""
+
+    async def job() -> None:
+        today = vn_day(clock())
+        oldest = oldest_kept_day(today)
+        await salts.salt_for(today)
+        await salts.salt_for(today + timedelta(days=1))
+        salts.forget_before(oldest)
+        async with pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
+            dropped_salts = await store.delete_salts_before(conn, oldest)
+            dropped_keys = 0
+            while (chunk := await store.delete_keys_before(conn, oldest, KEYS_CHUNK)) > 0:
+                dropped_keys += chunk
+                if chunk < KEYS_CHUNK:
+                    break
+            await store.delete_handled_before(conn, events.VIEW_BATCHES_QUEUE, KEEP_DAYS)
+        if dropped_salts or dropped_keys:
+            log.info(
+                "old salts and keys deleted", extra={"salts": dropped_salts, "keys": dropped_keys}
+            )
+
+    return job
