@@ -1,0 +1,9 @@
+"""The feedback service's own Prometheus metrics (served on /metrics with the shared ones)."""
+
+from prometheus_client import Counter
+
+SUBMISSIONS = Counter(
+    "bantin_feedback_submissions_total",
+    "Readers' feedback submissions by outcome (stored, invalid, article_unavailable, spam_*)",
+    ["outcome"],
+)

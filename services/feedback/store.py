@@ -1,0 +1,159 @@
+"""SQL of the feedback service: plain async functions on an asyncpg connection. The
+caller holds the transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from services.feedback.domain import Status, Submission
+
+# --- read model of articles -------------------------------------------------------------
+
+
+async def article_published(
+    conn: asyncpg.Connection, article_id: int, title: str, url: str, version: int
+) -> None:
+    await conn.execute(
+        """INSERT INTO articles (id, title, url, published, version)
+           VALUES ($1, $2, $3, true, $4)
+           ON CONFLICT (id) DO UPDATE
+              SET title = EXCLUDED.title, url = EXCLUDED.url, published = true,
+                  version = EXCLUDED.version, updated_at = now()""",
+        article_id,
+        title,
+        url,
+        version,
+    )
+
+
+async def article_unpublished(conn: asyncpg.Connection, article_id: int, version: int) -> None:
+    # An article never seen published needs no row: unknown already means "no feedback".
+    await conn.execute(
+        "UPDATE articles SET published = false, version = $2, updated_at = now() WHERE id = $1",
+        article_id,
+        version,
+    )
+
+
+async def open_article(conn: asyncpg.Connection, article_id: int) -> asyncpg.Record | None:
+    """The article if it may receive feedback (known and published), else None."""
+    return await conn.fetchrow(
+        "SELECT id, title, url FROM articles WHERE id = $1 AND published", article_id
+    )
+
+
+# --- feedback ---------------------------------------------------------------------------
+
+_ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.status, f.version,
+           f.reply_body, f.reply_author, f.replied_at, f.submitted_at, f.approved_at,
+           f.rejected_at, f.withdrawn_at, f.updated_at,
+           a.title AS article_title, a.url AS article_url"""
+
+
+async def lock_text(conn: asyncpg.Connection, fingerprint: str) -> None:
+    """Serialise submissions of the same text until the transaction ends, so that two sent
+    at once cannot both pass the duplicate check."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"feedback:{fingerprint}")
+
+
+async def recently_sent(conn: asyncpg.Connection, fingerprint: str, window: timedelta) -> bool:
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM feedback
+                               WHERE fingerprint = $1 AND submitted_at > now() - $2::interval)""",
+            fingerprint,
+            window,
+        )
+    )
+
+
+async def insert(
+    conn: asyncpg.Connection, article_id: int | None, submission: Submission, fingerprint: str
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO feedback (article_id, target, author_name, email, body, fingerprint)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id, article_id, target, version, submitted_at""",
+        article_id,
+        "site" if article_id is None else "article",
+        submission.author_name,
+        submission.email,
+        submission.body,
+        fingerprint,
+    )
+
+
+async def get(conn: asyncpg.Connection, item_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ITEM} FROM feedback f LEFT JOIN articles a ON a.id = f.article_id"
+        " WHERE f.id = $1",
+        item_id,
+    )
+
+
+async def status_for_update(conn: asyncpg.Connection, item_id: int) -> Status | None:
+    """The item's status, its row locked until the transaction ends; None if unknown."""
+    status = await conn.fetchval("SELECT status FROM feedback WHERE id = $1 FOR UPDATE", item_id)
+    return Status(status) if status is not None else None
+
+
+async def page(
+    conn: asyncpg.Connection, status: Status, limit: int, before: int | None
+) -> list[asyncpg.Record]:
+    """Items in `status`, newest first, with ids below `before` (keyset paging)."""
+    return await conn.fetch(
+        f"""SELECT {_ITEM} FROM feedback f LEFT JOIN articles a ON a.id = f.article_id
+             WHERE f.status = $1 AND ($2::bigint IS NULL OR f.id < $2)
+             ORDER BY f.id DESC LIMIT $3""",
+        status.value,
+        before,
+        limit,
+    )
+
+
+async def _change(conn: asyncpg.Connection, item_id: int, assignments: str, *args: object) -> None:
+    await conn.execute(
+        f"UPDATE feedback SET {assignments}, version = version + 1, updated_at = now()"
+        " WHERE id = $1",
+        item_id,
+        *args,
+    )
+
+
+async def approve(conn: asyncpg.Connection, item_id: int) -> None:
+    await _change(conn, item_id, "status = 'approved', approved_at = now()")
+
+
+async def reject(conn: asyncpg.Connection, item_id: int) -> None:
+    await _change(conn, item_id, "status = 'rejected', rejected_at = now()")
+
+
+async def withdraw(conn: asyncpg.Connection, item_id: int) -> None:
+    # Withdrawing is how a reader's name and words are erased: blank them here too.
+    await _change(
+        conn,
+        item_id,
+        """status = 'withdrawn', withdrawn_at = now(), author_name = '', email = NULL,
+           body = '', fingerprint = NULL, reply_body = NULL, reply_author = NULL,
+           replied_at = NULL""",
+    )
+
+
+async def edit(
+    conn: asyncpg.Connection, item_id: int, author_name: str | None, body: str | None
+) -> None:
+    await _change(
+        conn,
+        item_id,
+        "author_name = COALESCE($2, author_name), body = COALESCE($3, body)",
+        author_name,
+        body,
+    )
+
+
+async def reply(conn: asyncpg.Connection, item_id: int, body: str, author: str) -> None:
+    await _change(
+        conn, item_id, "reply_body = $2, reply_author = $3, replied_at = now()", body, author
+    )
