@@ -1,0 +1,264 @@
+"""The counter's rules without I/O: Vietnamese days, 30-minute buckets, view keys, bots,
+beacon bodies, the countable set and the data of the events it sends."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.common.errors import Problem
+from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.schemas import EventSchemaError, validate
+from services.counter.counting import (
+    CountableArticles,
+    View,
+    bucket_of,
+    is_bot,
+    oldest_kept_day,
+    parse_article_id,
+    parse_beacon,
+    parse_notification,
+    view_key,
+    views_batch_data,
+    views_counted_data,
+    vn_day,
+)
+
+SALT = bytes(range(32))
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/120.0.0.0 Safari/537.36"
+)
+
+
+# --- days and buckets ---------------------------------------------------------------------
+
+
+def test_the_day_turns_at_midnight_in_vietnam_not_in_utc() -> None:
+    # 16:59:59 UTC is 23:59:59 in Hanoi; 17:00 UTC is already the next day there.
+    assert vn_day(datetime(2026, 11, 28, 16, 59, 59, tzinfo=UTC)) == date(2026, 11, 28)
+    assert vn_day(datetime(2026, 11, 28, 17, 0, 0, tzinfo=UTC)) == date(2026, 11, 29)
+    assert vn_day(datetime(2026, 11, 28, 23, 0, 0, tzinfo=UTC)) == date(2026, 11, 29)
+
+
+def test_a_bucket_is_thirty_minutes() -> None:
+    start = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
+    assert bucket_of(start) == bucket_of(start + timedelta(minutes=29, seconds=59))
+    assert bucket_of(start + timedelta(minutes=30)) == bucket_of(start) + 1
+    assert bucket_of(start - timedelta(seconds=1)) == bucket_of(start) - 1
+
+
+def test_a_bucket_never_straddles_a_vietnamese_day() -> None:
+    midnight_in_hanoi = datetime(2026, 11, 28, 17, 0, 0, tzinfo=UTC)
+    before, after = midnight_in_hanoi - timedelta(seconds=1), midnight_in_hanoi
+    assert bucket_of(before) != bucket_of(after)
+    assert vn_day(before) != vn_day(after)
+
+
+def test_two_days_of_keys_and_salts_are_kept() -> None:
+    assert oldest_kept_day(date(2026, 11, 28)) == date(2026, 11, 27)
+    assert oldest_kept_day(date(2026, 3, 1)) == date(2026, 2, 28)
+
+
+# --- the view key -------------------------------------------------------------------------
+
+
+def test_the_view_key_is_hmac_sha256_of_address_agent_article_and_bucket() -> None:
+    expected = hmac.new(
+        SALT, f"203.0.113.9|{BROWSER}|42|987654".encode(), hashlib.sha256
+    ).hexdigest()
+    assert view_key(SALT, "203.0.113.9", BROWSER, 42, 987654) == expected
+    assert len(expected) == 64
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"salt": bytes(32)},
+        {"address": "203.0.113.10"},
+        {"user_agent": BROWSER + " Edg/120"},
+        {"article_id": 43},
+        {"bucket": 987655},
+    ],
+)
+def test_every_part_of_the_view_key_changes_it(changed: dict) -> None:
+    parts = {
+        "salt": SALT,
+        "address": "203.0.113.9",
+        "user_agent": BROWSER,
+        "article_id": 42,
+        "bucket": 987654,
+    }
+    assert view_key(**parts) != view_key(**{**parts, **changed})
+
+
+def test_the_view_key_does_not_reveal_its_parts() -> None:
+    key = view_key(SALT, "203.0.113.9", BROWSER, 42, 987654)
+    assert "203" not in key and "Mozilla" not in key
+
+
+# --- bots ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " HeadlessChrome/120.0.0.0 Safari/537.36",
+        "curl/8.5.0",
+        "Python/3.11 aiohttp/3.14.5",
+        "",
+        "   ",
+    ],
+)
+def test_bots_and_missing_agents_are_not_counted(agent: str) -> None:
+    assert is_bot(agent)
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        BROWSER,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
+        " (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+    ],
+)
+def test_browsers_are_counted(agent: str) -> None:
+    assert not is_bot(agent)
+
+
+def test_a_huge_user_agent_is_still_checked() -> None:
+    assert is_bot("Googlebot/2.1 " + "x" * 5000)
+    assert not is_bot(BROWSER + " " + "x" * 5000)
+
+
+# --- beacon bodies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "article_id"),
+    [
+        ("text/plain", b'{"article_id": 7}', 7),
+        ("application/json", b'{"article_id": 123456789}', 123456789),
+        ("application/x-www-form-urlencoded", b"a=9", 9),
+        ("application/x-www-form-urlencoded", b"article_id=11", 11),
+    ],
+)
+def test_a_beacon_names_its_article(content_type: str, body: bytes, article_id: int) -> None:
+    assert parse_beacon(content_type, body) == article_id
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "code"),
+    [
+        ("text/plain", b"{not json", 400, "invalid_json"),
+        ("text/plain", b"[" * 1024, 400, "invalid_json"),
+        ("text/plain", b"\xff\xfe\x00", 400, "invalid_json"),
+        ("application/json", b"{}", 422, "invalid_input"),
+        ("application/json", b"[7]", 422, "invalid_input"),
+        ("application/json", b'{"article_id": "7"}', 422, "invalid_input"),
+        ("application/json", b'{"article_id": true}', 422, "invalid_input"),
+        ("application/json", b'{"article_id": 0}', 422, "invalid_input"),
+        ("application/json", b'{"article_id": -3}', 422, "invalid_input"),
+        ("application/json", b'{"article_id": 1.5}', 422, "invalid_input"),
+        ("application/json", b'{"article_id": 99999999999999999999}', 422, "invalid_input"),
+        ("application/json", b'{"article_id": 7, "ip": "1.2.3.4"}', 422, "invalid_input"),
+        ("application/x-www-form-urlencoded", b"", 422, "invalid_input"),
+        ("application/x-www-form-urlencoded", b"a=", 422, "invalid_input"),
+        ("application/x-www-form-urlencoded", b"a=abc", 422, "invalid_input"),
+        ("application/x-www-form-urlencoded", b"a=%FF", 422, "invalid_input"),
+        ("application/octet-stream", b'{"article_id": 7}', 415, "unsupported_media_type"),
+        ("multipart/form-data", b"a=7", 415, "unsupported_media_type"),
+    ],
+)
+def test_a_malformed_beacon_is_a_clear_problem(
+    content_type: str, body: bytes, status: int, code: str
+) -> None:
+    with pytest.raises(Problem) as raised:
+        parse_beacon(content_type, body)
+    assert (raised.value.status, raised.value.code) == (status, code)
+    assert raised.value.detail  # a Vietnamese sentence for whoever reads it
+
+
+@pytest.mark.parametrize("raw", [None, "", "x", "-1", "0", "1.0", "٣", "9" * 20])
+def test_the_pixel_needs_a_positive_article_id(raw: str | None) -> None:
+    with pytest.raises(Problem) as raised:
+        parse_article_id(raw)
+    assert raised.value.status == 422
+    assert raised.value.errors[0]["field"] == "a"
+
+
+def test_the_pixel_takes_a_plain_number() -> None:
+    assert parse_article_id("42") == 42
+
+
+# --- the countable set --------------------------------------------------------------------
+
+
+def test_notifications_add_and_remove_articles() -> None:
+    articles = CountableArticles([1, 2])
+    articles.apply(*parse_notification("3:1"))
+    articles.apply(*parse_notification("1:0"))
+    assert 3 in articles and 2 in articles and 1 not in articles
+    assert len(articles) == 2
+
+
+def test_a_change_notified_during_a_reload_survives_the_older_snapshot() -> None:
+    articles = CountableArticles([1])
+    articles.begin_reload()
+    articles.apply(5, True)  # published after the snapshot was read
+    articles.apply(1, False)  # unpublished after the snapshot was read
+    articles.finish_reload([1, 2])  # the snapshot: 1 and 2
+    assert 5 in articles and 2 in articles and 1 not in articles
+    articles.begin_reload()
+    articles.finish_reload([2])  # a later reload starts from a clean slate
+    assert 5 not in articles
+
+
+def test_an_abandoned_reload_keeps_the_set() -> None:
+    articles = CountableArticles([1])
+    articles.begin_reload()
+    articles.apply(2, True)
+    articles.abandon_reload()
+    assert 1 in articles and 2 in articles
+
+
+def test_an_unreadable_notification_is_refused() -> None:
+    with pytest.raises(ValueError):
+        parse_notification("garbage")
+
+
+# --- event data ---------------------------------------------------------------------------
+
+
+def _envelope(type_: str, data: dict) -> dict:
+    return CloudEvent(type_, source_of("counter"), "x", data).to_dict()
+
+
+def test_a_views_batch_matches_its_schema_and_carries_no_private_data() -> None:
+    key = view_key(SALT, "203.0.113.9", BROWSER, 42, 1)
+    data = views_batch_data([View(42, key, date(2026, 11, 28))])
+    assert data == {
+        "version": 1,
+        "views": [{"article_id": 42, "key": key, "day": "2026-11-28"}],
+    }
+    validate(_envelope("views.batch", data))
+
+
+def test_views_counted_matches_its_schema() -> None:
+    data = views_counted_data(42, 3, 1250, 17, date(2026, 11, 28))
+    assert data == {
+        "article_id": 42,
+        "version": 3,
+        "total": 1250,
+        "today": 17,
+        "day": "2026-11-28",
+    }
+    validate(_envelope("views.counted", data))
+    with pytest.raises(EventSchemaError):
+        validate(_envelope("views.counted", {**data, "ip": "203.0.113.9"}))
