@@ -18,7 +18,6 @@ from services.feedback.config import FORM_SIGNER, FeedbackConfig
 from services.feedback.spam import FormSigner
 
 SERVICE_DIR = Path(__file__).parent
-PORT = 8002
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Where the session cookie alone authorises a change (the readers' forms use no cookie).
 COOKIE_GUARDED = ("/quan-tri/", "/api/v1/feedback/")
