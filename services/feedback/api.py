@@ -154,7 +154,7 @@ def _query_int(request: web.Request, name: str, low: int, high: int) -> int | No
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise invalid({name: f"Phải là số nguyên từ {low} đến {high}."})
     return int(raw)
 

@@ -36,6 +36,10 @@ async def _moderator(request: web.Request) -> Principal:
     return principal
 
 
+def _is_number(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def _session(request: web.Request) -> str:
     return token_from_request(request) or ""
 
@@ -43,7 +47,7 @@ def _session(request: web.Request) -> str:
 async def page(request: web.Request) -> web.Response:
     principal = await _moderator(request)
     raw_before = request.query.get("truoc", "")
-    before = int(raw_before) if raw_before.isdigit() and len(raw_before) <= 18 else None
+    before = int(raw_before) if _is_number(raw_before) else None
     async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
         items = await store.page(conn, Status.PENDING, PAGE_SIZE, before)
     context: dict[str, Any] = {

@@ -116,7 +116,8 @@ class FormSigner:
         """None if the token is ours, for this form, and was issued between
         MIN_FILL_SECONDS and MAX_FORM_AGE_SECONDS ago."""
         stamp, _, mac = (token or "").partition(".")
-        if not stamp.isdigit() or len(stamp) > 15:
+        # ASCII only: str.isdigit() also takes "²", which int() refuses.
+        if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 15:
             return FORM_INVALID
         if not _same(mac, self._mac("form", f"{target}:{stamp}")):
             return FORM_INVALID

@@ -184,7 +184,7 @@ async def test_the_list_pages_newest_first(service: Service) -> None:
     assert second["items"][0]["id"] == ids[0]
 
 
-@pytest.mark.parametrize("query", ["status=spam", "limit=0", "limit=101", "before=x"])
+@pytest.mark.parametrize("query", ["status=spam", "limit=0", "limit=101", "before=x", "before=²"])
 async def test_a_bad_list_query_is_refused(service: Service, query: str) -> None:
     status, problem = await call(service, "GET", f"/api/v1/feedback?{query}")
     assert (status, problem["code"]) == (422, "invalid_input")

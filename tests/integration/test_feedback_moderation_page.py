@@ -144,3 +144,11 @@ async def test_a_cross_site_change_with_the_cookie_is_refused(service: Service) 
     assert response.status == 403
     assert (await response.json())["code"] == "cross_site_request"
     assert await status_of(service, item_id) == "pending"
+
+
+@pytest.mark.parametrize("before", ["", "x", "²", "9" * 30])
+async def test_a_bad_paging_parameter_shows_the_first_page(service: Service, before: str) -> None:
+    response = await service.client.get(
+        f"{PAGE}?truoc={before}", headers=cookie(service, "moderator")
+    )
+    assert response.status == 200

@@ -45,7 +45,17 @@ def test_the_time_taken_to_fill_the_form(
 
 @pytest.mark.parametrize(
     "token",
-    [None, "", "abc", "1800000000000", "1800000000000.", "1800000000000.deadbeef", "x.y", "ý.ý"],
+    [
+        None,
+        "",
+        "abc",
+        "1800000000000",
+        "1800000000000.",
+        "1800000000000.deadbeef",
+        "x.y",
+        "ý.ý",
+        "²³.ab",
+    ],
 )
 def test_a_missing_or_forged_token_is_refused(signer: spam.FormSigner, token: str | None) -> None:
     assert signer.check(token, "site", NOW + 10) is spam.FORM_INVALID
