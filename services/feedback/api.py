@@ -4,6 +4,7 @@ Errors are application/problem+json with stable codes (services.common.errors)."
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -243,7 +244,17 @@ async def put_reply(request: web.Request) -> web.Response:
     return await _moderate(request, Action.REPLY, actions.reply_change(text, author))
 
 
+OPENAPI = Path(__file__).parent / "openapi.json"
+
+
 def add_routes(app: web.Application) -> None:
+    document = OPENAPI.read_bytes()
+
+    async def openapi(request: web.Request) -> web.Response:
+        """GET /api/v1/feedback/openapi.json: this API's OpenAPI 3.1 document."""
+        return web.Response(body=document, content_type="application/json")
+
+    app.router.add_get("/api/v1/feedback/openapi.json", openapi)
     app.router.add_post("/api/v1/feedback", submit)
     app.router.add_get("/api/v1/feedback", list_items)
     app.router.add_get(ITEM_PATH, get_item)

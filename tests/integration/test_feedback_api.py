@@ -330,3 +330,24 @@ async def test_a_bad_edit_is_refused(service: Service) -> None:
     status, problem = await call(service, "PUT", f"{path}/reply", json={"body": "<p></p>"})
     assert (status, problem["code"]) == (422, "invalid_input")
     assert (await item_row(service, item["id"]))["version"] == 1
+
+
+async def test_the_openapi_document_describes_every_api_route(service: Service) -> None:
+    response = await service.client.get("/api/v1/feedback/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    assert document["openapi"].startswith("3.")
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method != "parameters"
+    }
+    served = {
+        (route.method, route.resource.canonical)
+        for route in service.client.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/")
+        and route.method != "HEAD"
+    }
+    assert documented == served
