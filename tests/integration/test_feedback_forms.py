@@ -66,6 +66,17 @@ async def test_an_article_update_changes_the_title_on_the_form(service: Service)
     assert renamed in page and title not in page
 
 
+async def test_a_late_older_publish_does_not_reopen_an_unpublished_article(
+    service: Service,
+) -> None:
+    await service.publish_article(104, version=1)
+    await service.unpublish_article(104, version=3)
+    await service.publish_article(104, version=2, title="Bản cũ đến muộn", applied=False)
+    stale = await service.pool.fetchrow("SELECT published FROM articles WHERE id = 104")
+    assert stale is not None and stale["published"] is False
+    assert (await service.client.get("/tin/104/phan-hoi")).status == 404
+
+
 async def test_valid_feedback_is_stored_pending_and_announced_without_personal_data(
     service: Service,
 ) -> None:

@@ -59,9 +59,12 @@ class Service:
         """(feedback rows, outbox rows): what a refused request must leave unchanged."""
         return await self.count("feedback"), await self.count("outbox")
 
-    async def publish_article(self, article_id: int, version: int = 1, title: str = "") -> str:
-        """An article.published event through the broker; returns once the read model has
-        it. The title defaults to one naming the article."""
+    async def publish_article(
+        self, article_id: int, version: int = 1, title: str = "", *, applied: bool = True
+    ) -> str:
+        """An article.published event through the broker; returns once the consumer has
+        handled it (and, if `applied`, the read model shows it). The title defaults to one
+        naming the article."""
         title = title or f"Hội nghị triển khai công tác thi đua số {article_id}"
         data = {
             "id": article_id,
@@ -76,7 +79,8 @@ class Service:
         await self._send(
             CloudEvent("article.published", source_of("articles"), str(article_id), data)
         )
-        await eventually(lambda: self._has_article(article_id, True, title))
+        if applied:
+            await eventually(lambda: self._has_article(article_id, True, title))
         return title
 
     async def unpublish_article(self, article_id: int, version: int) -> None:
@@ -87,7 +91,17 @@ class Service:
         await eventually(lambda: self._has_article(article_id, False))
 
     async def _send(self, event: CloudEvent) -> None:
+        """Publish, then wait until the consumer has handled the event (applied or found
+        stale: either way it is in handled_events)."""
         await publish_event(self.amqp_url, event)
+        await eventually(lambda: self._handled(event.id))
+
+    async def _handled(self, event_id: str) -> bool:
+        return bool(
+            await self.pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM handled_events WHERE event_id = $1)", event_id
+            )
+        )
 
     async def _has_article(
         self, article_id: int, published: bool, title: str | None = None
