@@ -1,0 +1,260 @@
+"""Counting against the real Postgres and RabbitMQ: a batch delivered twice counts once,
+views.counted goes out with exact totals and rising versions, the counts API, the imported
+starting total, and a shutdown that answers the views waiting in the buffer."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from services.counter.app import CounterSettings, create_app
+from services.counter.ingest import BATCHER
+from tests.integration.test_counter_harness import (
+    Counter,
+    browser,
+    counter_settings,
+    eventually,
+    running_counter,
+)
+from tests.support.amqp import Tap, tap
+
+
+@pytest.fixture(scope="module")
+async def counter() -> AsyncIterator[Counter]:
+    async with running_counter() as service:
+        yield service
+
+
+def new_key() -> str:
+    return secrets.token_hex(32)
+
+
+async def daily(counter: Counter, article_id: int, day: date) -> int:
+    value = await counter.pool.fetchval(
+        "SELECT views FROM daily_totals WHERE article_id = $1 AND day = $2", article_id, day
+    )
+    return int(value or 0)
+
+
+async def test_the_same_batch_delivered_twice_counts_once(counter: Counter) -> None:
+    today = date.fromisoformat(counter.clock.today)
+    keys = [new_key() for _ in range(3)]
+    views = [{"article_id": 201, "key": k, "day": today.isoformat()} for k in keys]
+    views.append(views[0])  # the same reader twice in one batch, too
+    first = await counter.publish_batch(views)
+    second = await counter.publish_batch(views)  # republished: another event id
+    assert first.id != second.id
+    await counter.settle()
+    assert await counter.total(201) == 3
+    assert await daily(counter, 201, today) == 3
+    # A batch overlapping the others adds only its new key.
+    await counter.publish_batch(
+        [{"article_id": 201, "key": k, "day": today.isoformat()} for k in [keys[1], new_key()]]
+    )
+    await counter.settle()
+    assert await counter.total(201) == 4
+
+
+async def test_a_view_older_than_the_kept_keys_is_not_counted(counter: Counter) -> None:
+    """Its key could not be checked against the keys already deleted, so counting it could
+    count a reader twice."""
+    today = date.fromisoformat(counter.clock.today)
+    yesterday, older = today - timedelta(days=1), today - timedelta(days=2)
+    await counter.publish_batch(
+        [
+            {"article_id": 202, "key": new_key(), "day": yesterday.isoformat()},
+            {"article_id": 202, "key": new_key(), "day": older.isoformat()},
+        ]
+    )
+    await counter.settle()
+    assert await counter.total(202) == 1
+    assert await daily(counter, 202, yesterday) == 1
+    assert await daily(counter, 202, older) == 0
+
+
+async def counted_events(seen: Tap, article_id: int) -> list[dict[str, Any]]:
+    return sorted(
+        (e for e in seen.bodies if e["subject"] == str(article_id)),
+        key=lambda e: e["data"]["version"],
+    )
+
+
+async def latest_total_is(seen: Tap, article_id: int, total: int) -> bool:
+    events = await counted_events(seen, article_id)
+    return bool(events) and events[-1]["data"]["total"] == total
+
+
+async def test_views_counted_carries_exact_totals_and_rising_versions(counter: Counter) -> None:
+    await counter.publish_article(203)
+    async with tap(counter.amqp_url, "views.counted") as seen:
+        for reader in ("an", "binh"):
+            assert (await counter.beacon(203, agent=browser(reader))).status == 204
+        await eventually(lambda: latest_total_is(seen, 203, 2))
+        assert (await counter.beacon(203, agent=browser("chi"))).status == 204
+        assert (await counter.beacon(203, agent=browser("chi"))).status == 204  # again
+        await eventually(lambda: latest_total_is(seen, 203, 3))
+        await counter.settle()
+        await asyncio.sleep(0.3)  # three publisher rounds: nothing more may come out
+        events = await counted_events(seen, 203)
+    versions = [e["data"]["version"] for e in events]
+    totals = [e["data"]["total"] for e in events]
+    assert versions == list(range(1, len(events) + 1))  # 1, 2, ...: one per change
+    assert totals == sorted(totals) and totals[-1] == 3 and set(totals) <= {1, 2, 3}
+    for event in events:
+        assert event["type"] == "views.counted"
+        assert event["source"] == "/bantin/counter"
+        data = event["data"]
+        assert set(data) == {"article_id", "version", "total", "today", "day"}
+        assert data["article_id"] == 203
+        assert data["today"] == data["total"]  # all of them today
+        assert data["day"] == counter.clock.today
+    views = await counter.client.get("/api/v1/views/203")
+    assert await views.json() == {"article_id": 203, "total": 3, "today": 3}
+
+
+async def test_an_article_never_viewed_has_zero_and_an_unknown_one_is_404(
+    counter: Counter,
+) -> None:
+    await counter.publish_article(204)
+    response = await counter.client.get("/api/v1/views/204")
+    assert response.status == 200
+    assert await response.json() == {"article_id": 204, "total": 0, "today": 0}
+    missing = await counter.client.get("/api/v1/views/20404")
+    assert missing.status == 404
+    assert (await missing.json())["code"] == "article_not_found"
+
+
+async def test_the_imported_total_is_added_and_published(counter: Counter) -> None:
+    await counter.publish_article(205)
+    assert (await counter.beacon(205, agent=browser("dung"))).status == 204
+    await counter.settle()
+    async with tap(counter.amqp_url, "views.counted") as seen:
+        response = await counter.client.put(
+            "/api/v1/views/205/imported", json={"total": 1250}, headers=counter.auth("admin")
+        )
+        assert response.status == 200
+        assert await response.json() == {
+            "article_id": 205,
+            "total": 1251,
+            "today": 1,
+            "imported": 1250,
+        }
+        await eventually(lambda: latest_total_is(seen, 205, 1251))
+        event = (await counted_events(seen, 205))[-1]
+    assert event["data"]["today"] == 1
+    assert event["data"]["version"] >= 2  # after the one for the first view
+    views = await counter.client.get("/api/v1/views/205")
+    assert (await views.json())["total"] == 1251
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({}, {"total": 5}, 401),
+        ("editor", {"total": 5}, 403),
+        ("admin", {"total": -5}, 422),
+        ("admin", {"total": "5"}, 422),
+        ("admin", {"count": 5}, 422),
+    ],
+)
+async def test_only_an_admin_sets_a_valid_imported_total(
+    counter: Counter, headers: dict | str, body: dict, status: int
+) -> None:
+    auth = counter.auth(headers) if isinstance(headers, str) else headers
+    response = await counter.client.put("/api/v1/views/206/imported", json=body, headers=auth)
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
+    assert (await counter.client.get("/api/v1/views/206")).status == 404  # nothing written
+
+
+async def test_most_read_ranks_published_articles_by_views_in_the_period(
+    counter: Counter,
+) -> None:
+    for article_id in (207, 208, 209):
+        await counter.publish_article(article_id)
+    for article_id, readers in ((207, 3), (208, 1), (209, 5)):
+        for n in range(readers):
+            response = await counter.beacon(article_id, agent=browser(f"r{article_id}x{n}"))
+            assert response.status == 204
+    await counter.settle()
+    await counter.send_article_event(209, "article.unpublished")  # no longer listed
+    # Views carried over from long ago count in a long period only.
+    today = date.fromisoformat(counter.clock.today)
+    await counter.pool.execute(
+        """INSERT INTO daily_totals (article_id, day, views) VALUES (208, $1, 50)""",
+        today - timedelta(days=10),
+    )
+
+    async def ranking(query: str) -> list[tuple[int, int]]:
+        response = await counter.client.get(f"/api/v1/views/most-read?{query}")
+        assert response.status == 200
+        body = await response.json()
+        return [
+            (i["article_id"], i["views"])
+            for i in body["items"]
+            if i["article_id"] in (207, 208, 209)
+        ]
+
+    async def unlisted() -> bool:
+        return all(a != 209 for a, _ in await ranking("limit=100"))
+
+    await eventually(unlisted)
+    assert await ranking("limit=100&days=7") == [(207, 3), (208, 1)]
+    assert await ranking("limit=100&days=30") == [(208, 51), (207, 3)]
+    default = await counter.client.get("/api/v1/views/most-read")
+    body = await default.json()
+    assert body["days"] == 7 and len(body["items"]) <= 10
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=101", "days=0", "days=400"])
+async def test_most_read_refuses_bad_parameters(counter: Counter, query: str) -> None:
+    response = await counter.client.get(f"/api/v1/views/most-read?{query}")
+    assert response.status == 422
+    assert (await response.json())["code"] == "invalid_input"
+
+
+async def test_views_waiting_in_the_buffer_are_sent_and_answered_on_shutdown(
+    counter: Counter,
+) -> None:
+    """A second instance whose buffer would hold views for half a minute: stopping it sends
+    them at once, answers their requests, and they are counted."""
+    await counter.publish_article(210)
+    settings = counter_settings(counter.database, counter.amqp_url, counter.keys)
+    slow = CounterSettings(batch_delay=30.0, counts_interval=0.1)
+    app = create_app(settings, slow, counter.clock)
+    server = TestServer(app, access_log=None)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def view(reader: str) -> int:
+                async with session.post(
+                    server.make_url("/api/v1/views"),
+                    data=b'{"article_id": 210}',
+                    headers={"Content-Type": "text/plain", "User-Agent": browser(reader)},
+                ) as response:
+                    return response.status
+
+            requests = [asyncio.create_task(view(r)) for r in ("giang", "hoa", "khanh")]
+
+            async def all_waiting() -> bool:
+                return app[BATCHER].waiting == 3
+
+            await eventually(all_waiting)
+            began = time.monotonic()
+            await server.close()
+            statuses = await asyncio.wait_for(asyncio.gather(*requests), 10)
+            assert statuses == [204, 204, 204]
+            assert time.monotonic() - began < 10  # not the 30 s the buffer would wait
+    finally:
+        await server.close()
+    await counter.settle()
+    assert await counter.total(210) == 3
