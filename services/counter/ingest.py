@@ -154,6 +154,9 @@ class SaltKeeper:
                     self._salts[day] = await store.daily_salt(conn, day)
             return self._salts[day]
 
+    def cached(self, day: date) -> bytes | None:
+        return self._salts.get(day)
+
     def forget_before(self, day: date) -> None:
         for old in [d for d in self._salts if d < day]:
             del self._salts[old]
