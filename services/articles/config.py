@@ -1,0 +1,38 @@
+"""Settings of the articles service beyond services.common.config.Settings, and the typed
+app keys its handlers share."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from services.articles.tokens import TokenIssuer
+from services.common.config import env_bool
+
+
+@dataclass(frozen=True)
+class ArticlesConfig:
+    # COOKIE_SECURE=1: the session cookie is sent over HTTPS only (set it in production).
+    cookie_secure: bool = False
+    # SITE_URL: the public origin (https://tin.example.vn) for absolute links in feeds,
+    # the sitemap and og: tags; without it they use the origin the request came to.
+    site_url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> ArticlesConfig:
+        site_url = os.environ.get("SITE_URL", "").strip().rstrip("/") or None
+        return cls(cookie_secure=env_bool("COOKIE_SECURE", False), site_url=site_url)
+
+
+def throttle_secret(private_key_pem: str) -> bytes:
+    """The HMAC key of the login-failure counters, derived from the signing key: every
+    articles instance has it, and nobody without it can link a counter to an address."""
+    return hashlib.sha256(b"bantin login throttle\0" + private_key_pem.encode()).digest()
+
+
+CONFIG = web.AppKey("articles_config", ArticlesConfig)
+ISSUER = web.AppKey("token_issuer", TokenIssuer)
+THROTTLE_SECRET = web.AppKey("throttle_secret", bytes)

@@ -1,0 +1,500 @@
+"""SQL of the articles service: plain async functions on an asyncpg connection. The caller
+owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from services.articles.domain import Article, Category
+
+# --- categories ---------------------------------------------------------------------------
+
+
+class SlugTakenError(Exception):
+    pass
+
+
+def _category(row: asyncpg.Record) -> Category:
+    return Category(id=row["id"], name=row["name"], slug=row["slug"])
+
+
+async def list_categories(conn: asyncpg.Connection) -> list[Category]:
+    rows = await conn.fetch("SELECT id, name, slug FROM categories ORDER BY position, name, id")
+    return [_category(r) for r in rows]
+
+
+async def get_category(conn: asyncpg.Connection, category_id: int) -> Category | None:
+    row = await conn.fetchrow("SELECT id, name, slug FROM categories WHERE id = $1", category_id)
+    return _category(row) if row else None
+
+
+async def get_category_by_slug(conn: asyncpg.Connection, slug: str) -> Category | None:
+    row = await conn.fetchrow("SELECT id, name, slug FROM categories WHERE slug = $1", slug)
+    return _category(row) if row else None
+
+
+async def create_category(conn: asyncpg.Connection, name: str, slug: str) -> Category:
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO categories (name, slug) VALUES ($1, $2) RETURNING id, name, slug",
+            name,
+            slug,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise SlugTakenError(slug) from exc
+    assert row is not None
+    return _category(row)
+
+
+# --- articles -----------------------------------------------------------------------------
+
+_ARTICLE = """
+    SELECT a.id, a.slug, a.title, a.summary, a.body_html, a.byline, a.image_id,
+           a.image_caption, a.author_id, a.status, a.version, a.created_at, a.updated_at,
+           a.published_at, c.id AS category_id, c.name AS category_name,
+           c.slug AS category_slug
+      FROM articles a JOIN categories c ON c.id = a.category_id
+"""
+# Newest first; the id breaks ties so that the order (and the cursor) is total.
+_NEWEST = "ORDER BY a.published_at DESC, a.id DESC"
+
+
+def _article(row: asyncpg.Record) -> Article:
+    return Article(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        summary=row["summary"],
+        body_html=row["body_html"],
+        byline=row["byline"],
+        category=Category(row["category_id"], row["category_name"], row["category_slug"]),
+        image_id=row["image_id"],
+        image_caption=row["image_caption"],
+        author_id=row["author_id"],
+        status=row["status"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        published_at=row["published_at"],
+    )
+
+
+async def get_article(
+    conn: asyncpg.Connection, article_id: int, *, for_update: bool = False
+) -> Article | None:
+    if for_update:
+        # Locks the article row (not the category) until the transaction ends, so that
+        # two changes of one article take turns and their versions never collide.
+        await conn.execute("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE", article_id)
+    row = await conn.fetchrow(f"{_ARTICLE} WHERE a.id = $1", article_id)
+    return _article(row) if row else None
+
+
+# Columns an editor writes; body_text follows body_html.
+EDITABLE = ("title", "summary", "body_html", "byline", "category_id", "image_id", "image_caption")
+
+
+async def create_article(
+    conn: asyncpg.Connection, fields: dict[str, Any], slug: str, body_text: str, author_id: int
+) -> Article:
+    article_id = await conn.fetchval(
+        """INSERT INTO articles (slug, title, summary, body_html, body_text, byline,
+                                 category_id, image_id, image_caption, author_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""",
+        slug,
+        fields["title"],
+        fields["summary"],
+        fields["body_html"],
+        body_text,
+        fields["byline"],
+        fields["category_id"],
+        fields.get("image_id"),
+        fields.get("image_caption", ""),
+        author_id,
+    )
+    created = await get_article(conn, article_id)
+    assert created is not None
+    return created
+
+
+async def update_article(
+    conn: asyncpg.Connection, article_id: int, changes: dict[str, Any]
+) -> Article:
+    """Apply `changes` (columns of EDITABLE, plus slug and body_text) and raise the version."""
+    columns = [c for c in changes if c in (*EDITABLE, "slug", "body_text")]
+    assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    await conn.execute(
+        f"""UPDATE articles SET {assignments}{", " if columns else ""}
+                   version = version + 1, updated_at = now()
+             WHERE id = $1""",
+        article_id,
+        *(changes[c] for c in columns),
+    )
+    updated = await get_article(conn, article_id)
+    assert updated is not None
+    return updated
+
+
+async def set_status(conn: asyncpg.Connection, article_id: int, status: str) -> Article:
+    """Publish or unpublish; the first publication sets published_at for good."""
+    await conn.execute(
+        """UPDATE articles
+              SET status = $2, version = version + 1, updated_at = now(),
+                  published_at = CASE WHEN $2 = 'published'
+                                      THEN coalesce(published_at, now())
+                                      ELSE published_at END
+            WHERE id = $1""",
+        article_id,
+        status,
+    )
+    changed = await get_article(conn, article_id)
+    assert changed is not None
+    return changed
+
+
+async def image_exists(conn: asyncpg.Connection, image_id: int) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM images WHERE id = $1", image_id))
+
+
+async def list_published(
+    conn: asyncpg.Connection,
+    *,
+    category_id: int | None = None,
+    limit: int = 20,
+    before_id: int | None = None,
+) -> list[Article]:
+    """Published articles, newest first; `before_id` continues after that article."""
+    rows = await conn.fetch(
+        f"""{_ARTICLE}
+            WHERE a.status = 'published'
+              AND ($1::bigint IS NULL OR a.category_id = $1)
+              AND ($2::bigint IS NULL OR (a.published_at, a.id) < (
+                      SELECT published_at, id FROM articles WHERE id = $2))
+            {_NEWEST} LIMIT $3""",
+        category_id,
+        before_id,
+        limit,
+    )
+    return [_article(r) for r in rows]
+
+
+async def count_published(conn: asyncpg.Connection, category_id: int | None = None) -> int:
+    return int(
+        await conn.fetchval(
+            """SELECT count(*) FROM articles
+                WHERE status = 'published' AND ($1::bigint IS NULL OR category_id = $1)""",
+            category_id,
+        )
+    )
+
+
+async def page_of_published(
+    conn: asyncpg.Connection, category_id: int, page: int, per_page: int
+) -> list[Article]:
+    rows = await conn.fetch(
+        f"""{_ARTICLE} WHERE a.status = 'published' AND a.category_id = $1
+            {_NEWEST} LIMIT $2 OFFSET $3""",
+        category_id,
+        per_page,
+        (page - 1) * per_page,
+    )
+    return [_article(r) for r in rows]
+
+
+async def list_for_admin(
+    conn: asyncpg.Connection, author_id: int | None, limit: int = 200
+) -> list[Article]:
+    """Every article (or one author's), most recently changed first."""
+    rows = await conn.fetch(
+        f"""{_ARTICLE} WHERE ($1::bigint IS NULL OR a.author_id = $1)
+            ORDER BY a.updated_at DESC, a.id DESC LIMIT $2""",
+        author_id,
+        limit,
+    )
+    return [_article(r) for r in rows]
+
+
+async def latest_by_category(conn: asyncpg.Connection, per_category: int) -> list[Article]:
+    """The newest published articles of every category, `per_category` each."""
+    rows = await conn.fetch(
+        f"""WITH ranked AS (
+                SELECT id, row_number() OVER (
+                           PARTITION BY category_id ORDER BY published_at DESC, id DESC) AS n
+                  FROM articles WHERE status = 'published')
+            {_ARTICLE} JOIN ranked r ON r.id = a.id AND r.n <= $1
+            ORDER BY c.position, c.name, c.id, a.published_at DESC, a.id DESC""",
+        per_category,
+    )
+    return [_article(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    items: list[Article]
+    total: int
+
+
+async def search(
+    conn: asyncpg.Connection, patterns: Sequence[str], page: int, per_page: int
+) -> SearchPage:
+    """Published articles whose text holds every pattern (LIKE, accents and case ignored:
+    both sides go through f_unaccent and lower)."""
+    rows = await conn.fetch(
+        f"""{_ARTICLE}
+            WHERE a.status = 'published'
+              AND a.search_doc LIKE ALL (
+                    SELECT lower(f_unaccent(p)) FROM unnest($1::text[]) AS p)
+            {_NEWEST} LIMIT $2 OFFSET $3""",
+        list(patterns),
+        per_page,
+        (page - 1) * per_page,
+    )
+    total = await conn.fetchval(
+        """SELECT count(*) FROM articles
+            WHERE status = 'published'
+              AND search_doc LIKE ALL (
+                    SELECT lower(f_unaccent(p)) FROM unnest($1::text[]) AS p)""",
+        list(patterns),
+    )
+    return SearchPage([_article(r) for r in rows], int(total))
+
+
+async def sitemap_entries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            """SELECT id, slug, updated_at FROM articles WHERE status = 'published'
+                ORDER BY published_at DESC, id DESC LIMIT $1""",
+            limit,
+        )
+    )
+
+
+# --- images -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Image:
+    id: int
+    content_type: str
+    data: bytes
+    sha256: str
+
+
+async def insert_image(
+    conn: asyncpg.Connection, content_type: str, data: bytes, sha256: str, uploaded_by: int
+) -> int:
+    return int(
+        await conn.fetchval(
+            """INSERT INTO images (content_type, data, byte_size, sha256, uploaded_by)
+               VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+            content_type,
+            data,
+            len(data),
+            sha256,
+            uploaded_by,
+        )
+    )
+
+
+async def get_image(conn: asyncpg.Connection, image_id: int) -> Image | None:
+    row = await conn.fetchrow(
+        "SELECT id, content_type, data, sha256 FROM images WHERE id = $1", image_id
+    )
+    return Image(row["id"], row["content_type"], row["data"], row["sha256"]) if row else None
+
+
+async def image_digest(conn: asyncpg.Connection, image_id: int) -> str | None:
+    """The image's hash alone, to answer a revalidation without reading the bytes."""
+    value = await conn.fetchval("SELECT sha256 FROM images WHERE id = $1", image_id)
+    return str(value) if value is not None else None
+
+
+# --- static pages -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaticPage:
+    slug: str
+    title: str
+    body_html: str
+    version: int
+    updated_at: datetime | None
+
+
+async def get_page(conn: asyncpg.Connection, slug: str) -> StaticPage | None:
+    row = await conn.fetchrow(
+        "SELECT slug, title, body_html, version, updated_at FROM static_pages WHERE slug = $1",
+        slug,
+    )
+    return StaticPage(**dict(row)) if row else None
+
+
+async def list_pages(conn: asyncpg.Connection) -> list[StaticPage]:
+    rows = await conn.fetch(
+        "SELECT slug, title, body_html, version, updated_at FROM static_pages ORDER BY slug"
+    )
+    return [StaticPage(**dict(r)) for r in rows]
+
+
+async def put_page(conn: asyncpg.Connection, slug: str, title: str, body_html: str) -> StaticPage:
+    row = await conn.fetchrow(
+        """INSERT INTO static_pages (slug, title, body_html) VALUES ($1, $2, $3)
+           ON CONFLICT (slug) DO UPDATE
+              SET title = EXCLUDED.title, body_html = EXCLUDED.body_html,
+                  version = static_pages.version + 1, updated_at = now()
+           RETURNING slug, title, body_html, version, updated_at""",
+        slug,
+        title,
+        body_html,
+    )
+    assert row is not None
+    return StaticPage(**dict(row))
+
+
+# --- read models (views and feedback) ----------------------------------------------------
+
+
+async def upsert_views(
+    conn: asyncpg.Connection, article_id: int, total: int, today: int, day: date, version: int
+) -> None:
+    # The consumer already skips older versions; the guard keeps the row right even if
+    # two queues ever fed it.
+    await conn.execute(
+        """INSERT INTO article_views (article_id, total, today, day, version)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (article_id) DO UPDATE
+              SET total = EXCLUDED.total, today = EXCLUDED.today, day = EXCLUDED.day,
+                  version = EXCLUDED.version, updated_at = now()
+            WHERE article_views.version < EXCLUDED.version""",
+        article_id,
+        total,
+        today,
+        day,
+        version,
+    )
+
+
+async def views_of(conn: asyncpg.Connection, article_id: int) -> int:
+    total = await conn.fetchval("SELECT total FROM article_views WHERE article_id = $1", article_id)
+    return int(total or 0)
+
+
+async def most_read(conn: asyncpg.Connection, limit: int) -> list[tuple[Article, int]]:
+    rows = await conn.fetch(
+        f"""{_ARTICLE.replace("SELECT", "SELECT v.total AS views,", 1)}
+            JOIN article_views v ON v.article_id = a.id
+            WHERE a.status = 'published' AND v.total > 0
+            ORDER BY v.total DESC, a.id DESC LIMIT $1""",
+        limit,
+    )
+    return [(_article(r), int(r["views"])) for r in rows]
+
+
+@dataclass(frozen=True)
+class PublicFeedback:
+    id: int
+    article_id: int | None
+    author_name: str
+    body: str
+    reply_body: str | None
+    reply_author: str | None
+    replied_at: datetime | None
+    approved_at: datetime
+    updated_at: datetime
+
+
+async def upsert_feedback(conn: asyncpg.Connection, item: PublicFeedback, version: int) -> None:
+    await conn.execute(
+        """INSERT INTO public_feedback (id, article_id, author_name, body, reply_body,
+                                        reply_author, replied_at, approved_at, updated_at,
+                                        version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (id) DO UPDATE
+              SET article_id = EXCLUDED.article_id, author_name = EXCLUDED.author_name,
+                  body = EXCLUDED.body, reply_body = EXCLUDED.reply_body,
+                  reply_author = EXCLUDED.reply_author, replied_at = EXCLUDED.replied_at,
+                  approved_at = EXCLUDED.approved_at, updated_at = EXCLUDED.updated_at,
+                  version = EXCLUDED.version
+            WHERE public_feedback.version < EXCLUDED.version""",
+        item.id,
+        item.article_id,
+        item.author_name,
+        item.body,
+        item.reply_body,
+        item.reply_author,
+        item.replied_at,
+        item.approved_at,
+        item.updated_at,
+        version,
+    )
+
+
+async def delete_feedback(conn: asyncpg.Connection, feedback_id: int) -> None:
+    await conn.execute("DELETE FROM public_feedback WHERE id = $1", feedback_id)
+
+
+async def feedback_for(conn: asyncpg.Connection, article_id: int) -> list[PublicFeedback]:
+    rows = await conn.fetch(
+        """SELECT id, article_id, author_name, body, reply_body, reply_author, replied_at,
+                  approved_at, updated_at
+             FROM public_feedback WHERE article_id = $1
+            ORDER BY approved_at, id""",
+        article_id,
+    )
+    return [PublicFeedback(**dict(r)) for r in rows]
+
+
+# --- login slow-down ----------------------------------------------------------------------
+
+
+async def login_wait_seconds(conn: asyncpg.Connection, keys: Sequence[str]) -> int:
+    """Seconds until any of `keys` may try to log in again (0: now)."""
+    wait = await conn.fetchval(
+        """SELECT ceil(extract(epoch FROM max(blocked_until) - now()))
+             FROM login_throttle WHERE key = ANY($1::text[]) AND blocked_until > now()""",
+        list(keys),
+    )
+    return int(wait or 0)
+
+
+async def record_login_failure(conn: asyncpg.Connection, key: str, window_seconds: int) -> int:
+    """Count one more failure for `key` (starting again after a quiet window); returns
+    the recent failures."""
+    return int(
+        await conn.fetchval(
+            """INSERT INTO login_throttle (key, failures) VALUES ($1, 1)
+               ON CONFLICT (key) DO UPDATE
+                  SET failures = CASE
+                          WHEN login_throttle.last_failed_at
+                               < now() - $2::int * interval '1 second' THEN 1
+                          ELSE login_throttle.failures + 1 END,
+                      last_failed_at = now()
+               RETURNING failures""",
+            key,
+            window_seconds,
+        )
+    )
+
+
+async def block_login(conn: asyncpg.Connection, key: str, seconds: int) -> None:
+    await conn.execute(
+        """UPDATE login_throttle SET blocked_until = now() + $2::int * interval '1 second'
+            WHERE key = $1""",
+        key,
+        seconds,
+    )
+
+
+async def reset_login_failures(conn: asyncpg.Connection, key: str, forget_after: int) -> None:
+    """Forget `key`'s failures, and every counter quiet for longer than `forget_after`."""
+    await conn.execute(
+        """DELETE FROM login_throttle
+            WHERE key = $1 OR last_failed_at < now() - $2::int * interval '1 second'""",
+        key,
+        forget_after,
+    )

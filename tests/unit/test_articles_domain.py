@@ -1,0 +1,308 @@
+"""The articles service's rules without I/O: slugs, sanitising, permissions, the events a
+change writes and their data, image types, login slow-down, feeds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from services.articles import domain, events, feeds
+from services.articles.domain import Article, Category
+from services.common.auth import Principal
+from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.schemas import validate
+
+NOW = datetime(2017, 4, 27, 2, 30, tzinfo=UTC)  # 09:30 in Vietnam
+
+
+def article(**changes: object) -> Article:
+    fields: dict[str, object] = {
+        "id": 42,
+        "slug": "khoi-thi-dua-ky-ket-giao-uoc",
+        "title": "Khối thi đua ký kết giao ước",
+        "summary": "Tóm tắt",
+        "body_html": "<p>Nội dung</p>",
+        "byline": "Hồng Tươi (VP HND)",
+        "category": Category(3, "Tình hình hoạt động", "tinh-hinh-hoat-dong"),
+        "image_id": 9,
+        "image_caption": "Lãnh đạo ký giao ước.",
+        "author_id": 7,
+        "status": domain.PUBLISHED,
+        "version": 4,
+        "created_at": NOW - timedelta(days=1),
+        "updated_at": NOW,
+        "published_at": NOW - timedelta(hours=2),
+    }
+    fields.update(changes)
+    return Article(**fields)  # type: ignore[arg-type]
+
+
+def principal(*roles: str, user_id: int = 7) -> Principal:
+    return Principal(user_id, "Người dùng", frozenset(roles), NOW + timedelta(minutes=10))
+
+
+# --- slugs and paths ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "slug"),
+    [
+        ("Tình hình hoạt động", "tinh-hinh-hoat-dong"),
+        ("Đoàn Thanh niên Cộng sản Hồ Chí Minh", "doan-thanh-nien-cong-san-ho-chi-minh"),
+        ("Khối thi đua MTTQ, các đoàn thể!", "khoi-thi-dua-mttq-cac-doan-the"),
+        ("!!!", "bai-viet"),
+    ],
+)
+def test_slugs_are_ascii_words_of_the_vietnamese_text(text: str, slug: str) -> None:
+    assert domain.make_slug(text, fallback="bai-viet") == slug
+    assert domain.is_slug(slug)
+
+
+def test_a_long_title_gives_a_slug_cut_at_a_word() -> None:
+    slug = domain.make_slug("Hội nghị " * 30, fallback="x")
+    assert len(slug) <= domain.SLUG_MAX_LENGTH
+    assert not slug.endswith("-") and slug.endswith("nghi")
+
+
+@pytest.mark.parametrize(
+    ("ref", "parsed"),
+    [
+        ("tinh-hinh-42", ("tinh-hinh", 42)),
+        ("42", (None, 42)),
+        ("2017-nam-moi-7", ("2017-nam-moi", 7)),
+        ("tinh-hinh", None),
+        ("tinh-hinh-0", None),
+        ("tinh-hinh-٤٢", None),  # Arabic-Indic digits are digits to Python, not to us
+        ("x-" + "9" * 30, None),
+    ],
+)
+def test_article_references_are_parsed_from_the_path(
+    ref: str, parsed: tuple[str | None, int] | None
+) -> None:
+    assert domain.parse_article_ref(ref) == parsed
+
+
+def test_the_canonical_path_holds_slug_and_id() -> None:
+    assert article().url == "/tin/khoi-thi-dua-ky-ket-giao-uoc-42"
+    assert article().image_url == "/anh/9"
+    assert article(image_id=None).image_url is None
+
+
+# --- sanitising -----------------------------------------------------------------------------
+
+
+def test_scripts_handlers_and_dangerous_urls_are_removed() -> None:
+    dirty = (
+        '<p style="color:red" onclick="x()">A<script>alert(1)</script></p>'
+        '<a href="javascript:alert(1)">j</a><a href="data:text/html,x">d</a>'
+        '<img src="x" onerror="x()"><iframe src="//evil"></iframe><form><input></form>'
+        "<!-- note -->"
+    )
+    clean = domain.sanitize_html(dirty)
+    for bad in ("script", "onclick", "style=", "javascript:", "data:", "onerror", "iframe",
+                "<form", "<input", "note"):  # fmt: skip
+        assert bad not in clean
+    assert clean.startswith("<p>A</p>")
+
+
+def test_the_allowed_structure_survives() -> None:
+    html = (
+        "<h2>Mục</h2><p><strong>Đậm</strong> <em>nghiêng</em><br></p>"
+        '<ul><li>một</li></ul><ol start="3"><li>ba</li></ol>'
+        '<blockquote>trích</blockquote><figure><img src="/anh/1" alt="Ảnh">'
+        "<figcaption>Chú thích</figcaption></figure>"
+        '<table><thead><tr><th scope="col">A</th></tr></thead>'
+        '<tbody><tr><td colspan="2">B</td></tr></tbody></table>'
+    )
+    assert domain.sanitize_html(html) == html
+
+
+def test_links_get_rel_noopener() -> None:
+    clean = domain.sanitize_html('<a href="https://example.vn" target="_blank">x</a>')
+    assert clean == '<a href="https://example.vn" rel="noopener noreferrer">x</a>'
+
+
+def test_the_text_of_html_keeps_words_apart_and_decodes_entities() -> None:
+    text = domain.html_to_text("<p>giao ước</p><p>thi đua &amp; khen thưởng</p><br>năm 2017")
+    assert text == "giao ước thi đua & khen thưởng năm 2017"
+
+
+# --- who may do what ----------------------------------------------------------------------
+
+
+def test_the_public_sees_only_published_articles() -> None:
+    assert domain.can_see(None, article())
+    assert not domain.can_see(None, article(status=domain.DRAFT))
+    assert not domain.can_see(principal("moderator"), article(status=domain.UNPUBLISHED))
+
+
+def test_authors_see_and_edit_their_own_unpublished_articles_only() -> None:
+    own_draft = article(status=domain.DRAFT, author_id=7)
+    someone_elses = article(status=domain.DRAFT, author_id=8)
+    author = principal("author", user_id=7)
+    assert domain.can_see(author, own_draft) and domain.can_edit(author, own_draft)
+    assert not domain.can_see(author, someone_elses)
+    assert not domain.can_edit(author, someone_elses)
+    assert not domain.can_edit(author, article(author_id=7))  # published
+    assert not domain.is_publisher(author)
+
+
+@pytest.mark.parametrize("roles", [("editor",), ("admin",), ("author", "editor")])
+def test_editors_and_admins_edit_and_publish_anything(roles: tuple[str, ...]) -> None:
+    someone = principal(*roles, user_id=99)
+    assert domain.is_publisher(someone)
+    for status in (domain.DRAFT, domain.PUBLISHED, domain.UNPUBLISHED):
+        assert domain.can_see(someone, article(status=status))
+        assert domain.can_edit(someone, article(status=status))
+
+
+def test_which_event_a_change_writes() -> None:
+    assert domain.publication_event(domain.DRAFT) == "article.published"
+    assert domain.publication_event(domain.UNPUBLISHED) == "article.published"
+    assert domain.publication_event(domain.PUBLISHED) == "article.updated"
+    assert domain.edit_event(domain.PUBLISHED) == "article.updated"
+    assert domain.edit_event(domain.DRAFT) is None
+    assert domain.edit_event(domain.UNPUBLISHED) is None
+
+
+# --- event data -----------------------------------------------------------------------------
+
+
+def _envelope(type_: str, data: dict[str, object]) -> dict[str, object]:
+    return CloudEvent(type_, source_of("articles"), "42", data).to_dict()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("type_", ["article.published", "article.updated"])
+def test_article_data_matches_the_contract(type_: str) -> None:
+    data = events.article_data(article())
+    validate(_envelope(type_, data))
+    assert data["url"] == "/tin/khoi-thi-dua-ky-ket-giao-uoc-42"
+    assert data["category"] == {"slug": "tinh-hinh-hoat-dong", "name": "Tình hình hoạt động"}
+    assert data["updated_at"] == "2017-04-27T09:30:00+07:00"
+    assert data["image_url"] == "/anh/9"
+    assert events.article_data(article(image_id=None))["image_url"] is None
+
+
+def test_unpublished_data_matches_the_contract() -> None:
+    data = events.unpublished_data(article(status=domain.UNPUBLISHED, version=5))
+    validate(_envelope("article.unpublished", data))
+    assert data == {"id": 42, "version": 5, "unpublished_at": "2017-04-27T09:30:00+07:00"}
+
+
+def test_public_feedback_is_read_from_the_event_data() -> None:
+    item = events.public_feedback(
+        {
+            "id": 5,
+            "version": 2,
+            "article_id": 42,
+            "author_name": "Trần Thị B",
+            "body": "Bài viết hay.",
+            "reply": {"body": "Cảm ơn bạn.", "replied_at": "2017-04-28T08:00:00+07:00"},
+            "approved_at": "2017-04-27T10:00:00+07:00",
+            "updated_at": "2017-04-28T08:00:00+07:00",
+        }
+    )
+    assert (item.reply_body, item.reply_author) == ("Cảm ơn bạn.", None)
+    assert item.replied_at == datetime(2017, 4, 28, 1, 0, tzinfo=UTC)
+    without_reply = events.public_feedback(
+        {
+            "id": 6,
+            "version": 1,
+            "article_id": None,
+            "author_name": "C",
+            "body": "Góp ý chung.",
+            "reply": None,
+            "approved_at": "2017-04-27T10:00:00+07:00",
+            "updated_at": "2017-04-27T10:00:00+07:00",
+        }
+    )
+    assert without_reply.reply_body is None and without_reply.article_id is None
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "content_type"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
+        (b"GIF89a\x01\x00", "image/gif"),
+        (b"GIF87a\x01\x00", "image/gif"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
+        (b"<svg xmlns=", None),
+        (b"%PDF-1.7", None),
+        (b"", None),
+    ],
+)
+def test_image_types_come_from_the_first_bytes(head: bytes, content_type: str | None) -> None:
+    assert domain.image_type(head) == content_type
+
+
+# --- login slow-down ------------------------------------------------------------------------
+
+
+def test_the_login_delay_starts_at_the_limit_and_doubles_up_to_a_cap() -> None:
+    delays = [domain.login_delay(n, allowed=5) for n in range(1, 12)]
+    assert delays[:4] == [0, 0, 0, 0]
+    assert delays[4:9] == [30, 60, 120, 240, 480]
+    assert delays[9:] == [domain.MAX_DELAY_SECONDS] * 2
+    assert domain.MAX_DELAY_SECONDS < domain.FAILURE_WINDOW_SECONDS
+
+
+# --- lists and search ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "page"),
+    [(None, 1), ("", 1), ("2", 2), ("0", 1), ("-3", 1), ("abc", 1), ("²", 1), ("99999", 1000)],
+)
+def test_page_numbers_are_forgiving(raw: str | None, page: int) -> None:
+    assert domain.page_number(raw) == page
+
+
+def test_search_terms_are_words_taken_literally() -> None:
+    assert domain.search_terms("  giao  uoc giao thi dua ") == ["giao", "uoc", "thi", "dua"]
+    assert domain.like_pattern("50%_a\\b") == "%50\\%\\_a\\\\b%"
+    assert len(domain.search_terms(" ".join(str(n) for n in range(50)))) == 8
+
+
+# --- feeds ----------------------------------------------------------------------------------
+
+
+def test_the_rss_feed_is_well_formed_rss_2() -> None:
+    tricky = article(title='Tin "đặc biệt" <b> & ký tự', summary="A & B")
+    body = feeds.rss(
+        title="Bantin",
+        link="https://tin.example.vn/",
+        self_url="https://tin.example.vn/rss",
+        description="Tin mới",
+        origin="https://tin.example.vn",
+        articles=[tricky, article(id=41, slug="cu")],
+    )
+    root = ET.fromstring(body)
+    assert root.tag == "rss" and root.get("version") == "2.0"
+    items = root.findall("channel/item")
+    assert [i.findtext("link") for i in items] == [
+        "https://tin.example.vn/tin/khoi-thi-dua-ky-ket-giao-uoc-42",
+        "https://tin.example.vn/tin/cu-41",
+    ]
+    assert items[0].findtext("title") == 'Tin "đặc biệt" <b> & ký tự'
+    assert items[0].findtext("pubDate") == "Thu, 27 Apr 2017 07:30:00 +0700"
+    assert root.findtext("channel/language") == "vi"
+
+
+def test_the_sitemap_lists_locations_with_their_dates() -> None:
+    body = feeds.sitemap(
+        [feeds.SitemapEntry("https://x.vn/"), feeds.SitemapEntry("https://x.vn/tin/a-1", NOW)]
+    )
+    root = ET.fromstring(body)
+    ns = {"s": feeds.SITEMAP}
+    assert [u.findtext("s:loc", namespaces=ns) for u in root.findall("s:url", ns)] == [
+        "https://x.vn/",
+        "https://x.vn/tin/a-1",
+    ]
+    assert root.find("s:url/s:lastmod", ns) is not None
