@@ -1,0 +1,147 @@
+"""Signing in and out with the login form, and the editors' admin page (/quan-tri).
+
+The session is the access token itself in the `bantin_session` cookie (HttpOnly,
+SameSite=Lax, Secure with COOKIE_SECURE=1), living as long as the token; every service
+reads it through services.common.auth. SameSite=Lax keeps other sites' forms from posting
+with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.articles import domain, login, store
+from services.articles.config import CONFIG, ISSUER
+from services.common import db
+from services.common.auth import SESSION_COOKIE, Principal, principal_from_request
+from services.common.errors import Problem
+from services.common.pages import render
+from services.common.web import POOL
+
+ADMIN_HOME = "/quan-tri"
+PRIVATE = "no-store"
+MAX_FIELD_LENGTH = 1024
+
+routes = web.RouteTableDef()
+
+STATUS_NAMES = {
+    domain.DRAFT: "Bản nháp",
+    domain.PUBLISHED: "Đã đăng",
+    domain.UNPUBLISHED: "Đã gỡ",
+}
+
+
+def _private(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Cache-Control"] = PRIVATE
+    return response
+
+
+def _see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location, headers={"Cache-Control": PRIVATE})
+
+
+def _login_form(
+    request: web.Request,
+    *,
+    username: str = "",
+    error: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    response = render(request, "login.html", {"username": username, "error": error}, status=status)
+    response.headers.update(headers or {})
+    return _private(response)
+
+
+@routes.get("/dang-nhap")
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return _login_form(request)
+
+
+@routes.post("/dang-nhap")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username, password = form.get("username"), form.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        username, password = "", ""
+    username = username.strip()[:MAX_FIELD_LENGTH]
+    if not username or not password:
+        return _login_form(
+            request,
+            username=username,
+            error="Xin nhập tên đăng nhập và mật khẩu.",
+            status=422,
+        )
+    try:
+        user = await login.sign_in(request, username, password[: MAX_FIELD_LENGTH + 1])
+    except Problem as refused:
+        return _login_form(
+            request,
+            username=username,
+            error=refused.detail,
+            status=refused.status,
+            headers=refused.headers,
+        )
+    issuer = request.app[ISSUER]
+    token, _ = issuer.issue(user)
+    response = _see_other(ADMIN_HOME)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(issuer.ttl.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[CONFIG].cookie_secure,
+    )
+    raise response
+
+
+@routes.post("/dang-xuat")
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = _see_other("/")
+    response.del_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[CONFIG].cookie_secure,
+    )
+    raise response
+
+
+async def _signed_in(request: web.Request) -> Principal | None:
+    try:
+        return await principal_from_request(request)
+    except Problem as refused:
+        if refused.status == 401:
+            return None
+        raise
+
+
+@routes.get(ADMIN_HOME)
+async def admin_home(request: web.Request) -> web.StreamResponse:
+    """The articles a signed-in user works on: all of them for publishers, their own for
+    authors. Anyone else is sent to the login form."""
+    principal = await _signed_in(request)
+    if principal is None:
+        raise _see_other("/dang-nhap")
+    articles: list[Any] = []
+    if principal.has_role(*domain.WRITERS):
+        author = None if domain.is_publisher(principal) else principal.user_id
+        async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
+            articles = await store.list_for_admin(conn, author)
+    response = render(
+        request,
+        "admin.html",
+        {
+            "principal": principal,
+            "articles": articles,
+            "status_names": STATUS_NAMES,
+            "can_write": principal.has_role(*domain.WRITERS),
+            "can_moderate": principal.has_role("moderator"),
+        },
+    )
+    return _private(response)

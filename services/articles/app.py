@@ -1,0 +1,70 @@
+"""The articles service: public pages, the editors' JSON API, login, and the read models
+of views and feedback.
+
+    python -m services.articles     # port 8001
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+
+from services.articles import admin, api, events, pages, users
+from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
+from services.articles.config import throttle_secret as make_throttle_secret
+from services.articles.tokens import TokenIssuer, ttl_from_env
+from services.common.auth import ACTIVE_CHECK, VERIFIER, Principal, TokenVerifier
+from services.common.config import ConfigError, Settings
+from services.common.pages import TEMPLATES, make_environment
+from services.common.web import POOL, Subscription, create_base_app
+
+SERVICE_DIR = Path(__file__).parent
+
+SUBSCRIPTIONS = (
+    Subscription("articles.views-counted", {"views.counted": events.on_views_counted}),
+    Subscription(
+        "articles.feedback-public",
+        {
+            "feedback.approved": events.on_feedback_public,
+            "feedback.updated": events.on_feedback_public,
+            "feedback.withdrawn": events.on_feedback_withdrawn,
+        },
+    ),
+)
+
+
+def _public_key_of(private_key_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.Application:
+    if not settings.auth_private_key:
+        raise ConfigError("articles signs access tokens: set AUTH_PRIVATE_KEY(_FILE)")
+    # The app's own body limit stays small (MAX_BODY_BYTES); the article and image routes
+    # raise theirs one by one (see services/articles/api.py).
+    app = create_base_app(settings, SERVICE_DIR, subscriptions=SUBSCRIPTIONS)
+    if VERIFIER not in app:
+        # The public key follows from the private one: no second setting to get wrong.
+        app[VERIFIER] = TokenVerifier(_public_key_of(settings.auth_private_key))
+    app[ISSUER] = TokenIssuer(settings.auth_private_key, ttl_from_env())
+    app[THROTTLE_SECRET] = make_throttle_secret(settings.auth_private_key)
+    app[CONFIG] = config or ArticlesConfig.from_env()
+    app[TEMPLATES] = make_environment(SERVICE_DIR)
+
+    async def principal_is_active(principal: Principal) -> bool:
+        # Articles owns the users table: a disabled user's token is refused here at once.
+        return await users.active_check(app[POOL])(principal)
+
+    app[ACTIVE_CHECK] = principal_is_active
+    app.router.add_routes(api.routes)
+    app.router.add_routes(admin.routes)
+    app.router.add_routes(pages.routes)
+    app.router.add_get("/static/site.css", pages.stylesheet_handler())
+    return app

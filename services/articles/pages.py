@@ -1,0 +1,364 @@
+"""Public pages, in Vietnamese: home, categories, articles and their print view, search,
+feeds, the sitemap, static pages and the stylesheet.
+
+They read only this service's tables (views and feedback come from read models), so they
+render while counter or feedback are down. Every public answer may be cached for 30 s
+(the gateway micro-caches it); nothing on them depends on who is signed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from services.articles import domain, feeds, static_pages, store
+from services.articles.config import CONFIG
+from services.articles.domain import Article
+from services.common import db
+from services.common.pages import TEMPLATES, render
+from services.common.web import POOL
+
+PUBLIC_CACHE = "public, max-age=30"
+PER_PAGE = 15
+HOME_PER_CATEGORY = 5
+MOST_READ = 5
+SITEMAP_LIMIT = 45_000
+STYLESHEET = Path(__file__).resolve().parents[1] / "common" / "static" / "site.css"
+
+routes = web.RouteTableDef()
+
+
+def _acquire(request: web.Request) -> Any:
+    return request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT)
+
+
+def origin(request: web.Request) -> str:
+    """The public origin for absolute links: SITE_URL, else where the request came to
+    (the gateway passes Host and X-Forwarded-Proto)."""
+    configured = request.app[CONFIG].site_url
+    if configured:
+        return configured
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    if scheme not in ("http", "https"):
+        scheme = request.scheme
+    return f"{scheme}://{request.host}"
+
+
+def public_page(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    response = render(request, template, context, status=status)
+    response.headers["Cache-Control"] = PUBLIC_CACHE
+    return response
+
+
+def not_found(request: web.Request, message: str) -> web.Response:
+    return public_page(request, "not_found.html", {"message": message}, status=404)
+
+
+def _moved(location: str) -> web.HTTPMovedPermanently:
+    return web.HTTPMovedPermanently(location, headers={"Cache-Control": PUBLIC_CACHE})
+
+
+def _pages(total: int) -> int:
+    return max(1, math.ceil(total / PER_PAGE))
+
+
+def _page_url(path: str, page: int, **query: str) -> str:
+    params = {**query, **({"trang": str(page)} if page > 1 else {})}
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def _pager(path: str, page: int, pages: int, **query: str) -> dict[str, Any]:
+    return {
+        "page": page,
+        "pages": pages,
+        "prev": _page_url(path, page - 1, **query) if page > 1 else None,
+        "next": _page_url(path, page + 1, **query) if page < pages else None,
+    }
+
+
+# --- home, categories, articles -----------------------------------------------------------
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    async with _acquire(request) as conn:
+        categories = await store.list_categories(conn)
+        latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
+        popular = await store.most_read(conn, MOST_READ)
+    sections = [
+        (articles[0].category, articles)
+        for _, group in groupby(latest, key=lambda a: a.category.id)
+        if (articles := list(group))
+    ]
+    return public_page(
+        request,
+        "home.html",
+        {"categories": categories, "sections": sections, "most_read": popular},
+    )
+
+
+@routes.get("/chuyen-muc/{slug}")
+async def category_page(request: web.Request) -> web.Response:
+    page = domain.page_number(request.query.get("trang"))
+    async with _acquire(request) as conn:
+        category = await store.get_category_by_slug(conn, request.match_info["slug"])
+        if category is None:
+            return not_found(request, "Không tìm thấy chuyên mục bạn yêu cầu.")
+        total = await store.count_published(conn, category.id)
+        articles = await store.page_of_published(conn, category.id, page, PER_PAGE)
+        categories = await store.list_categories(conn)
+    return public_page(
+        request,
+        "category.html",
+        {
+            "category": category,
+            "categories": categories,
+            "articles": articles,
+            "total": total,
+            "paging": _pager(f"/chuyen-muc/{category.slug}", page, _pages(total)),
+            "origin": origin(request),
+        },
+    )
+
+
+async def _public_article(request: web.Request, article_id: int) -> Article | None:
+    async with _acquire(request) as conn:
+        article = await store.get_article(conn, article_id)
+    return article if article is not None and article.is_public else None
+
+
+@routes.get("/tin/{ref}")
+async def article_page(request: web.Request) -> web.StreamResponse:
+    """/tin/{slug}-{id}, the canonical address; /tin/{id} and a wrong slug move there."""
+    parsed = domain.parse_article_ref(request.match_info["ref"])
+    if parsed is None:
+        return not_found(request, "Không tìm thấy bản tin bạn yêu cầu.")
+    slug, article_id = parsed
+    async with _acquire(request) as conn:
+        article = await store.get_article(conn, article_id)
+        if article is None or not article.is_public:
+            return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
+        if slug != article.slug:
+            raise _moved(article.url)
+        views = await store.views_of(conn, article.id)
+        comments = await store.feedback_for(conn, article.id)
+        categories = await store.list_categories(conn)
+    return public_page(
+        request,
+        "article.html",
+        {
+            "article": article,
+            "views": views,
+            "comments": comments,
+            "categories": categories,
+            "origin": origin(request),
+            "canonical": origin(request) + article.url,
+        },
+    )
+
+
+@routes.get(r"/tin/{id:\d{1,18}}/in")
+async def print_page(request: web.Request) -> web.Response:
+    article = await _public_article(request, int(request.match_info["id"]))
+    if article is None:
+        return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
+    return public_page(request, "print.html", {"article": article, "origin": origin(request)})
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+@routes.get("/tim-kiem")
+async def search_page(request: web.Request) -> web.Response:
+    """Accent- and case-insensitive: "giao uoc thi dua" finds "giao ước thi đua"."""
+    query = " ".join(request.query.get("q", "").split())[: domain.MAX_QUERY_LENGTH]
+    terms = domain.search_terms(query)
+    page = domain.page_number(request.query.get("trang"))
+    found = store.SearchPage([], 0)
+    async with _acquire(request) as conn:
+        if terms:
+            patterns = [domain.like_pattern(t) for t in terms]
+            found = await store.search(conn, patterns, page, PER_PAGE)
+        categories = await store.list_categories(conn)
+    return public_page(
+        request,
+        "search.html",
+        {
+            "query": query,
+            "articles": found.items,
+            "total": found.total,
+            "categories": categories,
+            "paging": _pager("/tim-kiem", page, _pages(found.total), q=query),
+        },
+    )
+
+
+# --- feeds and sitemap --------------------------------------------------------------------
+
+
+def _xml_response(body: bytes, content_type: str) -> web.Response:
+    return web.Response(
+        body=body,
+        content_type=content_type,
+        charset="utf-8",
+        headers={"Cache-Control": PUBLIC_CACHE},
+    )
+
+
+@routes.get("/rss")
+async def site_feed(request: web.Request) -> web.Response:
+    async with _acquire(request) as conn:
+        articles = await store.list_published(conn, limit=feeds.RSS_ITEMS)
+    site = origin(request)
+    site_name = str(request.app[TEMPLATES].globals["site_name"])
+    body = feeds.rss(
+        title=site_name,
+        link=site + "/",
+        self_url=site + "/rss",
+        description=f"Tin mới nhất của {site_name}",
+        origin=site,
+        articles=articles,
+    )
+    return _xml_response(body, "application/rss+xml")
+
+
+@routes.get("/chuyen-muc/{slug}/rss")
+async def category_feed(request: web.Request) -> web.Response:
+    async with _acquire(request) as conn:
+        category = await store.get_category_by_slug(conn, request.match_info["slug"])
+        if category is None:
+            return not_found(request, "Không tìm thấy chuyên mục bạn yêu cầu.")
+        articles = await store.list_published(conn, category_id=category.id, limit=feeds.RSS_ITEMS)
+    site = origin(request)
+    site_name = str(request.app[TEMPLATES].globals["site_name"])
+    body = feeds.rss(
+        title=f"{category.name} - {site_name}",
+        link=f"{site}/chuyen-muc/{category.slug}",
+        self_url=f"{site}/chuyen-muc/{category.slug}/rss",
+        description=f"Tin mới nhất trong chuyên mục {category.name}",
+        origin=site,
+        articles=articles,
+    )
+    return _xml_response(body, "application/rss+xml")
+
+
+@routes.get("/sitemap.xml")
+async def sitemap_xml(request: web.Request) -> web.Response:
+    async with _acquire(request) as conn:
+        categories = await store.list_categories(conn)
+        pages = await static_pages.list_all(conn)
+        articles = await store.sitemap_entries(conn, SITEMAP_LIMIT)
+    site = origin(request)
+    entries = [
+        feeds.SitemapEntry(site + "/"),
+        *(feeds.SitemapEntry(f"{site}/chuyen-muc/{c.slug}") for c in categories),
+        *(feeds.SitemapEntry(site + static_pages.path(p.slug), p.updated_at) for p in pages),
+        feeds.SitemapEntry(site + "/so-do"),
+        *(
+            feeds.SitemapEntry(site + domain.article_path(r["slug"], r["id"]), r["updated_at"])
+            for r in articles
+        ),
+    ]
+    return _xml_response(feeds.sitemap(entries), "application/xml")
+
+
+# --- static pages and the site map page ---------------------------------------------------
+
+
+async def _static_page(request: web.Request, slug: str) -> web.Response:
+    async with _acquire(request) as conn:
+        page = await static_pages.load(conn, slug)
+        categories = await store.list_categories(conn)
+    if page is None:
+        return not_found(request, "Không tìm thấy trang bạn yêu cầu.")
+    return public_page(request, "page.html", {"page": page, "categories": categories})
+
+
+@routes.get("/gioi-thieu")
+async def about_page(request: web.Request) -> web.Response:
+    return await _static_page(request, static_pages.ABOUT)
+
+
+@routes.get("/trang/{slug}")
+async def other_page(request: web.Request) -> web.StreamResponse:
+    slug = request.match_info["slug"]
+    if slug == static_pages.ABOUT:
+        raise _moved("/gioi-thieu")
+    return await _static_page(request, slug)
+
+
+@routes.get("/so-do")
+async def site_map_page(request: web.Request) -> web.Response:
+    async with _acquire(request) as conn:
+        categories = await store.list_categories(conn)
+        pages = await static_pages.list_all(conn)
+    return public_page(
+        request,
+        "so_do.html",
+        {
+            "categories": categories,
+            "pages": [(p, static_pages.path(p.slug)) for p in pages],
+        },
+    )
+
+
+# --- stylesheet ---------------------------------------------------------------------------
+
+
+def stylesheet_handler() -> Any:
+    """GET /static/site.css: the shared stylesheet, read once, revalidated by ETag."""
+    body = STYLESHEET.read_bytes()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
+
+    async def stylesheet(request: web.Request) -> web.Response:
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type="text/css", charset="utf-8", headers=headers)
+
+    return stylesheet
+
+
+# --- images -------------------------------------------------------------------------------
+
+# An image never changes once uploaded (a new one gets a new id): browsers and proxies
+# may keep it for a year.
+IMAGE_CACHE = "public, max-age=31536000, immutable"
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = {c.strip().removeprefix("W/") for c in header.split(",")}
+    return etag in candidates or "*" in candidates
+
+
+@routes.get(r"/anh/{id:\d{1,18}}")
+async def image(request: web.Request) -> web.Response:
+    image_id = int(request.match_info["id"])
+    if_none_match = request.headers.get("If-None-Match")
+    async with _acquire(request) as conn:
+        if if_none_match:
+            digest = await store.image_digest(conn, image_id)
+            if digest is not None and _etag_matches(if_none_match, f'"{digest}"'):
+                return web.Response(
+                    status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
+                )
+        found = await store.get_image(conn, image_id)
+    if found is None:
+        return not_found(request, "Không tìm thấy ảnh bạn yêu cầu.")
+    return web.Response(
+        body=found.data,
+        content_type=found.content_type,
+        headers={
+            "ETag": f'"{found.sha256}"',
+            "Cache-Control": IMAGE_CACHE,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
