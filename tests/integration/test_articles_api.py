@@ -1,0 +1,572 @@
+"""The editors' API and login of the articles service on the real Postgres and RabbitMQ:
+tokens and their slow-down, roles, drafts and publication with their events, sanitising,
+images, and a disabled user's token."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+from typing import Any
+
+import aiohttp
+import pytest
+
+from services.articles import users
+from services.common.events.schemas import validate
+from tests.integration.test_articles_support import PASSWORD, PNG, Site, running_site
+from tests.support.amqp import tap
+
+
+@pytest.fixture(scope="module")
+async def site() -> AsyncIterator[Site]:
+    async with running_site() as harness:
+        yield harness
+
+
+async def problem(response: aiohttp.ClientResponse, status: int, code: str) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/problem+json"
+    body = dict(await response.json())
+    assert body["code"] == code
+    return body
+
+
+async def count(site: Site, sql: str, *args: Any) -> int:
+    return int(await site.pool.fetchval(sql, *args))
+
+
+@pytest.fixture(autouse=True)
+def no_session_cookie(site: Site) -> None:
+    # The client keeps cookies between requests; each test starts signed out.
+    site.client.session.cookie_jar.clear()
+
+
+@pytest.fixture
+async def clean_throttle(site: Site) -> None:
+    # Every test logs in from 127.0.0.1: start each with no failures counted.
+    await site.pool.execute("DELETE FROM login_throttle")
+
+
+# --- login --------------------------------------------------------------------------------
+
+
+async def test_a_good_password_gets_a_bearer_token_that_works(site: Site, clean_throttle) -> None:
+    account = await site.new_account("editor")
+    response = await site.client.post(
+        "/api/v1/auth/token", json={"username": account.user.username, "password": PASSWORD}
+    )
+    assert response.status == 200
+    body = await response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 600
+    assert response.headers["Cache-Control"] == "no-store"
+
+    created = await site.client.post(
+        "/api/v1/categories",
+        json={"name": "Tin ảnh"},
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+    )
+    assert created.status == 201
+
+
+async def test_wrong_credentials_get_401_invalid_credentials(site: Site, clean_throttle) -> None:
+    account = await site.new_account("editor")
+    for username, password in [
+        (account.user.username, "sai mật khẩu rồi"),
+        ("khong.co.ai", PASSWORD),
+    ]:
+        response = await site.client.post(
+            "/api/v1/auth/token", json={"username": username, "password": password}
+        )
+        body = await problem(response, 401, "invalid_credentials")
+        assert "không đúng" in body["detail"]
+
+
+async def _try(site: Site, username: str, password: str) -> aiohttp.ClientResponse:
+    return await site.client.post(
+        "/api/v1/auth/token", json={"username": username, "password": password}
+    )
+
+
+async def test_repeated_failures_are_slowed_down_and_a_success_resets_them(
+    site: Site, clean_throttle
+) -> None:
+    name = (await site.new_account("author")).user.username
+    for _ in range(5):
+        await problem(await _try(site, name, "đoán mò mật khẩu"), 401, "invalid_credentials")
+
+    # Even the right password waits now.
+    refused = await _try(site, name, PASSWORD)
+    await problem(refused, 429, "too_many_attempts")
+    first_wait = int(refused.headers["Retry-After"])
+    assert 20 <= first_wait <= 30
+
+    # The wait is over; one more failure blocks for longer than the first time.
+    await site.pool.execute("UPDATE login_throttle SET blocked_until = now()")
+    await problem(await _try(site, name, "vẫn sai"), 401, "invalid_credentials")
+    refused = await _try(site, name, PASSWORD)
+    await problem(refused, 429, "too_many_attempts")
+    assert int(refused.headers["Retry-After"]) > first_wait + 20
+
+    # After the wait, the right password works and wipes the name's failures.
+    await site.pool.execute("UPDATE login_throttle SET blocked_until = now()")
+    assert (await _try(site, name, PASSWORD)).status == 200
+    for _ in range(4):
+        await problem(await _try(site, name, "lại sai"), 401, "invalid_credentials")
+    assert (await _try(site, name, PASSWORD)).status == 200
+
+
+async def test_one_address_trying_many_names_is_slowed_down_too(site: Site, clean_throttle) -> None:
+    for attempt in range(20):
+        await problem(
+            await _try(site, f"ten.{attempt}", "mật khẩu bất kỳ"), 401, "invalid_credentials"
+        )
+    fresh = (await site.new_account("editor")).user.username
+    await problem(await _try(site, fresh, PASSWORD), 429, "too_many_attempts")
+    # Neither the address nor the names are stored as they are.
+    keys = [r["key"] for r in await site.pool.fetch("SELECT key FROM login_throttle")]
+    assert keys and not any("127.0.0.1" in k or "ten." in k for k in keys)
+
+
+def _cookie(response: aiohttp.ClientResponse) -> Any:
+    jar: SimpleCookie = SimpleCookie()
+    for header in response.headers.getall("Set-Cookie"):
+        jar.load(header)
+    return jar["bantin_session"]
+
+
+async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
+    site: Site, clean_throttle
+) -> None:
+    page = await site.client.get("/dang-nhap")
+    assert page.status == 200
+    assert "Tên đăng nhập" in await page.text()
+
+    editor = await site.new_account("editor")
+    await site.draft(title="Bản nháp trong trang quản trị")
+    response = await site.client.post(
+        "/dang-nhap",
+        data={"username": editor.user.username, "password": PASSWORD},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert response.headers["Location"] == "/quan-tri"
+    cookie = _cookie(response)
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert not cookie["secure"]
+    assert cookie["max-age"] == "600"
+
+    admin = await site.client.get("/quan-tri", cookies={"bantin_session": cookie.value})
+    assert admin.status == 200
+    assert admin.headers["Cache-Control"] == "no-store"
+    text = await admin.text()
+    assert "Bản nháp trong trang quản trị" in text
+    assert "Bản nháp" in text
+
+    out = await site.client.post("/dang-xuat", allow_redirects=False)
+    assert out.status == 303
+    assert _cookie(out).value == ""
+    assert _cookie(out)["max-age"] == "0"
+
+
+async def test_the_login_form_says_so_in_vietnamese_when_it_fails(
+    site: Site, clean_throttle
+) -> None:
+    response = await site.client.post(
+        "/dang-nhap", data={"username": "ai.do", "password": "sai"}, allow_redirects=False
+    )
+    assert response.status == 401
+    assert "Tên đăng nhập hoặc mật khẩu không đúng." in await response.text()
+    assert "bantin_session" not in response.cookies
+
+
+async def test_the_admin_page_sends_strangers_to_the_login_form(site: Site) -> None:
+    response = await site.client.get("/quan-tri", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/dang-nhap"
+
+
+async def test_a_disabled_users_token_is_refused_at_once(site: Site) -> None:
+    account = await site.new_account("editor")
+    ok = await site.client.get("/api/v1/articles/999999", headers=account.headers)
+    assert ok.status == 404  # the token was accepted
+    created = await site.client.post(
+        "/api/v1/categories", json={"name": "Trước khi khoá"}, headers=account.headers
+    )
+    assert created.status == 201
+
+    async with site.pool.acquire() as conn:
+        await users.set_disabled(conn, account.user.id, True)
+    refused = await site.client.post(
+        "/api/v1/categories", json={"name": "Sau khi khoá"}, headers=account.headers
+    )
+    await problem(refused, 401, "account_disabled")
+    admin = await site.client.get(
+        "/quan-tri", cookies={"bantin_session": account.token}, allow_redirects=False
+    )
+    assert admin.status == 303
+
+
+# --- roles --------------------------------------------------------------------------------
+
+
+async def test_writing_needs_a_token(site: Site) -> None:
+    category = await site.category()
+    body = {
+        "title": "Không có quyền",
+        "summary": "",
+        "body_html": "<p>x</p>",
+        "byline": "",
+        "category_id": category["id"],
+    }
+    await problem(await site.client.post("/api/v1/articles", json=body), 401, "unauthenticated")
+    await problem(
+        await site.client.post("/api/v1/categories", json={"name": "X"}), 401, "unauthenticated"
+    )
+    await problem(
+        await site.client.post("/api/v1/articles", json=body, headers=site.auth("moderator")),
+        403,
+        "forbidden",
+    )
+    await problem(
+        await site.client.post(
+            "/api/v1/categories", json={"name": "X"}, headers=site.auth("author")
+        ),
+        403,
+        "forbidden",
+    )
+
+
+async def test_an_author_writes_drafts_and_an_editor_publishes_them(site: Site) -> None:
+    draft = await site.draft(role="author", title="Bài của tác giả")
+    assert draft["status"] == "draft"
+    assert draft["author_id"] == site.accounts["author"].user.id
+    url = f"/api/v1/articles/{draft['id']}"
+
+    edited = await site.client.patch(
+        url, json={"summary": "Tóm tắt mới"}, headers=site.auth("author")
+    )
+    assert edited.status == 200
+    assert (await edited.json())["version"] == 2
+
+    await problem(
+        await site.client.post(f"{url}/publish", headers=site.auth("author")), 403, "forbidden"
+    )
+    published = await site.client.post(f"{url}/publish", headers=site.auth("editor"))
+    assert published.status == 200
+    assert (await published.json())["status"] == "published"
+
+    # Once public, only publishers change it.
+    await problem(
+        await site.client.patch(url, json={"summary": "Sửa lén"}, headers=site.auth("author")),
+        403,
+        "forbidden",
+    )
+    await problem(
+        await site.client.post(f"{url}/unpublish", headers=site.auth("author")), 403, "forbidden"
+    )
+    assert (await site.client.post(f"{url}/unpublish", headers=site.auth("admin"))).status == 200
+
+
+async def test_drafts_are_seen_by_their_author_and_publishers_only(site: Site) -> None:
+    draft = await site.draft(role="author")
+    url = f"/api/v1/articles/{draft['id']}"
+    await problem(await site.client.get(url), 404, "article_not_found")
+    other_author = await site.new_account("author")
+    await problem(
+        await site.client.get(url, headers=other_author.headers), 404, "article_not_found"
+    )
+    await problem(
+        await site.client.patch(url, json={"title": "Của tôi"}, headers=other_author.headers),
+        404,
+        "article_not_found",
+    )
+    for role in ("author", "editor", "admin"):
+        response = await site.client.get(url, headers=site.auth(role))
+        assert response.status == 200
+        assert (await response.json())["body_html"] == "<p>Nội dung bản tin.</p>"
+
+
+# --- categories ---------------------------------------------------------------------------
+
+
+async def test_a_category_slug_comes_from_its_vietnamese_name(site: Site) -> None:
+    created = await site.category("Tình hình hoạt động")
+    assert created["slug"] == "tinh-hinh-hoat-dong"
+    again = await site.client.post(
+        "/api/v1/categories", json={"name": "Tình hình  hoạt động"}, headers=site.auth("editor")
+    )
+    await problem(again, 409, "slug_taken")
+    custom = await site.client.post(
+        "/api/v1/categories",
+        json={"name": "Tin ảnh hoạt động", "slug": "anh"},
+        headers=site.auth("admin"),
+    )
+    assert (await custom.json())["slug"] == "anh"
+    listed = await (await site.client.get("/api/v1/categories")).json()
+    assert {"tinh-hinh-hoat-dong", "anh"} <= {c["slug"] for c in listed["items"]}
+
+
+# --- publication and its events -----------------------------------------------------------
+
+
+async def _outbox(site: Site, article_id: int) -> list[str]:
+    rows = await site.pool.fetch(
+        "SELECT type FROM outbox WHERE subject = $1 ORDER BY created_at", str(article_id)
+    )
+    return [r["type"] for r in rows]
+
+
+async def test_publishing_writes_one_schema_valid_article_published(site: Site) -> None:
+    category = await site.category("Thi đua khen thưởng")
+    async with tap(site.amqp_url, "article.#") as seen:
+        draft = await site.draft(
+            title="Khối thi đua ký kết giao ước thi đua năm 2017",
+            category_id=category["id"],
+        )
+        assert await _outbox(site, draft["id"]) == []  # a draft is not announced
+        response = await site.client.post(
+            f"/api/v1/articles/{draft['id']}/publish", headers=site.auth("editor")
+        )
+        assert response.status == 200
+        article = await response.json()
+        [envelope] = await seen.wait_for(1)
+
+    assert await _outbox(site, draft["id"]) == ["article.published"]
+    validate(envelope)
+    assert envelope["type"] == "article.published"
+    assert envelope["source"] == "/bantin/articles"
+    assert envelope["subject"] == str(article["id"])
+    data = envelope["data"]
+    assert data["url"] == f"/tin/khoi-thi-dua-ky-ket-giao-uoc-thi-dua-nam-2017-{article['id']}"
+    assert data["category"] == {"slug": "thi-dua-khen-thuong", "name": "Thi đua khen thưởng"}
+    assert data["version"] == article["version"] == 2
+    assert data["published_at"].endswith("+07:00")
+    assert set(data) <= {
+        "id", "version", "slug", "title", "summary", "url", "category", "byline",
+        "image_url", "published_at", "updated_at",
+    }  # fmt: skip
+
+
+async def test_edits_unpublishing_and_republishing_are_announced_in_order(site: Site) -> None:
+    article = await site.published()
+    url = f"/api/v1/articles/{article['id']}"
+    async with tap(site.amqp_url, "article.#") as seen:
+        edited = await site.client.patch(
+            url, json={"title": "Tiêu đề đã sửa", "version": 2}, headers=site.auth("editor")
+        )
+        assert edited.status == 200
+        assert (await edited.json())["slug"] == "tieu-de-da-sua"
+        await site.client.post(f"{url}/publish", headers=site.auth("editor"))
+        await site.client.post(f"{url}/unpublish", headers=site.auth("editor"))
+        await site.client.post(f"{url}/publish", headers=site.auth("editor"))
+        bodies = await seen.wait_for(4)
+
+    types = [(b["type"], b["data"]["version"]) for b in bodies]
+    assert sorted(types, key=lambda t: t[1]) == [
+        ("article.updated", 3),
+        ("article.updated", 4),
+        ("article.unpublished", 5),
+        ("article.published", 6),
+    ]
+    for body in bodies:
+        validate(body)
+    assert (await site.client.post(f"{url}/unpublish", headers=site.auth("editor"))).status == 200
+    again = await site.client.post(f"{url}/unpublish", headers=site.auth("editor"))
+    await problem(again, 409, "not_published")
+
+
+async def test_a_stale_version_is_a_conflict_and_changes_nothing(site: Site) -> None:
+    draft = await site.draft()
+    url = f"/api/v1/articles/{draft['id']}"
+    await site.client.patch(url, json={"summary": "Lần một"}, headers=site.auth("editor"))
+    stale = await site.client.patch(
+        url, json={"summary": "Lần hai", "version": 1}, headers=site.auth("editor")
+    )
+    await problem(stale, 409, "version_conflict")
+    current = await (await site.client.get(url, headers=site.auth("editor"))).json()
+    assert (current["summary"], current["version"]) == ("Lần một", 2)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"category_id": 987654}, "category_id"),
+        ({"image_id": 987654}, "image_id"),
+        ({"title": "   "}, "title"),
+        ({"body_html": "<script>alert(1)</script>"}, "body_html"),
+        ({"category_id": None}, "category_id"),
+        ({"extra": "x"}, "(toàn bộ)"),
+    ],
+)
+async def test_invalid_articles_are_refused_with_nothing_written(
+    site: Site, change: dict[str, Any], field: str
+) -> None:
+    category = await site.category()
+    title = f"Không được lưu {change}"
+    body = {
+        "title": title,
+        "summary": "",
+        "body_html": "<p>Nội dung</p>",
+        "byline": "",
+        "category_id": category["id"],
+        **change,
+    }
+    articles_before = await count(site, "SELECT count(*) FROM articles")
+    outbox_before = await count(site, "SELECT count(*) FROM outbox")
+    async with tap(site.amqp_url, "article.#") as seen:
+        response = await site.client.post(
+            "/api/v1/articles", json=body, headers=site.auth("editor")
+        )
+        problem_body = await problem(response, 422, "invalid_input")
+        assert field in [e["field"] for e in problem_body["errors"]]
+        # A marker published after the refusal arrives alone: nothing came before it.
+        marker = await site.published()
+        [only] = await seen.wait_for(1)
+    assert only["subject"] == str(marker["id"])
+    assert await count(site, "SELECT count(*) FROM articles") == articles_before + 1
+    assert await count(site, "SELECT count(*) FROM outbox") == outbox_before + 1
+
+
+async def test_a_too_large_article_is_413_and_a_large_one_is_fine(site: Site) -> None:
+    category = await site.category()
+    base = {"title": "Bài dài", "summary": "", "byline": "", "category_id": category["id"]}
+    long_body = "<p>" + "Nội dung dài. " * 8000 + "</p>"  # ~130 KB, over the app's 64 KiB
+    ok = await site.client.post(
+        "/api/v1/articles", json={**base, "body_html": long_body}, headers=site.auth("editor")
+    )
+    assert ok.status == 201
+    huge = "<p>" + "x" * (600 * 1024) + "</p>"
+    refused = await site.client.post(
+        "/api/v1/articles", json={**base, "body_html": huge}, headers=site.auth("editor")
+    )
+    await problem(refused, 413, "body_too_large")
+    too_big_login = await site.client.post(
+        "/api/v1/auth/token", json={"username": "x" * 70_000, "password": "y"}
+    )
+    await problem(too_big_login, 413, "body_too_large")
+
+
+async def test_body_html_is_sanitised(site: Site) -> None:
+    dirty = (
+        '<p onclick="steal()">Đoạn <strong>đậm</strong><script>alert("x")</script></p>'
+        '<img src="/anh/1" alt="Ảnh" onerror="steal()">'
+        '<a href="javascript:steal()">xấu</a> <a href="https://example.vn/a">tốt</a>'
+        '<iframe src="https://evil.example"></iframe><style>p{}</style>'
+        '<table><tr><td colspan="2">Ô</td></tr></table><h2>Mục</h2>'
+    )
+    article = await site.draft(body_html=dirty)
+    clean = article["body_html"]
+    for bad in ("<script", "onclick", "onerror", "javascript:", "<iframe", "<style"):
+        assert bad not in clean
+    for kept in (
+        "<strong>đậm</strong>",
+        '<img src="/anh/1" alt="Ảnh">',
+        'href="https://example.vn/a"',
+        '<td colspan="2">Ô</td>',
+        "<h2>Mục</h2>",
+    ):
+        assert kept in clean
+
+
+# --- lists --------------------------------------------------------------------------------
+
+
+async def test_the_public_list_is_published_only_newest_first_with_a_cursor(site: Site) -> None:
+    category = await site.category()
+    ids = [(await site.published(category_id=category["id"]))["id"] for _ in range(3)]
+    await site.draft(category_id=category["id"])
+    first = await site.client.get(f"/api/v1/articles?category={category['slug']}&limit=2")
+    page = await first.json()
+    assert [a["id"] for a in page["items"]] == [ids[2], ids[1]]
+    assert "body_html" not in page["items"][0]
+    second = await site.client.get(
+        f"/api/v1/articles?category={category['slug']}&limit=2&before={page['next_before']}"
+    )
+    rest = await second.json()
+    assert [a["id"] for a in rest["items"]] == [ids[0]]
+    assert rest["next_before"] is None
+    await problem(await site.client.get("/api/v1/articles?limit=0"), 422, "invalid_query")
+    await problem(
+        await site.client.get("/api/v1/articles?category=khong-co"), 404, "category_not_found"
+    )
+
+
+# --- images -------------------------------------------------------------------------------
+
+
+def _file(data: bytes, filename: str = "anh.png", content_type: str = "image/png") -> Any:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename, content_type=content_type)
+    return form
+
+
+async def test_an_uploaded_image_is_served_with_a_long_cache(site: Site) -> None:
+    response = await site.client.post(
+        "/api/v1/images", data=_file(PNG, "anh.jpg", "image/jpeg"), headers=site.auth("author")
+    )
+    assert response.status == 201
+    created = await response.json()
+    assert created["url"] == f"/anh/{created['id']}"
+    assert created["content_type"] == "image/png"  # from the bytes, not the name
+
+    served = await site.client.get(created["url"])
+    assert served.status == 200
+    assert await served.read() == PNG
+    assert served.content_type == "image/png"
+    assert "max-age=31536000" in served.headers["Cache-Control"]
+    etag = served.headers["ETag"]
+    again = await site.client.get(created["url"], headers={"If-None-Match": etag})
+    assert again.status == 304
+
+    article = await site.draft(image_id=created["id"], image_caption="Lãnh đạo ký giao ước.")
+    assert article["image_url"] == created["url"]
+    assert (await site.client.get("/anh/987654")).status == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><script>x</script></svg>", 415,
+         "unsupported_image_type"),
+        (b"GIF89a" + b"\0" * (5 * 1024 * 1024), 413, "body_too_large"),
+    ],
+)  # fmt: skip
+async def test_non_images_and_huge_files_are_refused(
+    site: Site, data: bytes, status: int, code: str
+) -> None:
+    before = await count(site, "SELECT count(*) FROM images")
+    response = await site.client.post(
+        "/api/v1/images", data=_file(data), headers=site.auth("editor")
+    )
+    await problem(response, status, code)
+    assert await count(site, "SELECT count(*) FROM images") == before
+
+
+async def test_uploading_needs_a_writer(site: Site) -> None:
+    await problem(await site.client.post("/api/v1/images", data=_file(PNG)), 401, "unauthenticated")
+    await problem(
+        await site.client.post("/api/v1/images", data=_file(PNG), headers=site.auth("moderator")),
+        403,
+        "forbidden",
+    )
+
+
+async def test_concurrent_edits_of_one_article_get_distinct_versions(site: Site) -> None:
+    article = await site.published()
+    url = f"/api/v1/articles/{article['id']}"
+    responses = await asyncio.gather(
+        *(
+            site.client.patch(url, json={"summary": f"Sửa {n}"}, headers=site.auth("editor"))
+            for n in range(5)
+        )
+    )
+    versions = sorted([(await r.json())["version"] for r in responses])
+    assert versions == [3, 4, 5, 6, 7]
+    rows = await site.pool.fetch(
+        "SELECT envelope FROM outbox WHERE subject = $1 AND type = 'article.updated'",
+        str(article["id"]),
+    )
+    assert sorted(r["envelope"]["data"]["version"] for r in rows) == versions
