@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from services.articles import admin, api, events, pages, users
+from services.articles import admin, api, events, openapi, pages, users
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
 from services.articles.config import throttle_secret as make_throttle_secret
 from services.articles.tokens import TokenIssuer, ttl_from_env
@@ -63,6 +63,7 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
         return await users.active_check(app[POOL])(principal)
 
     app[ACTIVE_CHECK] = principal_is_active
+    app.router.add_get("/api/v1/articles/openapi.json", openapi.serve)
     app.router.add_routes(api.routes)
     app.router.add_routes(admin.routes)
     app.router.add_routes(pages.routes)

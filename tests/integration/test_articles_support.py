@@ -159,3 +159,9 @@ async def test_the_harness_serves_a_ready_articles_service(site: Site) -> None:
     response = await site.client.get("/readyz")
     assert response.status == 200
     assert (await response.json())["checks"] == {"database": "ok", "broker": "ok"}
+
+
+async def test_the_api_document_is_served(site: Site) -> None:
+    response = await site.client.get("/api/v1/articles/openapi.json")
+    assert response.status == 200
+    assert (await response.json())["info"]["title"] == "Bantin articles API"
