@@ -220,13 +220,14 @@ async def list_for_admin(
 
 
 async def latest_by_category(conn: asyncpg.Connection, per_category: int) -> list[Article]:
-    """The newest published articles of every category, `per_category` each."""
+    """The newest published articles of every category, `per_category` each (one index
+    range per category, however many articles there are)."""
     rows = await conn.fetch(
-        f"""WITH ranked AS (
-                SELECT id, row_number() OVER (
-                           PARTITION BY category_id ORDER BY published_at DESC, id DESC) AS n
-                  FROM articles WHERE status = 'published')
-            {_ARTICLE} JOIN ranked r ON r.id = a.id AND r.n <= $1
+        f"""{_ARTICLE}
+            JOIN LATERAL (
+                SELECT x.id FROM articles x
+                 WHERE x.category_id = c.id AND x.status = 'published'
+                 ORDER BY x.published_at DESC, x.id DESC LIMIT $1) newest ON newest.id = a.id
             ORDER BY c.position, c.name, c.id, a.published_at DESC, a.id DESC""",
         per_category,
     )
@@ -239,27 +240,33 @@ class SearchPage:
     total: int
 
 
+def _all_terms(patterns: Sequence[str], first: int) -> str:
+    # One LIKE per term (rather than LIKE ALL of an array) so that the trigram index on
+    # search_doc can serve every one of them.
+    return " AND ".join(
+        f"a.search_doc LIKE lower(f_unaccent(${n}))" for n in range(first, first + len(patterns))
+    )
+
+
 async def search(
     conn: asyncpg.Connection, patterns: Sequence[str], page: int, per_page: int
 ) -> SearchPage:
     """Published articles whose text holds every pattern (LIKE, accents and case ignored:
     both sides go through f_unaccent and lower)."""
+    if not patterns:
+        return SearchPage([], 0)
+    matches = _all_terms(patterns, first=3)
     rows = await conn.fetch(
-        f"""{_ARTICLE}
-            WHERE a.status = 'published'
-              AND a.search_doc LIKE ALL (
-                    SELECT lower(f_unaccent(p)) FROM unnest($1::text[]) AS p)
-            {_NEWEST} LIMIT $2 OFFSET $3""",
-        list(patterns),
+        f"""{_ARTICLE} WHERE a.status = 'published' AND {matches}
+            {_NEWEST} LIMIT $1 OFFSET $2""",
         per_page,
         (page - 1) * per_page,
+        *patterns,
     )
     total = await conn.fetchval(
-        """SELECT count(*) FROM articles
-            WHERE status = 'published'
-              AND search_doc LIKE ALL (
-                    SELECT lower(f_unaccent(p)) FROM unnest($1::text[]) AS p)""",
-        list(patterns),
+        f"""SELECT count(*) FROM articles a
+             WHERE a.status = 'published' AND {_all_terms(patterns, first=1)}""",
+        *patterns,
     )
     return SearchPage([_article(r) for r in rows], int(total))
 

@@ -101,6 +101,12 @@ async def test_repeated_failures_are_slowed_down_and_a_success_resets_them(
     await problem(refused, 429, "too_many_attempts")
     first_wait = int(refused.headers["Retry-After"])
     assert 20 <= first_wait <= 30
+    form = await site.client.post(
+        "/dang-nhap", data={"username": name, "password": PASSWORD}, allow_redirects=False
+    )
+    assert form.status == 429
+    assert "Retry-After" in form.headers
+    assert "sai quá nhiều lần" in await form.text()
 
     # The wait is over; one more failure blocks for longer than the first time.
     await site.pool.execute("UPDATE login_throttle SET blocked_until = now()")
