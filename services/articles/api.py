@@ -364,6 +364,8 @@ async def update_article(request: web.Request) -> web.Response:
     """Change some fields; a published article's change is announced as article.updated."""
     body = await _read_article_body(request, ARTICLE_PATCH)
     fields = _clean_fields(body)
+    if not fields:
+        raise _invalid("(toàn bộ)", "Cần gửi ít nhất một trường để sửa.")
     principal = request[PRINCIPAL]
     async with _acquire(request) as conn, conn.transaction():
         article = await _locked_article(conn, request)

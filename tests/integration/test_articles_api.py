@@ -392,6 +392,8 @@ async def test_a_stale_version_is_a_conflict_and_changes_nothing(site: Site) -> 
         url, json={"summary": "Lần hai", "version": 1}, headers=site.auth("editor")
     )
     await problem(stale, 409, "version_conflict")
+    nothing = await site.client.patch(url, json={"version": 2}, headers=site.auth("editor"))
+    await problem(nothing, 422, "invalid_input")
     current = await (await site.client.get(url, headers=site.auth("editor"))).json()
     assert (current["summary"], current["version"]) == ("Lần một", 2)
 
