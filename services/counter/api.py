@@ -3,6 +3,8 @@ imported from an earlier system."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from services.common import db
@@ -18,6 +20,8 @@ CACHE = {"Cache-Control": "public, max-age=5"}
 MOST_READ_MAX_LIMIT = 100
 MOST_READ_MAX_DAYS = 365
 
+OPENAPI = Path(__file__).parent / "openapi.json"
+
 IMPORTED_SCHEMA = input_validator(
     {
         "type": "object",
@@ -26,6 +30,11 @@ IMPORTED_SCHEMA = input_validator(
         "properties": {"total": {"type": "integer", "minimum": 0, "maximum": 2**62}},
     }
 )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET /api/v1/views/openapi.json: this API's OpenAPI 3.1 document."""
+    return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")
 
 
 def _article_id(request: web.Request) -> int:

@@ -77,6 +77,7 @@ def create_app(
 
     app.router.add_post("/api/v1/views", ingest.beacon)
     app.router.add_get("/v.gif", ingest.pixel)
+    app.router.add_get("/api/v1/views/openapi.json", api.openapi)
     app.router.add_get("/api/v1/views/most-read", api.most_read)
     app.router.add_get(r"/api/v1/views/{article_id:\d{1,19}}", api.article_views)
     app.router.add_put(r"/api/v1/views/{article_id:\d{1,19}}/imported", api.set_imported)

@@ -49,7 +49,7 @@ PIXEL = bytes.fromhex(
 
 VIEWS_INGESTED = Counter(
     "bantin_views_ingested_total",
-    "Beacon and pixel hits, by outcome (accepted, bot, unknown_article, invalid, unavailable)",
+    "Beacon and pixel hits by outcome (accepted, bot, head, unknown_article, invalid, unavailable)",
     ["outcome"],
 )
 VIEW_BATCH_SIZE = Histogram(
@@ -288,7 +288,10 @@ async def count_view(request: web.Request, article_id: int, count: bool = True) 
             404, "article_not_found", "Không tìm thấy bài viết, hoặc bài viết chưa được đăng."
         )
     user_agent = request.headers.get("User-Agent", "")
-    if not count or is_bot(user_agent):
+    if not count:
+        VIEWS_INGESTED.labels("head").inc()
+        return
+    if is_bot(user_agent):
         VIEWS_INGESTED.labels("bot").inc()
         return
     now = app[CLOCK]()
