@@ -18,10 +18,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -67,6 +68,13 @@ class Local:
         default_factory=lambda: {"articles": 8001, "feedback": 8002, "counter": 8003}
     )
     page_cache: bool = True
+    # nginx's workers run as nobody when started by root: their cache and temp files
+    # must then live where nobody can reach (not under a private run directory).
+    nginx_dir: Path | None = None
+
+    @property
+    def gateway_dir(self) -> Path:
+        return self.nginx_dir or self.run_dir / "nginx"
 
     def dsn(self, role: str) -> str:
         return f"postgresql://{role}@{self.pg_host}:{self.pg_port}/{self.database}"
@@ -110,7 +118,7 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
         env["HTTP_PORT"] = str(local.ports[name])
         env["HTTP_HOST"] = "127.0.0.1"
     if name == "gateway":
-        env["BANTIN_CACHE_DIR"] = str(local.run_dir / "nginx" / "cache")
+        env["BANTIN_CACHE_DIR"] = str(local.gateway_dir / "cache")
         env["BANTIN_GATEWAY_PORT"] = str(local.gateway_port)
         env["BANTIN_PAGE_CACHE"] = "pages" if local.page_cache else "off"
     command = [
@@ -166,10 +174,22 @@ http {{
     return main
 
 
+def nginx_work_dir(run_dir: Path) -> Path | None:
+    """Where nginx keeps its files: inside the run directory, unless we are root and that
+    directory is out of the workers' reach; then a fresh directory of their own in /tmp."""
+    if os.geteuid() != 0:
+        return None
+    work = Path(tempfile.mkdtemp(prefix="bantin-gateway-"))
+    work.chmod(0o755)
+    return work
+
+
 class LocalStack:
     """The whole site as local processes; used by `scripts/run-local` and the e2e tests."""
 
     def __init__(self, local: Local, compose: dict[str, Any] | None = None) -> None:
+        if local.nginx_dir is None:
+            local = replace(local, nginx_dir=nginx_work_dir(local.run_dir))
         self.local = local
         self.compose = compose or load_compose()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -218,7 +238,7 @@ class LocalStack:
 
     def start_gateway(self) -> None:
         spec = self.spec("gateway")
-        conf = render_gateway_config(spec.env, self.local.run_dir / "nginx")
+        conf = render_gateway_config(spec.env, self.local.gateway_dir)
         with self._log("gateway") as log:
             self.processes["gateway"] = subprocess.Popen(
                 ["nginx", "-p", str(conf.parent), "-c", str(conf)], stdout=log, stderr=log
@@ -238,6 +258,11 @@ class LocalStack:
             self.run_job(DEMO_JOB, timeout=300)
 
     def stop(self) -> None:
+        self._stop_processes()
+        if self.local.nginx_dir and self.local.nginx_dir != self.local.run_dir / "nginx":
+            shutil.rmtree(self.local.nginx_dir, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
         for name in reversed(list(self.processes)):
             process = self.processes.pop(name)
             if process.poll() is None:

@@ -33,6 +33,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    yield from running_stack(tmp_path_factory, demo_content=False)
+
+
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, demo_content: bool
+) -> Iterator[LocalStack]:
     database = create_database()
     vhost = create_vhost()
     asyncio.run(topology.apply(vhost.url))
@@ -45,7 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     )
     site = LocalStack(local)
     try:
-        site.start()
+        site.start(demo_content=demo_content)
         yield site
     finally:
         site.stop()
@@ -53,7 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         drop_database(database)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def http(stack: LocalStack) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(
         base_url=stack.url, timeout=aiohttp.ClientTimeout(total=30)
@@ -61,7 +67,7 @@ async def http(stack: LocalStack) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def admin_headers(http: aiohttp.ClientSession) -> dict[str, str]:
     async with http.post("/api/v1/auth/token", json=ADMIN) as response:
         assert response.status == 200, await response.text()

@@ -1,0 +1,264 @@
+"""DESIGN's three flows end to end, through the real nginx gateway, on real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+
+from scripts.run_local import LocalStack
+from tests.e2e.conftest import BROWSER_AGENT, eventually, text_of
+
+
+async def publish(http: aiohttp.ClientSession, headers: dict[str, str], title: str) -> dict:
+    async with http.post(
+        "/api/v1/categories", json={"name": f"Tình hình hoạt động {uuid.uuid4().hex[:6]}"},
+        headers=headers,
+    ) as response:  # fmt: skip
+        assert response.status == 201, await response.text()
+        category = await response.json()
+    article = {
+        "title": title,
+        "summary": "Tóm tắt bản tin.",
+        "body_html": "<p>Ngày 11-4-2017, đại diện lãnh đạo các đơn vị thuộc Khối thi đua.</p>",
+        "byline": "Hồng Tươi (VP HND)",
+        "category_id": category["id"],
+    }
+    async with http.post("/api/v1/articles", json=article, headers=headers) as response:
+        assert response.status == 201, await response.text()
+        created = await response.json()
+    async with http.post(f"/api/v1/articles/{created['id']}/publish", headers=headers) as response:
+        assert response.status == 200, await response.text()
+        published: dict[str, Any] = await response.json()
+    published["category_name"] = category["name"]
+    return published
+
+
+async def page_text(http: aiohttp.ClientSession, path: str) -> str:
+    async with http.get(path, headers={"Accept": "text/html"}) as response:
+        assert response.status == 200, f"{path}: {response.status}"
+        return text_of(await response.text())
+
+
+def views_shown(text: str) -> int | None:
+    match = re.search(r"Số lần xem:\s*([\d.]+)", text)
+    return int(match[1].replace(".", "")) if match else None
+
+
+async def counter_knows(http: aiohttp.ClientSession, article_id: int) -> bool:
+    """The counter learns of a published article from its event, within a moment."""
+    async with http.get(f"/api/v1/views/{article_id}") as response:
+        return response.status == 200
+
+
+@pytest.fixture
+async def article(http: aiohttp.ClientSession, admin_headers: dict[str, str]) -> dict:
+    return await publish(http, admin_headers, f"Ký kết giao ước thi đua {uuid.uuid4().hex[:6]}")
+
+
+async def test_an_editor_publishes_and_readers_see_the_page(
+    http: aiohttp.ClientSession, article: dict
+) -> None:
+    text = await page_text(http, article["url"])
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d/%m/%Y")
+    assert article["title"] in text
+    assert article["category_name"] in text
+    assert f"Cập nhật vào ngày ({today})" in text
+    assert "đại diện lãnh đạo các đơn vị thuộc Khối thi đua" in text
+    assert views_shown(text) == 0
+    assert "Hồng Tươi (VP HND)" in text
+    # /tin/{id} leads to the canonical address.
+    async with http.get(f"/tin/{article['id']}", allow_redirects=False) as response:
+        assert response.status == 301
+        assert response.headers["Location"].endswith(article["url"])
+
+
+async def test_each_reader_counts_once_and_the_page_shows_it(
+    http: aiohttp.ClientSession, article: dict
+) -> None:
+    readers = [f"{BROWSER_AGENT} Visitor/{n}" for n in range(3)]
+    await eventually(lambda: counter_knows(http, article["id"]))
+    for agent in readers:
+        async with http.post(
+            "/api/v1/views", json={"article_id": article["id"]}, headers={"User-Agent": agent}
+        ) as response:
+            assert response.status == 204, await response.text()
+            assert response.headers["Cache-Control"] == "no-store"
+    async with http.get(
+        f"/v.gif?a={article['id']}", headers={"User-Agent": f"{BROWSER_AGENT} noscript/1"}
+    ) as response:
+        assert response.status == 200
+        assert response.content_type == "image/gif"
+    # The same readers again, and one who pretends to be somewhere else: nothing more.
+    for agent in readers:
+        async with http.post(
+            "/api/v1/views",
+            json={"article_id": article["id"]},
+            headers={"User-Agent": agent, "X-Forwarded-For": "203.0.113.77"},
+        ) as response:
+            assert response.status == 204
+
+    async def shown() -> int | None:
+        count = views_shown(await page_text(http, article["url"]))
+        return count if count == 4 else None
+
+    assert await eventually(shown, timeout=40) == 4
+    await asyncio.sleep(2)  # a late double count would show up by now
+    assert views_shown(await page_text(http, article["url"])) == 4
+
+
+async def test_bad_beacons_are_refused_and_count_nothing(
+    http: aiohttp.ClientSession, article: dict
+) -> None:
+    await eventually(lambda: counter_knows(http, article["id"]))
+    async with http.post("/api/v1/views", json={"article_id": 987654}) as response:
+        assert response.status == 404
+        assert (await response.json())["code"] == "article_not_found"
+    async with http.post(
+        "/api/v1/views", data=b"{not json", headers={"Content-Type": "application/json"}
+    ) as response:
+        assert 400 <= response.status < 500
+    async with http.post("/api/v1/views", data=b"x" * 4096) as response:
+        assert response.status == 413
+    async with http.get(f"/api/v1/views/{article['id']}") as response:
+        assert (await response.json())["total"] == 0
+
+
+def hidden_fields(form_html: str) -> dict[str, str]:
+    return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form_html))
+
+
+async def test_approved_feedback_appears_under_the_article(
+    http: aiohttp.ClientSession, article: dict, admin_headers: dict[str, str]
+) -> None:
+    form_url = f"/tin/{article['id']}/phan-hoi"
+
+    async def form_ready() -> str | None:
+        async with http.get(form_url) as response:
+            return await response.text() if response.status == 200 else None
+
+    form = await eventually(form_ready)
+    assert "Gửi phản hồi cho bản tin" in form and article["title"] in form
+    await asyncio.sleep(3.2)  # the form refuses answers faster than a person types
+    fields = {
+        **hidden_fields(form),
+        "author_name": "Nguyễn Văn Bình",
+        "email": "binh@example.vn",
+        "body": "Chúc các đơn vị trong Khối hoàn thành tốt giao ước thi đua.",
+    }
+    async with http.post(form_url, data=fields) as response:
+        assert response.status == 200, await response.text()
+        assert "Cảm ơn" in await response.text()
+
+    async with http.get(
+        "/api/v1/feedback?status=pending&limit=100", headers=admin_headers
+    ) as response:
+        pending = [i for i in (await response.json())["items"] if i["article_id"] == article["id"]]
+    [item] = pending
+    async with http.post(f"/api/v1/feedback/{item['id']}/approve", headers=admin_headers) as resp:
+        assert resp.status == 200
+
+    async def shown() -> str | None:
+        text = await page_text(http, article["url"])
+        return text if "Nguyễn Văn Bình" in text else None
+
+    text = await eventually(shown, timeout=40)
+    comments = text.split("Các ý kiến của bạn đọc", 1)[1]
+    assert "Chúc các đơn vị trong Khối hoàn thành tốt giao ước thi đua." in comments
+    assert "binh@example.vn" not in text
+
+
+async def test_feedback_for_an_unpublished_article_is_refused(
+    http: aiohttp.ClientSession, article: dict, admin_headers: dict[str, str]
+) -> None:
+    async with http.post(
+        f"/api/v1/articles/{article['id']}/unpublish", headers=admin_headers
+    ) as response:
+        assert response.status == 200
+
+    async def refused() -> bool:
+        async with http.post(
+            "/api/v1/feedback",
+            json={"article_id": article["id"], "author_name": "Lê Văn C", "body": "Ý kiến thử."},
+        ) as response:
+            return response.status == 422
+
+    assert await eventually(refused, interval=2)
+    async with http.get(f"/tin/{article['id']}/phan-hoi") as response:
+        assert response.status == 404
+        assert "text/html" in response.headers["Content-Type"]
+
+
+async def send_feedback(http: aiohttp.ClientSession, article_id: int, name: str, body: str) -> int:
+    """Through the feedback API; waits out the gateway's rate limit on reader posts."""
+
+    async def sent() -> int | None:
+        async with http.post(
+            "/api/v1/feedback", json={"article_id": article_id, "author_name": name, "body": body}
+        ) as response:
+            return int((await response.json())["id"]) if response.status == 202 else None
+
+    return int(await eventually(sent, timeout=60, interval=2))
+
+
+async def test_pages_render_while_counter_and_feedback_are_down(
+    stack: LocalStack, http: aiohttp.ClientSession, article: dict, admin_headers: dict[str, str]
+) -> None:
+    await eventually(lambda: counter_knows(http, article["id"]))
+    async with http.post(
+        "/api/v1/views", json={"article_id": article["id"]}, headers={"User-Agent": BROWSER_AGENT}
+    ) as response:
+        assert response.status == 204
+    item = await send_feedback(http, article["id"], "Trần Thị Hoa", "Mong có thêm tin như thế.")
+    async with http.post(f"/api/v1/feedback/{item}/approve", headers=admin_headers) as response:
+        assert response.status == 200
+
+    async def counted_and_shown() -> bool:
+        text = await page_text(http, article["url"])
+        return views_shown(text) == 1 and "Mong có thêm tin như thế." in text
+
+    await eventually(counted_and_shown, timeout=40)
+    stack.stop_service("counter")
+    stack.stop_service("feedback")
+    try:
+        await asyncio.sleep(6)  # past the gateway's micro-cache: fresh renders only
+        text = await page_text(http, article["url"])
+        assert views_shown(text) == 1
+        assert "Trần Thị Hoa" in text.split("Các ý kiến của bạn đọc", 1)[1]
+        assert article["title"] in await page_text(http, "/")
+        async with http.post("/api/v1/views", json={"article_id": article["id"]}) as response:
+            assert response.status >= 500  # the beacon fails; the page does not
+    finally:
+        stack.start_service("counter")
+        stack.start_service("feedback")
+
+
+async def test_gateway_hides_internals_and_sets_security_headers(
+    http: aiohttp.ClientSession, article: dict
+) -> None:
+    for path in ("/metrics", "/readyz", "/healthz"):
+        async with http.get(path) as response:
+            assert response.status == 404, path
+    async with http.get(article["url"]) as response:
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors" in response.headers["Content-Security-Policy"]
+        assert "Server" not in response.headers or "nginx/" not in response.headers["Server"]
+    async with http.post("/api/v1/auth/token", data=b"x" * 8000) as response:
+        assert response.status == 413
+
+
+async def test_login_is_rate_limited_at_the_gateway(http: aiohttp.ClientSession) -> None:
+    statuses = []
+    for _ in range(12):
+        async with http.post(
+            "/api/v1/auth/token", json={"username": "khong-co", "password": "sai-mat-khau-1"}
+        ) as response:
+            statuses.append(response.status)
+    assert 429 in statuses
+    assert set(statuses) <= {401, 429}
