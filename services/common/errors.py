@@ -204,3 +204,24 @@ async def read_json(request: web.Request, validator: Draft202012Validator | None
 def input_validator(schema: dict[str, Any]) -> Draft202012Validator:
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def invalid_input(errors: dict[str, str]) -> Problem:
+    """A 422 naming each bad field with a Vietnamese message."""
+    return Problem(
+        422,
+        "invalid_input",
+        "Dữ liệu gửi lên không hợp lệ, xin kiểm tra lại các trường được nêu.",
+        errors=[{"field": field, "message": message} for field, message in errors.items()],
+    )
+
+
+def query_int(request: web.Request, name: str, low: int, high: int) -> int | None:
+    """The query parameter `name` as an integer in [low, high], None when absent, a 422
+    otherwise."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise invalid_input({name: f"Phải là số nguyên từ {low} đến {high}."})
+    return int(raw)
