@@ -70,7 +70,7 @@ class Settings:
     service: str
     database_url: str
     amqp_url: str
-    http_host: str = "0.0.0.0"
+    http_host: str = "127.0.0.1"
     http_port: int = 8000
     auth_public_key: str | None = None
     auth_private_key: str | None = None
@@ -86,7 +86,9 @@ class Settings:
             service=service,
             database_url=env(DATABASE_URL_VARIABLES[service], os.environ.get("DATABASE_URL")),
             amqp_url=env("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-            http_host=os.environ.get("HTTP_HOST", "0.0.0.0"),
+            # Loopback unless told otherwise (images set 0.0.0.0): /metrics and /readyz
+            # must not be reachable around the gateway.
+            http_host=os.environ.get("HTTP_HOST", "127.0.0.1"),
             http_port=env_int("HTTP_PORT", default_port),
             auth_public_key=read_key("AUTH_PUBLIC_KEY"),
             auth_private_key=read_key("AUTH_PRIVATE_KEY"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -48,6 +49,20 @@ async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncp
     return pool
 
 
+async def connect_when_ready(dsn: str, wait_seconds: float = 60.0) -> asyncpg.Connection:
+    """Connect, waiting for a database that is still starting (compose starts it beside
+    us), up to `wait_seconds`; then the error stands."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        try:
+            return await connect(dsn)
+        except (*UNAVAILABLE_ERRORS, asyncpg.exceptions.CannotConnectNowError) as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            log.warning("database not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(1)
+
+
 async def connect(dsn: str) -> asyncpg.Connection:
     """A dedicated connection (for LISTEN, or one-shot commands), with the pool's codecs."""
     conn = await asyncpg.connect(dsn, timeout=ACQUIRE_TIMEOUT, command_timeout=COMMAND_TIMEOUT)
@@ -90,7 +105,7 @@ async def migrate(dsn: str, service_dir: Path) -> list[Migration]:
         service_dir.name, service_dir / "migrations"
     )
     applied: list[Migration] = []
-    conn = await connect(dsn)
+    conn = await connect_when_ready(dsn)
     try:
         schema = await conn.fetchval("SELECT current_schema()")
         if schema is None:

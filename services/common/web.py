@@ -8,16 +8,18 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
+from aiohttp.typedefs import Handler as HttpHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import db
-from services.common.auth import VERIFIER, TokenVerifier
+from services.common.auth import SESSION_COOKIE, VERIFIER, TokenVerifier
 from services.common.config import Settings
-from services.common.errors import error_middleware
+from services.common.errors import Problem, error_middleware
 from services.common.events.broker import Publisher, connect
 from services.common.events.consumer import Consumer, Handler
 from services.common.events.relay import OutboxRelay
@@ -51,7 +53,7 @@ def create_base_app(
     """An app with the service's database pool (migrated), broker connection, outbox relay
     and consumers, plus /healthz, /readyz and /metrics."""
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[error_middleware, same_origin_changes],
         client_max_size=client_max_size or settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -123,6 +125,35 @@ def _consumers(
 async def _stop_consumers(app: web.Application) -> None:
     for consumer in app.get(CONSUMERS, []):
         await consumer.stop()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})
+
+
+@web.middleware
+async def same_origin_changes(request: web.Request, handler: HttpHandler) -> web.StreamResponse:
+    """Refuse a change that another site's page makes a browser send with the session
+    cookie (CSRF). Browsers say where a request comes from in Sec-Fetch-Site and Origin;
+    a program using a Bearer token is not a browser riding on a cookie and passes."""
+    if (
+        request.method not in SAFE_METHODS
+        and SESSION_COOKIE in request.cookies
+        and "Authorization" not in request.headers
+        and not _from_same_origin(request)
+    ):
+        raise Problem(403, "cross_site_request", "Yêu cầu từ trang web khác bị từ chối.")
+    return await handler(request)
+
+
+def _from_same_origin(request: web.Request) -> bool:
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in SAME_ORIGIN_FETCH:
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # an older browser sends neither; SameSite=Lax still guards it
+    return urlsplit(origin).netloc == request.host
 
 
 async def healthz(request: web.Request) -> web.Response:
