@@ -87,10 +87,18 @@ async def moderate(
     return item
 
 
+async def _withdraw(conn: asyncpg.Connection, item_id: int) -> None:
+    """Erase the reader's name and words from the item and from the outbox alike: the
+    feedback.withdrawn written next (a higher version) replaces the deleted events for
+    every consumer, and no replay of the outbox can publish them again (DESIGN rule 4)."""
+    await store.withdraw(conn, item_id)
+    await store.forget_events(conn, item_id)
+
+
 _CHANGES: dict[Action, Change] = {
     Action.APPROVE: store.approve,
     Action.REJECT: store.reject,
-    Action.WITHDRAW: store.withdraw,
+    Action.WITHDRAW: _withdraw,
 }
 
 

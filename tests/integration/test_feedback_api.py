@@ -270,11 +270,22 @@ async def test_reject_publishes_feedback_rejected(service: Service) -> None:
     assert message["data"]["version"] == 2
 
 
+async def outbox_texts(service: Service) -> list[tuple[str, str, str]]:
+    """(type, subject, envelope as JSON text) of every outbox row, sent or not."""
+    rows = await service.pool.fetch(
+        "SELECT type, subject, envelope FROM outbox ORDER BY created_at"
+    )
+    return [(r["type"], r["subject"], json.dumps(r["envelope"], ensure_ascii=False)) for r in rows]
+
+
 async def test_withdraw_publishes_and_erases_the_personal_fields(service: Service) -> None:
-    item = await submit(service)
+    name, words = "Đoàn Thị Rút Lại", "Ý kiến này sẽ được rút lại, mã số 7319."
+    item = await submit(service, author_name=name, body=words)
     path = f"/api/v1/feedback/{item['id']}"
     await call(service, "POST", f"{path}/approve")
-    await call(service, "PUT", f"{path}/reply", json={"body": f"Trả lời ông {NAME}."})
+    await call(service, "PUT", f"{path}/reply", json={"body": f"Trả lời bà {name}."})
+    holding = [t for t, _, text in await outbox_texts(service) if name in text]
+    assert holding == ["feedback.approved", "feedback.updated"]  # what withdrawing must erase
     async with tap(service.amqp_url, "feedback.withdrawn") as events:
         status, withdrawn = await call(service, "POST", f"{path}/withdraw")
         [message] = await events.wait_for(1)
@@ -290,8 +301,12 @@ async def test_withdraw_publishes_and_erases_the_personal_fields(service: Servic
     )
     assert row["reply_body"] is None
     _, shown = await call(service, "GET", path)
-    assert NAME not in json.dumps(shown, ensure_ascii=False) and EMAIL not in json.dumps(shown)
+    assert name not in json.dumps(shown, ensure_ascii=False) and EMAIL not in json.dumps(shown)
     assert withdrawn["status"] == "withdrawn"
+    # Nor can a replay of the outbox bring the reader's name or words back.
+    outbox = await outbox_texts(service)
+    assert [t for t, _, text in outbox if name in text or words in text] == []
+    assert [t for t, subject, _ in outbox if subject == str(item["id"])] == ["feedback.withdrawn"]
 
 
 @pytest.mark.parametrize(
