@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, read_json
 from services.common.web import POOL
@@ -168,7 +169,7 @@ async def list_items(request: web.Request) -> web.Response:
         raise invalid({"status": "Phải là pending, approved, rejected hoặc withdrawn."})
     limit = _query_int(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = _query_int(request, "before", 1, 2**63 - 1)
-    async with request.app[POOL].acquire() as conn:
+    async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
         items = await store.page(conn, Status(raw_status), limit, before)
     next_before = items[-1]["id"] if len(items) == limit else None
     return web.json_response(
@@ -187,7 +188,7 @@ def not_found() -> Problem:
 
 @require_role("moderator")
 async def get_item(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
+    async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
         item = await store.get(conn, _item_id(request))
     if item is None:
         raise not_found()
