@@ -12,8 +12,8 @@ from aiohttp import web
 
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
-from services.common.errors import Problem, input_validator, read_json
-from services.common.web import POOL
+from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
+from services.common.web import POOL, openapi_route
 from services.feedback import actions, store
 from services.feedback.domain import (
     Action,
@@ -61,15 +61,6 @@ REPLY_SCHEMA = input_validator(
 )
 
 
-def invalid(errors: dict[str, str]) -> Problem:
-    return Problem(
-        422,
-        "invalid_input",
-        "Dữ liệu gửi lên không hợp lệ, xin kiểm tra lại các trường được nêu.",
-        errors=[{"field": f, "message": m} for f, m in errors.items()],
-    )
-
-
 def spam_problem(refused: actions.SpamRefused) -> Problem:
     verdict = refused.verdict
     errors = [{"field": verdict.field, "message": verdict.message}] if verdict.field else None
@@ -93,7 +84,7 @@ async def submit(request: web.Request) -> web.Response:
         item = await actions.submit(request.app[POOL], body.get("article_id"), submission)
     except InvalidInput as exc:
         SUBMISSIONS.labels("invalid").inc()
-        raise invalid(exc.errors) from exc
+        raise invalid_input(exc.errors) from exc
     except actions.SpamRefused as exc:
         SUBMISSIONS.labels(exc.verdict.code).inc()
         raise spam_problem(exc) from exc
@@ -152,23 +143,14 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _query_int(request: web.Request, name: str, low: int, high: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise invalid({name: f"Phải là số nguyên từ {low} đến {high}."})
-    return int(raw)
-
-
 @require_role("moderator")
 async def list_items(request: web.Request) -> web.Response:
     """GET /api/v1/feedback?status=&limit=&before=: newest first; `next_before` pages on."""
     raw_status = request.query.get("status", Status.PENDING.value)
     if raw_status not in {s.value for s in Status}:
-        raise invalid({"status": "Phải là pending, approved, rejected hoặc withdrawn."})
-    limit = _query_int(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
-    before = _query_int(request, "before", 1, 2**63 - 1)
+        raise invalid_input({"status": "Phải là pending, approved, rejected hoặc withdrawn."})
+    limit = query_int(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
+    before = query_int(request, "before", 1, 2**63 - 1)
     async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
         items = await store.page(conn, Status(raw_status), limit, before)
     next_before = items[-1]["id"] if len(items) == limit else None
@@ -229,7 +211,7 @@ async def edit(request: web.Request) -> web.Response:
     try:
         change = check_edit(body.get("author_name"), body.get("body"))
     except InvalidInput as exc:
-        raise invalid(exc.errors) from exc
+        raise invalid_input(exc.errors) from exc
     return await _moderate(request, Action.EDIT, actions.edit_change(change))
 
 
@@ -240,7 +222,7 @@ async def put_reply(request: web.Request) -> web.Response:
     try:
         text = check_reply(body["body"])
     except InvalidInput as exc:
-        raise invalid(exc.errors) from exc
+        raise invalid_input(exc.errors) from exc
     author = request[PRINCIPAL].name
     return await _moderate(request, Action.REPLY, actions.reply_change(text, author))
 
@@ -249,13 +231,7 @@ OPENAPI = Path(__file__).parent / "openapi.json"
 
 
 def add_routes(app: web.Application) -> None:
-    document = OPENAPI.read_bytes()
-
-    async def openapi(request: web.Request) -> web.Response:
-        """GET /api/v1/feedback/openapi.json: this API's OpenAPI 3.1 document."""
-        return web.Response(body=document, content_type="application/json")
-
-    app.router.add_get("/api/v1/feedback/openapi.json", openapi)
+    app.router.add_routes([openapi_route("/api/v1/feedback/openapi.json", OPENAPI)])
     app.router.add_post("/api/v1/feedback", submit)
     app.router.add_get("/api/v1/feedback", list_items)
     app.router.add_get(ITEM_PATH, get_item)
