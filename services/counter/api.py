@@ -9,7 +9,7 @@ from aiohttp import web
 
 from services.common import db
 from services.common.auth import require_role
-from services.common.errors import Problem, input_validator, read_json
+from services.common.errors import Problem, input_validator, query_int, read_json
 from services.common.web import POOL
 from services.counter import store
 from services.counter.counting import ARTICLE_ID_MAX, vn_day
@@ -32,11 +32,6 @@ IMPORTED_SCHEMA = input_validator(
 )
 
 
-async def openapi(request: web.Request) -> web.Response:
-    """GET /api/v1/views/openapi.json: this API's OpenAPI 3.1 document."""
-    return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")
-
-
 def _article_id(request: web.Request) -> int:
     article_id = int(request.match_info["article_id"])  # the route admits digits only
     if not 1 <= article_id <= ARTICLE_ID_MAX:
@@ -46,20 +41,6 @@ def _article_id(request: web.Request) -> int:
 
 def _not_found() -> Problem:
     return Problem(404, "article_not_found", "Không tìm thấy bài viết.")
-
-
-def _query_int(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise Problem(
-            422,
-            "invalid_input",
-            "Tham số không hợp lệ, xin kiểm tra lại các trường được nêu.",
-            errors=[{"field": name, "message": f"Phải là số nguyên từ 1 đến {maximum}."}],
-        )
-    return int(raw)
 
 
 async def article_views(request: web.Request) -> web.Response:
@@ -78,8 +59,8 @@ async def article_views(request: web.Request) -> web.Response:
 async def most_read(request: web.Request) -> web.Response:
     """GET /api/v1/views/most-read?limit=10&days=7 -> {"days", "items": [{"article_id",
     "views" (in those days), "total"}]}, published articles only, most views first."""
-    limit = _query_int(request, "limit", 10, MOST_READ_MAX_LIMIT)
-    days = _query_int(request, "days", 7, MOST_READ_MAX_DAYS)
+    limit = query_int(request, "limit", 1, MOST_READ_MAX_LIMIT) or 10
+    days = query_int(request, "days", 1, MOST_READ_MAX_DAYS) or 7
     today = vn_day(request.config_dict[CLOCK]())
     async with request.config_dict[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
         rows = await store.most_read(conn, today, days, limit)

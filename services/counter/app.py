@@ -10,7 +10,14 @@ from pathlib import Path
 from aiohttp import web
 
 from services.common.config import Settings, env_int
-from services.common.web import POOL, PUBLISHER, SETTINGS, Subscription, create_base_app
+from services.common.web import (
+    POOL,
+    PUBLISHER,
+    SETTINGS,
+    Subscription,
+    create_base_app,
+    openapi_route,
+)
 from services.counter import api, ingest, tasks
 from services.counter.counting import CountableArticles, utc_now
 from services.counter.events import (
@@ -77,7 +84,7 @@ def create_app(
 
     app.router.add_post("/api/v1/views", ingest.beacon)
     app.router.add_get("/v.gif", ingest.pixel)
-    app.router.add_get("/api/v1/views/openapi.json", api.openapi)
+    app.router.add_routes([openapi_route("/api/v1/views/openapi.json", api.OPENAPI)])
     app.router.add_get("/api/v1/views/most-read", api.most_read)
     app.router.add_get(r"/api/v1/views/{article_id:\d{1,19}}", api.article_views)
     app.router.add_put(r"/api/v1/views/{article_id:\d{1,19}}/imported", api.set_imported)

@@ -9,20 +9,15 @@ import hmac
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crawlerdetect import CrawlerDetect
 
-from services.common.errors import Problem, check_input, input_validator
-
-try:
-    VIETNAM: Any = ZoneInfo("Asia/Ho_Chi_Minh")
-except ZoneInfoNotFoundError:  # a slim image without tzdata: Vietnam has kept UTC+7 since 1975
-    VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+from services.common.errors import Problem, check_input, input_validator, invalid_input
+from services.common.pages import VIETNAM
 
 BUCKET_SECONDS = 30 * 60
 # Keys and salts of today and yesterday are kept; older ones are deleted, and a view of an
@@ -105,22 +100,13 @@ JSON_TYPES = frozenset({"application/json", "text/plain"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(
-        422,
-        "invalid_input",
-        "Dữ liệu gửi lên không hợp lệ, xin kiểm tra lại các trường được nêu.",
-        errors=[{"field": field, "message": message}],
-    )
-
-
 def parse_article_id(raw: str | None, field: str = "a") -> int:
     """An article id given as text (the pixel's ?a=, a form field)."""
     if raw is None or raw == "":
-        raise _invalid(field, "Thiếu mã bài viết.")
+        raise invalid_input({field: "Thiếu mã bài viết."})
     text = raw.strip()
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= ARTICLE_ID_MAX:
-        raise _invalid(field, "Mã bài viết phải là số nguyên dương.")
+        raise invalid_input({field: "Mã bài viết phải là số nguyên dương."})
     return int(text)
 
 
