@@ -162,6 +162,9 @@ class SaltKeeper:
             del self._salts[old]
 
 
+MAX_RETRY_SECONDS = 30.0
+
+
 class ArticleWatcher:
     """Keeps a CountableArticles fresh: applies the articles table's NOTIFYs as they come
     (a dedicated LISTEN connection, reconnected), reloads the whole set after every
@@ -173,11 +176,13 @@ class ArticleWatcher:
         pool: asyncpg.Pool,
         articles: CountableArticles,
         reload_seconds: float = 60.0,
+        retry_seconds: float = 1.0,
     ) -> None:
         self._dsn = dsn
         self._pool = pool
         self.articles = articles
         self._reload_seconds = reload_seconds
+        self._retry_seconds = retry_seconds
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -206,6 +211,9 @@ class ArticleWatcher:
                 raise
             self.articles.finish_reload(ids)
 
+    # Both loops outlive any failure (only cancellation ends them): were one to end, the
+    # set would silently go stale and new articles would answer 404 until a restart.
+
     async def _reload_periodically(self) -> None:
         while True:
             await asyncio.sleep(self._reload_seconds)
@@ -213,15 +221,27 @@ class ArticleWatcher:
                 await self.reload()
             except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
                 log.warning("countable articles: reload failed (%s)", exc)
+            except Exception:
+                log.exception("countable articles: reload failed unexpectedly")
 
     async def _listen(self) -> None:
+        failures = 0
         while True:
             try:
                 await self._listen_until_lost()
                 log.warning("countable articles: LISTEN connection lost; reconnecting")
+                failures = 0
             except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+                failures += 1
                 log.warning("countable articles: cannot LISTEN (%s); retrying", exc)
-            await asyncio.sleep(1)
+            except Exception:
+                failures += 1
+                log.exception("countable articles: LISTEN failed unexpectedly; retrying")
+            await asyncio.sleep(self._retry_delay(failures))
+
+    def _retry_delay(self, failures: int) -> float:
+        """Doubling from retry_seconds with each failure in a row, at most MAX_RETRY_SECONDS."""
+        return min(MAX_RETRY_SECONDS, self._retry_seconds * 2 ** max(0, min(failures - 1, 16)))
 
     async def _listen_until_lost(self) -> None:
         conn = await db.connect(self._dsn)
