@@ -14,11 +14,10 @@ from aiohttp import web
 
 from services.articles import domain, login, store
 from services.articles.config import CONFIG, ISSUER
-from services.common import db
-from services.common.auth import SESSION_COOKIE, Principal, principal_from_request
+from services.articles.request_context import acquire, optional_principal
+from services.common.auth import SESSION_COOKIE
 from services.common.errors import Problem
 from services.common.pages import render
-from services.common.web import POOL
 
 ADMIN_HOME = "/quan-tri"
 PRIVATE = "no-store"
@@ -112,26 +111,17 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-async def _signed_in(request: web.Request) -> Principal | None:
-    try:
-        return await principal_from_request(request)
-    except Problem as refused:
-        if refused.status == 401:
-            return None
-        raise
-
-
 @routes.get(ADMIN_HOME)
 async def admin_home(request: web.Request) -> web.StreamResponse:
     """The articles a signed-in user works on: all of them for publishers, their own for
     authors. Anyone else is sent to the login form."""
-    principal = await _signed_in(request)
+    principal = await optional_principal(request)
     if principal is None:
         raise _see_other("/dang-nhap")
     articles: list[Any] = []
     if principal.has_role(*domain.WRITERS):
         author = None if domain.is_publisher(principal) else principal.user_id
-        async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
+        async with acquire(request) as conn:
             articles = await store.list_for_admin(conn, author)
     response = render(
         request,

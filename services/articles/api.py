@@ -16,12 +16,11 @@ from aiohttp import BodyPartReader, web
 from services.articles import domain, events, login, static_pages, store
 from services.articles.config import ISSUER
 from services.articles.domain import PUBLISHED, UNPUBLISHED, Article, Category, iso_time
-from services.common import db
-from services.common.auth import PRINCIPAL, Principal, principal_from_request, require_role
-from services.common.auth import token_from_request as _token
-from services.common.errors import Problem, input_validator, read_json
+from services.articles.request_context import acquire as _acquire
+from services.articles.request_context import optional_principal
+from services.common.auth import PRINCIPAL, require_role
+from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
 from services.common.events.outbox import write_event
-from services.common.web import POOL
 
 # The app's body limit (MAX_BODY_BYTES, 64 KiB by default) fits logins and categories;
 # an article's HTML may be longer, so its routes read with this larger limit.
@@ -30,6 +29,7 @@ IMAGE_MAX_BYTES = 5 * 1024 * 1024
 # Room for the multipart boundaries and part headers around the file.
 MULTIPART_OVERHEAD_BYTES = 16 * 1024
 MAX_LIST_LIMIT = 100
+DEFAULT_LIST_LIMIT = 20
 
 routes = web.RouteTableDef()
 
@@ -44,10 +44,6 @@ def _json(
         headers=headers,
         content_type="application/json",
     )
-
-
-def _acquire(request: web.Request) -> Any:
-    return request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT)
 
 
 def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
@@ -123,15 +119,6 @@ PAGE_PUT = input_validator(
 )
 
 
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(
-        422,
-        "invalid_input",
-        "Dữ liệu gửi lên không hợp lệ, xin kiểm tra lại các trường được nêu.",
-        errors=[{"field": field, "message": message}],
-    )
-
-
 def _not_found() -> Problem:
     return Problem(404, "article_not_found", "Không tìm thấy bài viết.")
 
@@ -195,19 +182,6 @@ async def issue_token(request: web.Request) -> web.Response:
     )
 
 
-async def optional_principal(request: web.Request) -> Principal | None:
-    """The signed-in user if the request carries a valid token; anyone else reads as the
-    public (an expired session cookie must not turn a public read into a 401)."""
-    if _token(request) is None:
-        return None
-    try:
-        return await principal_from_request(request)
-    except Problem as refused:
-        if refused.status == 401:
-            return None
-        raise
-
-
 # --- categories ---------------------------------------------------------------------------
 
 
@@ -256,16 +230,18 @@ def _clean_fields(body: dict[str, Any]) -> dict[str, Any]:
     if "body_html" in fields:
         fields["body_html"] = domain.sanitize_html(fields["body_html"])
         if not domain.html_to_text(fields["body_html"]) and "<img" not in fields["body_html"]:
-            raise _invalid("body_html", "Nội dung trống sau khi lọc bỏ mã HTML không an toàn.")
+            raise invalid_input(
+                {"body_html": "Nội dung trống sau khi lọc bỏ mã HTML không an toàn."}
+            )
     return fields
 
 
 async def _check_references(conn: asyncpg.Connection, fields: dict[str, Any]) -> None:
     if "category_id" in fields and await store.get_category(conn, fields["category_id"]) is None:
-        raise _invalid("category_id", "Chuyên mục không tồn tại.")
+        raise invalid_input({"category_id": "Chuyên mục không tồn tại."})
     image_id = fields.get("image_id")
     if image_id is not None and not await store.image_exists(conn, image_id):
-        raise _invalid("image_id", "Ảnh không tồn tại.")
+        raise invalid_input({"image_id": "Ảnh không tồn tại."})
 
 
 def _derived(fields: dict[str, Any]) -> dict[str, Any]:
@@ -308,25 +284,11 @@ async def get_article(request: web.Request) -> web.Response:
     return _json(article_json(article), headers=headers)
 
 
-def _query_int(request: web.Request, name: str, default: int | None, top: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= top:
-        raise Problem(
-            422,
-            "invalid_query",
-            "Tham số truy vấn không hợp lệ.",
-            errors=[{"field": name, "message": f"Phải là số nguyên từ 1 đến {top}."}],
-        )
-    return int(raw)
-
-
 @routes.get("/api/v1/articles")
 async def list_articles(request: web.Request) -> web.Response:
     """Published articles, newest first: ?category={slug}&limit={1..100}&before={id}."""
-    limit = _query_int(request, "limit", 20, MAX_LIST_LIMIT) or 20
-    before = _query_int(request, "before", None, 2**62)
+    limit = query_int(request, "limit", 1, MAX_LIST_LIMIT) or DEFAULT_LIST_LIMIT
+    before = query_int(request, "before", 1, 2**62)
     category_slug = request.query.get("category")
     async with _acquire(request) as conn:
         category = None
@@ -365,7 +327,7 @@ async def update_article(request: web.Request) -> web.Response:
     body = await _read_article_body(request, ARTICLE_PATCH)
     fields = _clean_fields(body)
     if not fields:
-        raise _invalid("(toàn bộ)", "Cần gửi ít nhất một trường để sửa.")
+        raise invalid_input({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
     principal = request[PRINCIPAL]
     async with _acquire(request) as conn, conn.transaction():
         article = await _locked_article(conn, request)
@@ -452,7 +414,7 @@ async def _uploaded_file(request: web.Request) -> bytes:
                 await _read_capped(part, MULTIPART_OVERHEAD_BYTES)  # skip small fields
     except (ValueError, AssertionError) as exc:
         raise Problem(400, "invalid_multipart", "Nội dung gửi lên không đọc được.") from exc
-    raise _invalid("file", "Thiếu tệp ảnh (trường “file”).")
+    raise invalid_input({"file": "Thiếu tệp ảnh (trường “file”)."})
 
 
 @routes.post("/api/v1/images")
@@ -496,7 +458,9 @@ async def put_page(request: web.Request) -> web.Response:
     """Create or replace a static page: {"title","body_html"} (sanitised)."""
     slug = request.match_info["slug"]
     if not domain.is_slug(slug):
-        raise _invalid("slug", "Đường dẫn trang chỉ gồm chữ thường không dấu, số và dấu gạch.")
+        raise invalid_input(
+            {"slug": "Đường dẫn trang chỉ gồm chữ thường không dấu, số và dấu gạch."}
+        )
     body = await _read_article_body(request, PAGE_PUT)
     title = " ".join(body["title"].split())
     async with _acquire(request) as conn:

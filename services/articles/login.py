@@ -16,9 +16,9 @@ from aiohttp import web
 
 from services.articles import domain, store, users
 from services.articles.config import THROTTLE_SECRET
-from services.common import db
+from services.articles.request_context import acquire
 from services.common.errors import Problem
-from services.common.web import POOL, client_address
+from services.common.web import client_address
 
 
 def _key(secret: bytes, kind: str, value: str) -> str:
@@ -51,7 +51,7 @@ async def sign_in(request: web.Request, username: str, password: str) -> users.U
     slowed down, 401 for wrong credentials (or a disabled account)."""
     secret = request.app[THROTTLE_SECRET]
     user_key, address_key = throttle_keys(secret, username, client_address(request))
-    async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
+    async with acquire(request) as conn:
         wait = await store.login_wait_seconds(conn, (user_key, address_key))
         if wait > 0:
             raise too_many_attempts(wait)

@@ -20,9 +20,9 @@ from aiohttp import web
 from services.articles import domain, feeds, static_pages, store
 from services.articles.config import CONFIG
 from services.articles.domain import Article
-from services.common import db
+from services.articles.request_context import acquire as _acquire
+from services.articles.request_context import scheme
 from services.common.pages import TEMPLATES, render
-from services.common.web import POOL
 
 PUBLIC_CACHE = "public, max-age=30"
 PER_PAGE = 15
@@ -34,20 +34,13 @@ STYLESHEET = Path(__file__).resolve().parents[1] / "common" / "static" / "site.c
 routes = web.RouteTableDef()
 
 
-def _acquire(request: web.Request) -> Any:
-    return request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT)
-
-
 def origin(request: web.Request) -> str:
     """The public origin for absolute links: SITE_URL, else where the request came to
     (the gateway passes Host and X-Forwarded-Proto)."""
     configured = request.app[CONFIG].site_url
     if configured:
         return configured
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
-    if scheme not in ("http", "https"):
-        scheme = request.scheme
-    return f"{scheme}://{request.host}"
+    return f"{scheme(request)}://{request.host}"
 
 
 def public_page(

@@ -496,7 +496,11 @@ async def test_the_public_list_is_published_only_newest_first_with_a_cursor(site
     rest = await second.json()
     assert [a["id"] for a in rest["items"]] == [ids[0]]
     assert rest["next_before"] is None
-    await problem(await site.client.get("/api/v1/articles?limit=0"), 422, "invalid_query")
+    for query, field in (("limit=0", "limit"), ("limit=101", "limit"), ("before=x", "before")):
+        refused = await problem(
+            await site.client.get(f"/api/v1/articles?{query}"), 422, "invalid_input"
+        )
+        assert [e["field"] for e in refused["errors"]] == [field]
     await problem(
         await site.client.get("/api/v1/articles?category=khong-co"), 404, "category_not_found"
     )
