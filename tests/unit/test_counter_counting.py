@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -241,13 +242,21 @@ def _envelope(type_: str, data: dict) -> dict:
 
 
 def test_a_views_batch_matches_its_schema_and_carries_no_private_data() -> None:
-    key = view_key(SALT, "203.0.113.9", BROWSER, 42, 1)
-    data = views_batch_data([View(42, key, date(2026, 11, 28))])
-    assert data == {
+    address = "203.0.113.9"
+    key = view_key(SALT, address, BROWSER, 42, 1)
+    envelope = _envelope("views.batch", views_batch_data([View(42, key, date(2026, 11, 28))]))
+    validate(envelope)
+    assert envelope["data"] == {
         "version": 1,
         "views": [{"article_id": 42, "key": key, "day": "2026-11-28"}],
     }
-    validate(_envelope("views.batch", data))
+    text = json.dumps(envelope)
+    assert address not in text and BROWSER not in text and "Chrome" not in text
+    # Nor could a later change add them: the schema refuses any other field of a view.
+    for extra in ({"address": address}, {"user_agent": BROWSER}):
+        view = {"article_id": 42, "key": key, "day": "2026-11-28", **extra}
+        with pytest.raises(EventSchemaError):
+            validate(_envelope("views.batch", {"version": 1, "views": [view]}))
 
 
 def test_views_counted_matches_its_schema() -> None:
