@@ -1,7 +1,8 @@
 """Signing in and out with the login form, and the editors' admin page (/quan-tri).
 
 The session is the access token itself in the `bantin_session` cookie (HttpOnly,
-SameSite=Lax, Secure with COOKIE_SECURE=1), living as long as the token; every service
+SameSite=Lax; Secure with COOKIE_SECURE=1 or when the browser came over HTTPS, as the
+trusted gateway's X-Forwarded-Proto says), living as long as the token; every service
 reads it through services.common.auth. SameSite=Lax keeps other sites' forms from posting
 with it.
 """
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from services.articles import domain, login, store
 from services.articles.config import CONFIG, ISSUER
-from services.articles.request_context import acquire, optional_principal
+from services.articles.request_context import acquire, is_https, optional_principal
 from services.common.auth import SESSION_COOKIE
 from services.common.errors import Problem
 from services.common.pages import render
@@ -35,6 +36,12 @@ STATUS_NAMES = {
 def _private(response: web.StreamResponse) -> web.StreamResponse:
     response.headers["Cache-Control"] = PRIVATE
     return response
+
+
+def _cookie_secure(request: web.Request) -> bool:
+    # A browser that came over HTTPS never needs the session on plain HTTP: keep it there
+    # even where COOKIE_SECURE was forgotten.
+    return request.app[CONFIG].cookie_secure or is_https(request)
 
 
 def _see_other(location: str) -> web.HTTPSeeOther:
@@ -93,7 +100,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         path="/",
         httponly=True,
         samesite="Lax",
-        secure=request.app[CONFIG].cookie_secure,
+        secure=_cookie_secure(request),
     )
     raise response
 
@@ -106,7 +113,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         path="/",
         httponly=True,
         samesite="Lax",
-        secure=request.app[CONFIG].cookie_secure,
+        secure=_cookie_secure(request),
     )
     raise response
 

@@ -20,8 +20,17 @@ from tests.support.amqp import tap
 
 @pytest.fixture(scope="module")
 async def site() -> AsyncIterator[Site]:
-    async with running_site() as harness:
+    # The test client plays the gateway, so tests can log in from several addresses.
+    async with running_site(trusted_proxies=[GATEWAY]) as harness:
         yield harness
+
+
+GATEWAY = "127.0.0.1"
+
+
+def from_address(address: str, **more: str) -> dict[str, str]:
+    """Headers the gateway would send for a browser at `address`."""
+    return {"X-Forwarded-For": address, **more}
 
 
 async def problem(response: aiohttp.ClientResponse, status: int, code: str) -> dict[str, Any]:
@@ -175,6 +184,27 @@ async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
     assert out.status == 303
     assert _cookie(out).value == ""
     assert _cookie(out)["max-age"] == "0"
+
+
+async def test_the_session_cookie_is_secure_when_the_browser_came_over_https(
+    site: Site, clean_throttle
+) -> None:
+    editor = await site.new_account("editor")
+    credentials = {"username": editor.user.username, "password": PASSWORD}
+    for proto, secure in (("https", True), ("http", False), ("HTTPS", True)):
+        response = await site.client.post(
+            "/dang-nhap",
+            data=credentials,
+            headers=from_address("203.0.113.20", **{"X-Forwarded-Proto": proto}),
+            allow_redirects=False,
+        )
+        assert response.status == 303
+        assert bool(_cookie(response)["secure"]) is secure, proto
+        site.client.session.cookie_jar.clear()
+    out = await site.client.post(
+        "/dang-xuat", headers={"X-Forwarded-Proto": "https"}, allow_redirects=False
+    )
+    assert _cookie(out)["secure"] is True
 
 
 async def test_the_login_form_says_so_in_vietnamese_when_it_fails(

@@ -110,10 +110,12 @@ async def eventually(
 
 
 @asynccontextmanager
-async def running_site() -> AsyncIterator[Site]:
+async def running_site(trusted_proxies: list[str] | None = None) -> AsyncIterator[Site]:
     """The articles service on a database and vhost of its own (tests here count events
     and rows), with an admin, an editor, an author and a moderator. Each test module
-    makes its own, as a module-scoped fixture named `site`."""
+    makes its own, as a module-scoped fixture named `site`. With `trusted_proxies` (the
+    test client's 127.0.0.1), a test plays the gateway: X-Forwarded-For names the reader's
+    address and X-Forwarded-Proto the scheme their browser used."""
     database = create_database()
     vhost = create_vhost()
     key_pair = keys.new_keypair()
@@ -126,6 +128,7 @@ async def running_site() -> AsyncIterator[Site]:
             auth_public_key=key_pair.public_pem,
             auth_private_key=key_pair.private_pem,
             relay_poll_seconds=0.5,
+            trusted_proxies=trusted_proxies or [],
         )
         app = create_app(settings, ArticlesConfig(site_url="https://tin.example.vn"))
         async with TestClient(TestServer(app)) as client:
