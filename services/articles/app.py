@@ -67,5 +67,5 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     app.router.add_routes(api.routes)
     app.router.add_routes(admin.routes)
     app.router.add_routes(pages.routes)
-    app.router.add_get("/static/site.css", pages.stylesheet_handler())
+    app.router.add_routes(pages.static_routes())
     return app

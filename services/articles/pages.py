@@ -29,7 +29,7 @@ PER_PAGE = 15
 HOME_PER_CATEGORY = 5
 MOST_READ = 5
 SITEMAP_LIMIT = 45_000
-STYLESHEET = Path(__file__).resolve().parents[1] / "common" / "static" / "site.css"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
 
 routes = web.RouteTableDef()
 
@@ -303,21 +303,35 @@ async def site_map_page(request: web.Request) -> web.Response:
     )
 
 
-# --- stylesheet ---------------------------------------------------------------------------
+# --- static files -----------------------------------------------------------------------
+
+# The shared stylesheet and the pages' scripts (files, never inline code: the gateway's
+# Content-Security-Policy allows scripts from this site only).
+STATIC_FILES = {
+    "site.css": "text/css",
+    "beacon.js": "text/javascript",
+    "print.js": "text/javascript",
+}
 
 
-def stylesheet_handler() -> Any:
-    """GET /static/site.css: the shared stylesheet, read once, revalidated by ETag."""
-    body = STYLESHEET.read_bytes()
+def static_file_handler(name: str) -> Any:
+    """GET /static/{name}: a file of services/common/static, read once, cacheable for an
+    hour and revalidated by ETag."""
+    body = (STATIC_DIR / name).read_bytes()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
+    content_type = STATIC_FILES[name]
 
-    async def stylesheet(request: web.Request) -> web.Response:
-        if request.headers.get("If-None-Match") == etag:
+    async def static_file(request: web.Request) -> web.Response:
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
             return web.Response(status=304, headers=headers)
-        return web.Response(body=body, content_type="text/css", charset="utf-8", headers=headers)
+        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
 
-    return stylesheet
+    return static_file
+
+
+def static_routes() -> list[web.RouteDef]:
+    return [web.get(f"/static/{name}", static_file_handler(name)) for name in STATIC_FILES]
 
 
 # --- images -------------------------------------------------------------------------------

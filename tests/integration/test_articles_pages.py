@@ -98,7 +98,7 @@ async def test_the_article_page_has_every_element_of_the_reference(site: Site) -
         '<a href="/gop-y">Gửi ý kiến</a>',
         f'<a href="/tin/{aid}/in" rel="nofollow">In bài viết</a>',
         "Các ý kiến của bạn đọc",
-        f"navigator.sendBeacon('/api/v1/views', JSON.stringify({{article_id: {aid}}}))",
+        f'<script src="/static/beacon.js" data-article-id="{aid}" defer></script>',
         f'<noscript><img src="/v.gif?a={aid}" alt="" width="1" height="1"></noscript>',
         '<a href="/gioi-thieu">Giới thiệu</a>',
         '<a href="/so-do">Sơ đồ</a>',
@@ -200,7 +200,9 @@ async def test_the_print_view_has_the_article_without_navigation(site: Site) -> 
     assert "Phóng viên A" in html
     assert '<link rel="stylesheet" href="/static/site.css">' in html
     assert "site-header" not in html and "site-footer" not in html
-    assert "sendBeacon" not in html  # printing is not a second view
+    assert "beacon.js" not in html  # printing is not a second view
+    assert '<button type="button" data-print>In bài viết</button>' in html
+    assert '<script src="/static/print.js" defer></script>' in html
 
 
 # --- home and categories ------------------------------------------------------------------
@@ -335,12 +337,22 @@ async def test_the_site_map_page_lists_categories_and_pages(site: Site) -> None:
     assert "<title>Sơ đồ cổng thông tin - " in html
 
 
-async def test_the_stylesheet_is_served_with_a_validator(site: Site) -> None:
-    response = await site.client.get("/static/site.css")
+@pytest.mark.parametrize(
+    ("path", "content_type", "inside"),
+    [
+        ("/static/site.css", "text/css", "@media print"),
+        ("/static/beacon.js", "text/javascript", 'navigator.sendBeacon("/api/v1/views"'),
+        ("/static/print.js", "text/javascript", "window.print()"),
+    ],
+)
+async def test_the_static_files_are_served_cacheable_with_a_validator(
+    site: Site, path: str, content_type: str, inside: str
+) -> None:
+    response = await site.client.get(path)
     assert response.status == 200
-    assert response.content_type == "text/css"
-    assert "@media print" in await response.text()
-    again = await site.client.get(
-        "/static/site.css", headers={"If-None-Match": response.headers["ETag"]}
-    )
+    assert response.content_type == content_type
+    assert response.headers["Cache-Control"] == "public, max-age=3600"
+    assert inside in await response.text()
+    again = await site.client.get(path, headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
+    assert (await site.client.get("/static/nothing.js")).status == 404

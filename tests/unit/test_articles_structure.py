@@ -4,12 +4,15 @@ with the shared services.common.errors helpers, so the modules cannot drift apar
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
 from tests.support.infra import ROOT
 
 ARTICLES = ROOT / "services" / "articles"
+# Every template an articles page is made of: its own and the shared base.html.
+TEMPLATES = (ARTICLES / "templates", ROOT / "services" / "common" / "templates")
 
 
 def modules(directory: Path = ARTICLES) -> dict[str, ast.Module]:
@@ -69,3 +72,32 @@ def test_422_answers_come_from_the_shared_builders() -> None:
 
 def test_one_module_decides_what_a_bad_token_means_for_an_optional_sign_in() -> None:
     assert users_of("principal_from_request") == {"request_context.py"}
+
+
+# --- no inline script in the pages (the Content-Security-Policy allows none) ---------------
+
+INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
+EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
+JAVASCRIPT_URL = re.compile(r"""(href|src|action)\s*=\s*["']?\s*javascript:""", re.IGNORECASE)
+
+
+def inline_code(*directories: Path) -> list[str]:
+    found = []
+    for template in sorted(t for d in directories or TEMPLATES for t in d.glob("*.html")):
+        text = template.read_text()
+        for pattern in (INLINE_SCRIPT, EVENT_HANDLER, JAVASCRIPT_URL):
+            found += [f"{template.name}: {m.group(0)}" for m in pattern.finditer(text)]
+    return found
+
+
+def test_no_template_has_inline_script_or_event_handlers() -> None:
+    assert inline_code() == []
+
+
+def test_the_inline_code_check_sees_what_it_must(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text(
+        '<script>x()</script><script src="/static/beacon.js" defer></script>'
+        '<button type="button" onclick="window.print()">In</button>'
+        '<a href="javascript:history.back()">Quay lại</a>'
+    )
+    assert len(inline_code(tmp_path)) == 3
