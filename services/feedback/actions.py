@@ -19,6 +19,7 @@ from services.feedback.domain import (
     check_transition,
     republishes,
 )
+from services.feedback.limits import Quota
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,14 @@ class FeedbackNotFound(Exception):
     pass
 
 
+class DailyLimitReached(Exception):
+    """The client address has sent its daily number of submissions already."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} submissions today")
+        self.limit = limit
+
+
 class SpamRefused(Exception):
     def __init__(self, verdict: spam.Verdict) -> None:
         super().__init__(verdict.rule.value)
@@ -40,15 +49,19 @@ class SpamRefused(Exception):
 
 
 async def submit(
-    pool: asyncpg.Pool, article_id: int | None, submission: Submission
+    pool: asyncpg.Pool, article_id: int | None, submission: Submission, quota: Quota
 ) -> asyncpg.Record:
-    """Store a reader's feedback as pending with feedback.submitted; ArticleUnavailable or
-    SpamRefused (too many links, the same text sent recently) store nothing."""
+    """Store a reader's feedback as pending with feedback.submitted, charged to the sender's
+    daily `quota`; DailyLimitReached, ArticleUnavailable or SpamRefused (too many links,
+    the same text sent recently) store nothing."""
     verdict = spam.check_links(submission.body)
     if verdict:
         raise SpamRefused(verdict)
     fingerprint = spam.fingerprint(submission.body)
     async with pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn, conn.transaction():
+        await store.delete_counts_before(conn, quota.day)
+        if await store.charge(conn, quota.day, quota.key) > quota.limit:
+            raise DailyLimitReached(quota.limit)
         if article_id is not None and await store.open_article(conn, article_id) is None:
             raise ArticleUnavailable(article_id)
         await store.lock_text(conn, fingerprint)

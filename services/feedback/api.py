@@ -3,7 +3,7 @@ Errors are application/problem+json with stable codes (services.common.errors)."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
 from services.common.web import POOL, openapi_route
-from services.feedback import actions, store
+from services.feedback import actions, limits, store
+from services.feedback.config import quota_of
 from services.feedback.domain import (
     Action,
     InvalidInput,
@@ -67,6 +68,13 @@ def spam_problem(refused: actions.SpamRefused) -> Problem:
     return Problem(verdict.status, verdict.code, verdict.message, errors=errors)
 
 
+def daily_limit_reached(reached: actions.DailyLimitReached) -> Problem:
+    retry = limits.seconds_until_tomorrow(datetime.now(UTC))
+    return Problem(
+        429, limits.CODE, limits.message(reached.limit), headers={"Retry-After": str(retry)}
+    )
+
+
 def article_unavailable() -> Problem:
     return Problem(
         422,
@@ -81,7 +89,9 @@ async def submit(request: web.Request) -> web.Response:
     body = await read_json(request, SUBMISSION_SCHEMA)
     try:
         submission = check_submission(body["author_name"], body.get("email"), body["body"])
-        item = await actions.submit(request.app[POOL], body.get("article_id"), submission)
+        item = await actions.submit(
+            request.app[POOL], body.get("article_id"), submission, quota_of(request)
+        )
     except InvalidInput as exc:
         SUBMISSIONS.labels("invalid").inc()
         raise invalid_input(exc.errors) from exc
@@ -91,6 +101,9 @@ async def submit(request: web.Request) -> web.Response:
     except actions.ArticleUnavailable as exc:
         SUBMISSIONS.labels("article_unavailable").inc()
         raise article_unavailable() from exc
+    except actions.DailyLimitReached as exc:
+        SUBMISSIONS.labels(limits.CODE).inc()
+        raise daily_limit_reached(exc) from exc
     SUBMISSIONS.labels("stored").inc()
     return web.json_response(
         {"id": item["id"], "status": Status.PENDING.value},

@@ -14,7 +14,8 @@ from services.common.errors import Problem
 from services.common.pages import TEMPLATES, make_environment
 from services.common.web import Subscription, create_base_app
 from services.feedback import api, events, moderation, pages
-from services.feedback.config import FORM_SIGNER, FeedbackConfig
+from services.feedback.config import DAILY_CAP, FORM_SIGNER, FeedbackConfig
+from services.feedback.limits import DailyCap
 from services.feedback.spam import FormSigner
 
 SERVICE_DIR = Path(__file__).parent
@@ -39,7 +40,8 @@ async def no_cross_site_changes(request: web.Request, handler: Handler) -> web.S
 
 
 def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.Application:
-    """The app; `config` defaults to the environment's (FEEDBACK_FORM_SECRET)."""
+    """The app; `config` defaults to the environment's (FEEDBACK_FORM_SECRET,
+    FEEDBACK_DAILY_LIMIT_PER_ADDRESS)."""
     config = config or FeedbackConfig.from_env()
     app = create_base_app(
         settings,
@@ -49,6 +51,7 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
     app.middlewares.append(no_cross_site_changes)
     app[TEMPLATES] = make_environment(SERVICE_DIR)
     app[FORM_SIGNER] = FormSigner(config.form_secret)
+    app[DAILY_CAP] = DailyCap(config.form_secret, config.daily_limit_per_address)
     pages.add_routes(app)
     api.add_routes(app)
     moderation.add_routes(app)

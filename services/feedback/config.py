@@ -7,38 +7,58 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.common.config import ConfigError
+from services.common.config import ConfigError, env_int
+from services.common.web import client_address
+from services.feedback.limits import DEFAULT_DAILY_LIMIT, DailyCap, Quota
 from services.feedback.spam import FormSigner
 
 log = logging.getLogger(__name__)
 
 FORM_SECRET_ENV = "FEEDBACK_FORM_SECRET"
+DAILY_LIMIT_ENV = "FEEDBACK_DAILY_LIMIT_PER_ADDRESS"
 
 
 @dataclass(frozen=True)
 class FeedbackConfig:
-    # Signs the forms' timestamps and the moderation page's CSRF tokens.
+    # Signs the forms' timestamps and the moderation page's CSRF tokens, and keys the
+    # daily cap's counters (so they never hold an address).
     form_secret: bytes
+    # Submissions (forms and API together) per client address per day in Vietnam.
+    daily_limit_per_address: int = DEFAULT_DAILY_LIMIT
 
     @classmethod
     def from_env(cls) -> FeedbackConfig:
         """FEEDBACK_FORM_SECRET, else a random secret for this process only: forms then
         verify only on the instance that rendered them (and not after a restart), so set
-        it whenever more than one instance runs."""
-        secret = os.environ.get(FORM_SECRET_ENV, "")
-        if secret:
-            if len(secret.encode()) < 16:
-                raise ConfigError(f"{FORM_SECRET_ENV} must be at least 16 bytes long")
-            return cls(secret.encode())
-        log.warning(
-            "%s is not set: using a random per-process secret; forms rendered by another "
-            "instance, or before a restart, will be refused",
-            FORM_SECRET_ENV,
-        )
-        return cls(secrets.token_bytes(32))
+        it whenever more than one instance runs. FEEDBACK_DAILY_LIMIT_PER_ADDRESS (20)."""
+        limit = env_int(DAILY_LIMIT_ENV, DEFAULT_DAILY_LIMIT)
+        if limit < 1:
+            raise ConfigError(f"{DAILY_LIMIT_ENV} must be at least 1")
+        return cls(_form_secret(), limit)
+
+
+def _form_secret() -> bytes:
+    secret = os.environ.get(FORM_SECRET_ENV, "")
+    if secret:
+        if len(secret.encode()) < 16:
+            raise ConfigError(f"{FORM_SECRET_ENV} must be at least 16 bytes long")
+        return secret.encode()
+    log.warning(
+        "%s is not set: using a random per-process secret; forms rendered by another "
+        "instance, or before a restart, will be refused",
+        FORM_SECRET_ENV,
+    )
+    return secrets.token_bytes(32)
 
 
 FORM_SIGNER = web.AppKey("form_signer", FormSigner)
+DAILY_CAP = web.AppKey("daily_cap", DailyCap)
+
+
+def quota_of(request: web.Request) -> Quota:
+    """The daily counter the request's submission is charged to (its client address)."""
+    return request.app[DAILY_CAP].quota(client_address(request), datetime.now(UTC))

@@ -4,6 +4,7 @@ from prometheus_client import Counter
 
 SUBMISSIONS = Counter(
     "bantin_feedback_submissions_total",
-    "Readers' feedback submissions by outcome (stored, invalid, article_unavailable, spam_*)",
+    "Readers' feedback submissions by outcome"
+    " (stored, invalid, article_unavailable, spam_*, too_many_submissions)",
     ["outcome"],
 )

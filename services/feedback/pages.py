@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -17,8 +18,8 @@ from aiohttp import web
 from services.common import db
 from services.common.pages import render
 from services.common.web import POOL
-from services.feedback import actions, domain, spam, store
-from services.feedback.config import FORM_SIGNER
+from services.feedback import actions, domain, limits, spam, store
+from services.feedback.config import FORM_SIGNER, quota_of
 from services.feedback.metrics import SUBMISSIONS
 
 HONEYPOT_FIELD = "website"
@@ -144,7 +145,7 @@ async def _submit(request: web.Request, target: Target) -> web.Response:
         return _form(request, target, values, notice=verdict.message, status=verdict.status)
     try:
         submission = domain.check_submission(values["author_name"], values["email"], values["body"])
-        await actions.submit(request.app[POOL], target.article_id, submission)
+        await actions.submit(request.app[POOL], target.article_id, submission, quota_of(request))
     except domain.InvalidInput as exc:
         SUBMISSIONS.labels("invalid").inc()
         return _form(request, target, values, errors=exc.errors, status=422)
@@ -154,6 +155,11 @@ async def _submit(request: web.Request, target: Target) -> web.Response:
         errors = {found.field: found.message} if found.field else {}
         notice = None if found.field else found.message
         return _form(request, target, values, errors, notice=notice, status=found.status)
+    except actions.DailyLimitReached as exc:
+        SUBMISSIONS.labels(limits.CODE).inc()
+        response = _form(request, target, values, notice=limits.message(exc.limit), status=429)
+        response.headers["Retry-After"] = str(limits.seconds_until_tomorrow(datetime.now(UTC)))
+        return response
     except actions.ArticleUnavailable:
         # Unpublished between the check above and the transaction.
         SUBMISSIONS.labels("article_unavailable").inc()

@@ -3,7 +3,7 @@ caller holds the transaction."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import asyncpg
 
@@ -41,6 +41,35 @@ async def open_article(conn: asyncpg.Connection, article_id: int) -> asyncpg.Rec
     """The article if it may receive feedback (known and published), else None."""
     return await conn.fetchrow(
         "SELECT id, title, url FROM articles WHERE id = $1 AND published", article_id
+    )
+
+
+# --- the daily cap per client address ---------------------------------------------------
+
+
+async def charge(conn: asyncpg.Connection, day: date, address_key: str) -> int:
+    """Count one more submission for the address on `day`; returns that day's count. The
+    row stays locked until the transaction ends, so concurrent submissions from one
+    address take turns; a refused one rolls its increment back."""
+    count = await conn.fetchval(
+        """INSERT INTO submission_counts (day, address_key, submissions) VALUES ($1, $2, 1)
+           ON CONFLICT (day, address_key)
+           DO UPDATE SET submissions = submission_counts.submissions + 1
+           RETURNING submissions""",
+        day,
+        address_key,
+    )
+    return int(count)
+
+
+async def delete_counts_before(conn: asyncpg.Connection, day: date) -> None:
+    # SKIP LOCKED: two submissions cleaning up at once neither wait for nor deadlock on
+    # each other; what one skips, the next one deletes.
+    await conn.execute(
+        """DELETE FROM submission_counts WHERE (day, address_key) IN (
+               SELECT day, address_key FROM submission_counts WHERE day < $1
+                  FOR UPDATE SKIP LOCKED)""",
+        day,
     )
 
 

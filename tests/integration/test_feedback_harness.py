@@ -131,9 +131,12 @@ def form_stamp_in(page: str) -> str:
 
 
 @asynccontextmanager
-async def running_service() -> AsyncIterator[Service]:
+async def running_service(
+    daily_limit: int = 10_000, trusted_proxies: tuple[str, ...] = ()
+) -> AsyncIterator[Service]:
     """The app on a fresh database and vhost (so counts and taps see only this module's
-    doings), removed afterwards."""
+    doings), removed afterwards. Every test request comes from one address, so the daily
+    cap per address is high unless a test sets it."""
     database, vhost = create_database(), create_vhost()
     try:
         await topology.apply(vhost.url)
@@ -144,8 +147,9 @@ async def running_service() -> AsyncIterator[Service]:
             amqp_url=vhost.url,
             auth_public_key=keys.public_pem,
             relay_poll_seconds=0.5,
+            trusted_proxies=list(trusted_proxies),
         )
-        app = create_app(settings, FeedbackConfig(FORM_SECRET))
+        app = create_app(settings, FeedbackConfig(FORM_SECRET, daily_limit))
         async with TestClient(TestServer(app)) as client:
             yield Service(client, app[POOL], vhost.url, keys, FormSigner(FORM_SECRET))
     finally:
