@@ -198,13 +198,21 @@ def image_type(head: bytes) -> str | None:
 
 # --- login slow-down ----------------------------------------------------------------------
 
-FAILURES_PER_USERNAME = 5
-# An office or a school shares one address: it gets more tries than one account does.
+# Refusals (429 for a while, even for the right password) are per client address and per
+# (name, address) pair: whoever guesses is stopped, and nobody can lock a name out for its
+# owner by failing on purpose from somewhere else.
+FAILURES_PER_PAIR = 5
+# An office or a school shares one address: it gets more tries than one name from it does.
 FAILURES_PER_ADDRESS = 20
 FIRST_DELAY_SECONDS = 30
 MAX_DELAY_SECONDS = 15 * 60
 # Failures older than this (since the last one) are forgotten.
 FAILURE_WINDOW_SECONDS = 30 * 60
+# A name failing from everywhere only makes every try for it wait a little before the
+# password is checked: guessing it from many addresses slows down, its owner still gets in.
+FAILURES_PER_USERNAME = 5
+FIRST_USERNAME_PAUSE_SECONDS = 1.0
+MAX_USERNAME_PAUSE_SECONDS = 4.0
 
 
 def login_delay(failures: int, allowed: int) -> int:
@@ -213,6 +221,16 @@ def login_delay(failures: int, allowed: int) -> int:
     if failures < allowed:
         return 0
     return int(min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** (failures - allowed)))
+
+
+def username_pause(failures: int) -> float:
+    """Seconds every sign-in for a name waits, whatever its password, after `failures`
+    recent failures of that name from any address: none below FAILURES_PER_USERNAME, then
+    1 s, doubling, at most 4 s. Never a refusal."""
+    if failures < FAILURES_PER_USERNAME:
+        return 0.0
+    steps = min(failures - FAILURES_PER_USERNAME, 8)  # 2**8 s is far past the cap
+    return min(MAX_USERNAME_PAUSE_SECONDS, FIRST_USERNAME_PAUSE_SECONDS * 2**steps)
 
 
 # --- lists --------------------------------------------------------------------------------

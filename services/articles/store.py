@@ -497,11 +497,25 @@ async def block_login(conn: asyncpg.Connection, key: str, seconds: int) -> None:
     )
 
 
-async def reset_login_failures(conn: asyncpg.Connection, key: str, forget_after: int) -> None:
-    """Forget `key`'s failures, and every counter quiet for longer than `forget_after`."""
+async def recent_login_failures(conn: asyncpg.Connection, key: str, window_seconds: int) -> int:
+    """`key`'s failures, unless the last one is older than the window (then 0)."""
+    failures = await conn.fetchval(
+        """SELECT failures FROM login_throttle
+            WHERE key = $1 AND last_failed_at >= now() - $2::int * interval '1 second'""",
+        key,
+        window_seconds,
+    )
+    return int(failures or 0)
+
+
+async def reset_login_failures(
+    conn: asyncpg.Connection, keys: Sequence[str], forget_after: int
+) -> None:
+    """Forget `keys`' failures, and every counter quiet for longer than `forget_after`."""
     await conn.execute(
         """DELETE FROM login_throttle
-            WHERE key = $1 OR last_failed_at < now() - $2::int * interval '1 second'""",
-        key,
+            WHERE key = ANY($1::text[])
+               OR last_failed_at < now() - $2::int * interval '1 second'""",
+        list(keys),
         forget_after,
     )

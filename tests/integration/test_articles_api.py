@@ -5,6 +5,8 @@ images, and a disabled user's token."""
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import Any
@@ -12,7 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.articles import users
+from services.articles import domain, login, users
+from services.articles.config import THROTTLE_SECRET
 from services.common.events.schemas import validate
 from tests.integration.test_articles_support import PASSWORD, PNG, Site, running_site
 from tests.support.amqp import tap
@@ -92,9 +95,11 @@ async def test_wrong_credentials_get_401_invalid_credentials(site: Site, clean_t
         assert "không đúng" in body["detail"]
 
 
-async def _try(site: Site, username: str, password: str) -> aiohttp.ClientResponse:
+async def _try(
+    site: Site, username: str, password: str, headers: dict[str, str] | None = None
+) -> aiohttp.ClientResponse:
     return await site.client.post(
-        "/api/v1/auth/token", json={"username": username, "password": password}
+        "/api/v1/auth/token", json={"username": username, "password": password}, headers=headers
     )
 
 
@@ -142,6 +147,39 @@ async def test_one_address_trying_many_names_is_slowed_down_too(site: Site, clea
     # Neither the address nor the names are stored as they are.
     keys = [r["key"] for r in await site.pool.fetch("SELECT key FROM login_throttle")]
     assert keys and not any("127.0.0.1" in k or "ten." in k for k in keys)
+
+
+async def test_failures_from_elsewhere_never_lock_a_name_out_for_its_owner(
+    site: Site, clean_throttle
+) -> None:
+    owner = (await site.new_account("admin")).user.username
+    attacker, home = from_address("198.51.100.7"), from_address("203.0.113.45")
+    for _ in range(domain.FAILURES_PER_PAIR):
+        refused = await _try(site, owner, "đoán mò mật khẩu", attacker)
+        await problem(refused, 401, "invalid_credentials")
+    # The one guessing is stopped, even with the right password...
+    await problem(await _try(site, owner, PASSWORD, attacker), 429, "too_many_attempts")
+
+    # ...while the owner, elsewhere, gets in: only a little slower.
+    started = time.monotonic()
+    assert (await _try(site, owner, PASSWORD, home)).status == 200
+    assert time.monotonic() - started >= domain.FIRST_USERNAME_PAUSE_SECONDS * 0.9
+    form = await site.client.post(
+        "/dang-nhap",
+        data={"username": owner, "password": PASSWORD},
+        headers=home,
+        allow_redirects=False,
+    )
+    assert form.status == 303
+
+    # Only HMACs are stored; the owner's success forgot the name's failures, not the
+    # attacker's own block.
+    keys = login.throttle_keys(site.client.app[THROTTLE_SECRET], owner, "198.51.100.7")
+    rows = {r["key"]: r for r in await site.pool.fetch("SELECT * FROM login_throttle")}
+    assert keys.username not in rows
+    assert rows[keys.pair]["blocked_until"] is not None
+    for key in rows:
+        assert re.fullmatch(r"(pair|addr|user):[0-9a-f]{64}", key), key
 
 
 def _cookie(response: aiohttp.ClientResponse) -> Any:

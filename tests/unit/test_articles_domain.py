@@ -253,6 +253,15 @@ def test_the_login_delay_starts_at_the_limit_and_doubles_up_to_a_cap() -> None:
     assert domain.MAX_DELAY_SECONDS < domain.FAILURE_WINDOW_SECONDS
 
 
+def test_a_failing_name_only_pauses_a_little_and_never_for_long() -> None:
+    pauses = [domain.username_pause(n) for n in range(0, 40)]
+    assert pauses[:5] == [0.0] * 5
+    assert pauses[5:8] == [1.0, 2.0, 4.0]
+    assert set(pauses[8:]) == {domain.MAX_USERNAME_PAUSE_SECONDS}
+    assert domain.MAX_USERNAME_PAUSE_SECONDS <= 5
+    assert domain.username_pause(10**9) == domain.MAX_USERNAME_PAUSE_SECONDS
+
+
 # --- lists and search ---------------------------------------------------------------------
 
 
