@@ -52,23 +52,29 @@ def _login_form(
     request: web.Request,
     *,
     username: str = "",
+    next_path: str | None = None,
     error: str | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
-    response = render(request, "login.html", {"username": username, "error": error}, status=status)
+    context = {"username": username, "next": next_path, "error": error}
+    response = render(request, "login.html", context, status=status)
     response.headers.update(headers or {})
     return _private(response)
 
 
 @routes.get("/dang-nhap")
 async def login_page(request: web.Request) -> web.StreamResponse:
-    return _login_form(request)
+    """The login form; ?next=/path (a path on this site) is where signing in leads, as
+    the feedback moderation page asks with /dang-nhap?next=/quan-tri/phan-hoi."""
+    return _login_form(request, next_path=domain.safe_local_path(request.query.get("next")))
 
 
 @routes.post("/dang-nhap")
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
+    # Anything but a path on this site leads to the admin home (no open redirect).
+    next_path = domain.safe_local_path(form.get("next", request.query.get("next")))
     username, password = form.get("username"), form.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         username, password = "", ""
@@ -77,6 +83,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _login_form(
             request,
             username=username,
+            next_path=next_path,
             error="Xin nhập tên đăng nhập và mật khẩu.",
             status=422,
         )
@@ -86,13 +93,14 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _login_form(
             request,
             username=username,
+            next_path=next_path,
             error=refused.detail,
             status=refused.status,
             headers=refused.headers,
         )
     issuer = request.app[ISSUER]
     token, _ = issuer.issue(user)
-    response = _see_other(ADMIN_HOME)
+    response = _see_other(next_path or ADMIN_HOME)
     response.set_cookie(
         SESSION_COOKIE,
         token,

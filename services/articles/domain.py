@@ -7,6 +7,7 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import nh3
 from slugify import slugify
@@ -231,6 +232,31 @@ def username_pause(failures: int) -> float:
         return 0.0
     steps = min(failures - FAILURES_PER_USERNAME, 8)  # 2**8 s is far past the cap
     return min(MAX_USERNAME_PAUSE_SECONDS, FIRST_USERNAME_PAUSE_SECONDS * 2**steps)
+
+
+# --- where to go after signing in --------------------------------------------------------
+
+MAX_NEXT_LENGTH = 2000
+
+
+def safe_local_path(raw: object) -> str | None:
+    """`raw` if it is a path on this site to send a browser to after signing in, else None.
+
+    Only a path that starts with one "/" passes: "//host" and "/\\host" are other sites
+    to a browser (which reads a backslash as a slash), and so is anything with a scheme.
+    Control characters, spaces and non-ASCII are refused too: they have no place in a
+    Location header and some browsers drop them, which could join "/" and "/host".
+    """
+    if not isinstance(raw, str) or not 1 <= len(raw) <= MAX_NEXT_LENGTH:
+        return None
+    if not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+        return None
+    if not all("!" <= ch <= "~" for ch in raw):  # printable ASCII, no space
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc:
+        return None
+    return raw
 
 
 # --- lists --------------------------------------------------------------------------------

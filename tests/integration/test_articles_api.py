@@ -245,6 +245,45 @@ async def test_the_session_cookie_is_secure_when_the_browser_came_over_https(
     assert _cookie(out)["secure"] is True
 
 
+async def test_the_login_form_leads_where_next_asks_on_this_site_only(
+    site: Site, clean_throttle
+) -> None:
+    moderator = await site.new_account("moderator")
+    credentials = {"username": moderator.user.username, "password": PASSWORD}
+
+    form = await site.client.get("/dang-nhap?next=/quan-tri/phan-hoi")
+    assert '<input type="hidden" name="next" value="/quan-tri/phan-hoi">' in await form.text()
+    sent = await site.client.post(
+        "/dang-nhap", data={**credentials, "next": "/quan-tri/phan-hoi"}, allow_redirects=False
+    )
+    assert (sent.status, sent.headers["Location"]) == (303, "/quan-tri/phan-hoi")
+    # A failed try keeps it in the form for the next one.
+    failed = await site.client.post(
+        "/dang-nhap",
+        data={**credentials, "password": "sai mật khẩu", "next": "/quan-tri/phan-hoi"},
+        allow_redirects=False,
+    )
+    assert failed.status == 401
+    assert 'name="next" value="/quan-tri/phan-hoi"' in await failed.text()
+
+    for elsewhere in (
+        "//evil.example/quan-tri",
+        "/\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/quan-tri\r\nSet-Cookie: x=1",
+        "quan-tri",
+    ):
+        form = await site.client.get("/dang-nhap", params={"next": elsewhere})
+        assert form.status == 200
+        assert 'name="next"' not in await form.text()
+        sent = await site.client.post(
+            "/dang-nhap", data={**credentials, "next": elsewhere}, allow_redirects=False
+        )
+        assert (sent.status, sent.headers["Location"]) == (303, "/quan-tri"), elsewhere
+        site.client.session.cookie_jar.clear()
+
+
 async def test_the_login_form_says_so_in_vietnamese_when_it_fails(
     site: Site, clean_throttle
 ) -> None:

@@ -262,6 +262,48 @@ def test_a_failing_name_only_pauses_a_little_and_never_for_long() -> None:
     assert domain.username_pause(10**9) == domain.MAX_USERNAME_PAUSE_SECONDS
 
 
+# --- where to go after signing in ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/quan-tri/phan-hoi", "/quan-tri", "/", "/tin/tap-huan-12?trang=2#binh-luan", "/a/%2F%2Fb"],
+)
+def test_paths_on_this_site_are_where_signing_in_may_lead(path: str) -> None:
+    assert domain.safe_local_path(path) == path
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "",
+        "quan-tri",
+        "//evil.example",
+        "//evil.example/quan-tri",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "\\\\evil.example",
+        "/quan-tri\\..\\..\\",
+        "https://evil.example/",
+        "http:/evil.example",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,x",
+        " /quan-tri",
+        "/\t/evil.example",
+        "/quan-tri\r\nSet-Cookie: x=1",
+        "/quan-tri\x00",
+        "/quan tri",
+        "/tin/tập-huấn",
+        "/" + "a" * 2000,
+        ["/quan-tri"],
+    ],
+)
+def test_anything_else_is_refused_so_no_one_is_sent_to_another_site(raw: object) -> None:
+    assert domain.safe_local_path(raw) is None
+
+
 # --- lists and search ---------------------------------------------------------------------
 
 
