@@ -7,7 +7,6 @@ event it causes commit in one transaction.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import asyncpg
@@ -17,7 +16,8 @@ from services.articles import domain, events, login, static_pages, store
 from services.articles.config import ISSUER
 from services.articles.domain import PUBLISHED, UNPUBLISHED, Article, Category, iso_time
 from services.articles.request_context import acquire as _acquire
-from services.articles.request_context import optional_principal
+from services.articles.request_context import json_response as _json
+from services.articles.request_context import optional_principal, path_id
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
 from services.common.events.outbox import write_event
@@ -32,18 +32,6 @@ MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 20
 
 routes = web.RouteTableDef()
-
-
-def _json(
-    body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    """A JSON answer with Vietnamese written as it is (not as \\u escapes)."""
-    return web.Response(
-        text=json.dumps(body, ensure_ascii=False),
-        status=status,
-        headers=headers,
-        content_type="application/json",
-    )
 
 
 def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
@@ -124,10 +112,7 @@ def _not_found() -> Problem:
 
 
 def _article_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if len(raw) > 18:
-        raise _not_found()
-    return int(raw)
+    return path_id(request, _not_found())
 
 
 # --- representations ----------------------------------------------------------------------

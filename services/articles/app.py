@@ -1,5 +1,5 @@
-"""The articles service: public pages, the editors' JSON API, login, and the read models
-of views and feedback.
+"""The articles service: public pages, the editors' JSON API, user administration, login,
+and the read models of views and feedback.
 
     python -m services.articles     # port 8001
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from services.articles import admin, api, events, openapi, pages, users
+from services.articles import admin, api, events, openapi, pages, users, users_api
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
 from services.articles.config import throttle_secret as make_throttle_secret
 from services.articles.tokens import TokenIssuer, ttl_from_env
@@ -65,6 +65,7 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     app[ACTIVE_CHECK] = principal_is_active
     app.router.add_get("/api/v1/articles/openapi.json", openapi.serve)
     app.router.add_routes(api.routes)
+    app.router.add_routes(users_api.routes)
     app.router.add_routes(admin.routes)
     app.router.add_routes(pages.routes)
     app.router.add_routes(pages.static_routes())

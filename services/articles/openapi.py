@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from services.articles import api
+from services.articles import api, users_api
+from services.common.auth import ROLES
 
 JSON = "application/json"
 PROBLEM = "application/problem+json"
@@ -37,8 +38,11 @@ _PROBLEMS = {
     "400": "JSON or multipart body that cannot be read (invalid_json, invalid_multipart)",
     "401": "no valid token (unauthenticated, token_expired, token_invalid, account_disabled)",
     "403": "the role does not allow it (forbidden)",
-    "404": "not found (article_not_found, category_not_found, page_not_found)",
-    "409": "conflict (slug_taken, version_conflict, not_published)",
+    "404": "not found (article_not_found, category_not_found, page_not_found, user_not_found)",
+    "409": (
+        "conflict (slug_taken, version_conflict, not_published, username_taken, and "
+        "last_admin: the change would leave no enabled admin)"
+    ),
     "413": "body too large (body_too_large)",
     "415": "wrong media type (unsupported_media_type, unsupported_image_type)",
     "422": "input that breaks the rules; `errors` lists the fields (invalid_input)",
@@ -83,6 +87,7 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str) -> d
 
 
 ARTICLE_ID = _param("id", "path", {"type": "integer", "minimum": 1}, "article id")
+USER_ID = _param("id", "path", {"type": "integer", "minimum": 1}, "user id")
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -175,6 +180,28 @@ SCHEMAS: dict[str, Any] = {
             "size": {"type": "integer"},
         },
     },
+    "User": {
+        "type": "object",
+        "description": "a user of the admin; never a password or its hash",
+        "required": ["id", "username", "display_name", "roles", "disabled", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "username": {"type": "string"},
+            "display_name": {"type": "string"},
+            "roles": {
+                "type": "array",
+                "items": {"enum": sorted(ROLES)},
+            },
+            "disabled": {"type": "boolean"},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+        },
+    },
+    "UserList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("User")}},
+    },
     "Page": {
         "type": "object",
         "properties": {
@@ -197,11 +224,12 @@ def document() -> dict[str, Any]:
             "title": "Bantin articles API",
             "version": "1.0.0",
             "description": (
-                "Access tokens, categories, articles, images and static pages. Errors are "
-                "application/problem+json with a stable `code` and a Vietnamese `detail`. "
-                "Writing needs a token (Authorization: Bearer, or the bantin_session "
-                "cookie): authors create and edit their own drafts; editors create, edit, "
-                "publish and unpublish any article; admin passes every check."
+                "Access tokens, categories, articles, images, static pages and users. Errors "
+                "are application/problem+json with a stable `code` and a Vietnamese "
+                "`detail`. Writing needs a token (Authorization: Bearer, or the "
+                "bantin_session cookie): authors create and edit their own drafts; editors "
+                "create, edit, publish and unpublish any article; admins manage users and "
+                "pass every check."
             ),
         },
         "servers": [{"url": "/"}],
@@ -318,6 +346,38 @@ def document() -> dict[str, Any]:
                         "multipart/form-data",
                     ),
                 )
+            },
+            "/api/v1/users": {
+                "get": _op(
+                    "Every user (admin)",
+                    {"200": _ok("users", _ref("UserList"))} | _problems("401", "403"),
+                    auth=True,
+                ),
+                "post": _op(
+                    "Create a user (admin)",
+                    {"201": _ok("created", _ref("User"))}
+                    | _problems("400", "401", "403", "409", "415", "422"),
+                    auth=True,
+                    body=_body(users_api.USER_CREATE.schema),
+                ),
+            },
+            "/api/v1/users/{id}": {
+                "get": _op(
+                    "A user (admin)",
+                    {"200": _ok("the user", _ref("User"))} | _problems("401", "403", "404"),
+                    auth=True,
+                    parameters=[USER_ID],
+                ),
+                "patch": _op(
+                    "Change a user's name, roles, password or disabled flag (admin). A "
+                    "disabled user, or one who lost a role, has their current token refused "
+                    "at once; a change that would leave no enabled admin is 409 last_admin",
+                    {"200": _ok("the user", _ref("User"))}
+                    | _problems("400", "401", "403", "404", "409", "415", "422"),
+                    auth=True,
+                    body=_body(users_api.USER_PATCH.schema),
+                    parameters=[USER_ID],
+                ),
             },
             "/api/v1/pages/{slug}": {
                 "get": _op(

@@ -1,9 +1,11 @@
-"""What the articles handlers (api, pages, admin, login) take from a request: a database
-connection, the signed-in user if there is one, and whether the reader's browser reached
-the site over HTTPS. One copy each, so the handler modules cannot drift apart."""
+"""What the articles handlers (api, users_api, pages, admin, login) share: a database
+connection, the signed-in user if there is one, whether the reader's browser reached the
+site over HTTPS, the id in a path, a JSON answer. One copy each, so the handler modules
+cannot drift apart."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -49,3 +51,23 @@ def scheme(request: web.Request) -> str:
 
 def is_https(request: web.Request) -> bool:
     return scheme(request) == "https"
+
+
+def path_id(request: web.Request, missing: Problem) -> int:
+    """The route's {id:\\d+} as a number; `missing` for one too long to be any row's id."""
+    raw = request.match_info["id"]
+    if len(raw) > 18:
+        raise missing
+    return int(raw)
+
+
+def json_response(
+    body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON answer with Vietnamese written as it is (not as \\u escapes)."""
+    return web.Response(
+        text=json.dumps(body, ensure_ascii=False),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )

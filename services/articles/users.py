@@ -1,4 +1,4 @@
-"""Users of the admin and their roles: creation, password checks, disabling.
+"""Users of the admin and their roles: creation, changes, password checks, disabling.
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults, RFC 9106's low-memory profile).
 Hashing is deliberately slow CPU work, so it runs in a worker thread, off the event loop.
@@ -215,18 +215,79 @@ async def set_disabled(conn: asyncpg.Connection, user_id: int, disabled: bool) -
     return _user(row) if row else None
 
 
+async def list_users(conn: asyncpg.Connection) -> list[User]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM users ORDER BY id")
+    return [_user(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """The fields of a user an admin changes (None: left as it is); the password arrives
+    already hashed."""
+
+    display_name: str | None = None
+    roles: frozenset[str] | None = None
+    disabled: bool | None = None
+    password_hash: str | None = None
+
+
+async def update_user(conn: asyncpg.Connection, user_id: int, change: UserChange) -> User | None:
+    """Apply `change`; None if there is no such user."""
+    row = await conn.fetchrow(
+        f"""UPDATE users
+               SET display_name = coalesce($2, display_name),
+                   roles = coalesce($3, roles),
+                   disabled = coalesce($4, disabled),
+                   password_hash = coalesce($5, password_hash),
+                   updated_at = now()
+             WHERE id = $1
+         RETURNING {_COLUMNS}""",
+        user_id,
+        change.display_name,
+        sorted(change.roles) if change.roles is not None else None,
+        change.disabled,
+        change.password_hash,
+    )
+    return _user(row) if row else None
+
+
+# Any bigint names the lock; this one reads "bantin" in ASCII.
+_USER_CHANGES_LOCK = 0x62616E74696E
+
+
+async def lock_user_changes(conn: asyncpg.Connection) -> None:
+    """Serialise changes of users until the transaction ends, so two admins demoting
+    each other at the same moment cannot both succeed and leave no admin."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", _USER_CHANGES_LOCK)
+
+
+async def enabled_admins(conn: asyncpg.Connection) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM users WHERE NOT disabled AND roles @> ARRAY['admin']::text[]"
+        )
+    )
+
+
 async def is_active(conn: asyncpg.Connection, user_id: int) -> bool:
     """True if the user exists and is not disabled."""
     disabled = await conn.fetchval("SELECT disabled FROM users WHERE id = $1", user_id)
     return disabled is False
 
 
+async def still_holds(conn: asyncpg.Connection, principal: auth.Principal) -> bool:
+    """True if the principal's user exists, is enabled and still holds every role the
+    token names (a role an admin took away is gone at once, not when the token expires)."""
+    row = await conn.fetchrow("SELECT disabled, roles FROM users WHERE id = $1", principal.user_id)
+    return row is not None and not row["disabled"] and principal.roles <= set(row["roles"])
+
+
 def active_check(pool: asyncpg.Pool) -> auth.ActiveCheck:
-    """The articles app's auth.ACTIVE_CHECK: refuses a disabled user's token at once,
-    without waiting for it to expire."""
+    """The articles app's auth.ACTIVE_CHECK: refuses at once the token of a user who was
+    disabled or lost a role it names, without waiting for it to expire."""
 
     async def principal_is_active(principal: auth.Principal) -> bool:
         async with pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
-            return await is_active(conn, principal.user_id)
+            return await still_holds(conn, principal)
 
     return principal_is_active
