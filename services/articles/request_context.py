@@ -13,10 +13,9 @@ from aiohttp import web
 from services.common import db
 from services.common.auth import Principal, principal_from_request, token_from_request
 from services.common.errors import Problem
-from services.common.web import POOL, SETTINGS
 
 # The same rule client_address() applies to X-Forwarded-For (DESIGN rule 9).
-from services.common.web import _is_trusted as _is_trusted_proxy
+from services.common.web import POOL, SETTINGS, is_trusted_proxy
 
 
 def acquire(request: web.Request) -> Any:
@@ -42,7 +41,7 @@ def scheme(request: web.Request) -> str:
     """ "https" or "http" as the reader's browser used it: the gateway's X-Forwarded-Proto,
     believed only from a proxy in TRUSTED_PROXIES; otherwise this connection's own."""
     forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
-    if forwarded in ("http", "https") and _is_trusted_proxy(
+    if forwarded in ("http", "https") and is_trusted_proxy(
         request.remote or "", request.app[SETTINGS].trusted_proxies
     ):
         return forwarded

@@ -113,7 +113,7 @@ def error_page(problem: Problem) -> str:
 <h1>{title}</h1>
 <p>{html.escape(problem.detail)}</p>
 {f"<ul>{items}</ul>" if items else ""}
-<p><a href="javascript:history.back()">Quay lại</a> · <a href="/">Trang chủ</a></p>
+<p><a href="/">Về trang chủ</a></p>
 </main></body></html>
 """
 

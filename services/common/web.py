@@ -198,12 +198,13 @@ def client_address(request: web.Request) -> str:
     peer = request.remote or ""
     trusted = request.app[SETTINGS].trusted_proxies
     forwarded = request.headers.get("X-Forwarded-For", "")
-    if forwarded and _is_trusted(peer, trusted):
+    if forwarded and is_trusted_proxy(peer, trusted):
         return forwarded.split(",")[-1].strip()
     return peer
 
 
-def _is_trusted(peer: str, trusted: list[str]) -> bool:
+def is_trusted_proxy(peer: str, trusted: list[str]) -> bool:
+    """True if `peer` is one of the configured proxies (addresses or networks)."""
     try:
         address = ipaddress.ip_address(peer)
     except ValueError:

@@ -6,11 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from services.common.auth import SESSION_COOKIE
 from services.common.config import Settings
-from services.common.errors import Problem
 from services.common.pages import TEMPLATES, make_environment
 from services.common.web import Subscription, create_base_app
 from services.feedback import api, events, moderation, pages
@@ -19,24 +16,6 @@ from services.feedback.limits import DailyCap
 from services.feedback.spam import FormSigner
 
 SERVICE_DIR = Path(__file__).parent
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Where the session cookie alone authorises a change (the readers' forms use no cookie).
-COOKIE_GUARDED = ("/quan-tri/", "/api/v1/feedback/")
-
-
-@web.middleware
-async def no_cross_site_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse a change another site's page makes a browser send with the moderator's
-    cookie (the browser says so in Sec-Fetch-Site); defence in depth beside the CSRF
-    token of the moderation page and the cookie's SameSite."""
-    if (
-        request.method not in SAFE_METHODS
-        and request.path.startswith(COOKIE_GUARDED)
-        and SESSION_COOKIE in request.cookies
-        and request.headers.get("Sec-Fetch-Site") == "cross-site"
-    ):
-        raise Problem(403, "cross_site_request", "Yêu cầu từ trang web khác bị từ chối.")
-    return await handler(request)
 
 
 def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.Application:
@@ -48,7 +27,6 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
         SERVICE_DIR,
         subscriptions=[Subscription(events.QUEUE, events.HANDLERS)],
     )
-    app.middlewares.append(no_cross_site_changes)
     app[TEMPLATES] = make_environment(SERVICE_DIR)
     app[FORM_SIGNER] = FormSigner(config.form_secret)
     app[DAILY_CAP] = DailyCap(config.form_secret, config.daily_limit_per_address)
