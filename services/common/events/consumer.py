@@ -27,6 +27,7 @@ from aio_pika.abc import (
 )
 
 from services.common import db
+from services.common.events.broker import PUBLISH_TIMEOUT
 from services.common.events.envelope import CloudEvent, MalformedEvent
 from services.common.events.schemas import EventSchemaError, validate
 from services.common.events.topology import DEAD_EXCHANGE
@@ -190,17 +191,24 @@ class Consumer:
                 "x-bantin-parked-at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         )
-        await dead.publish(
-            aio_pika.Message(
-                message.body,
-                headers=headers,
-                content_type=message.content_type,
-                message_id=message.message_id,
-                type=message.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=self.name,
-            mandatory=True,
+        parked = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            type=message.type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
+        try:
+            await asyncio.wait_for(
+                dead.publish(parked, routing_key=self.name, mandatory=True), PUBLISH_TIMEOUT
+            )
+        except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError) as exc:
+            # Not parked: give it back to the queue to be tried again later (the broker's
+            # delivery limit dead-letters it in the end), rather than hold it unacked.
+            log.warning("%s: could not park a message (%s); requeued", self.name, exc)
+            with suppress(aio_pika.exceptions.AMQPError, ConnectionError):
+                await message.nack(requeue=True)
+            return
         await message.ack()
         EVENTS_CONSUMED.labels(self.name, "parked").inc()
