@@ -229,8 +229,9 @@ async def test_pages_render_while_counter_and_feedback_are_down(
         return views_shown(text) == 1 and "Mong có thêm tin như thế." in text
 
     await eventually(counted_and_shown, timeout=40)
-    stack.stop_service("counter")
-    stack.stop_service("feedback")
+    # SIGTERM: each stops consuming, answers what it holds and exits cleanly.
+    assert stack.stop_service("counter") == 0
+    assert stack.stop_service("feedback") == 0
     try:
         text = await page_text(http, article["url"], fresh=True)
         assert views_shown(text) == 1
