@@ -14,7 +14,7 @@ from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
 from services.common.web import POOL, openapi_route
-from services.feedback import actions, limits, store
+from services.feedback import actions, events, limits, store
 from services.feedback.config import quota_of
 from services.feedback.domain import (
     Action,
@@ -125,13 +125,6 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
             "title": item["article_title"],
             "url": item["article_url"],
         }
-    reply = None
-    if item["reply_body"] is not None:
-        reply = {
-            "body": item["reply_body"],
-            "author": item["reply_author"],
-            "replied_at": _time(item["replied_at"]),
-        }
     return {
         "id": item["id"],
         "status": item["status"],
@@ -142,7 +135,7 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
         "author_name": item["author_name"],
         "email": item["email"],
         "body": item["body"],
-        "reply": reply,
+        "reply": events.reply_of(item),
         **{
             key: _time(item[key])
             for key in (

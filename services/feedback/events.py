@@ -47,15 +47,20 @@ def submitted(item: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def reply_of(item: asyncpg.Record) -> dict[str, Any] | None:
+    """The organisation's official reply to an item, if it has one."""
+    if item["reply_body"] is None:
+        return None
+    return {
+        "body": item["reply_body"],
+        "author": item["reply_author"],
+        "replied_at": _time(item["replied_at"]),
+    }
+
+
 def public(item: asyncpg.Record) -> dict[str, Any]:
     """feedback.approved / feedback.updated: the item as readers see it under the article."""
-    reply = None
-    if item["reply_body"] is not None:
-        reply = {
-            "body": item["reply_body"],
-            "author": item["reply_author"],
-            "replied_at": _time(item["replied_at"]),
-        }
+    reply = reply_of(item)
     return {
         "id": item["id"],
         "version": item["version"],

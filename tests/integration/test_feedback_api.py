@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.test_feedback_harness import MODERATOR_NAME, Service, running_service
 from tests.support.amqp import tap
+from tests.support.openapi import documented_routes, served_routes
 
 ARTICLE = 201
 NAME = "Lê Văn Hùng"
@@ -352,17 +353,6 @@ async def test_the_openapi_document_describes_every_api_route(service: Service) 
     assert response.status == 200
     document = await response.json()
     assert document["openapi"].startswith("3.")
-    documented = {
-        (method.upper(), path)
-        for path, operations in document["paths"].items()
-        for method in operations
-        if method != "parameters"
-    }
-    served = {
-        (route.method, route.resource.canonical)
-        for route in service.client.app.router.routes()
-        if route.resource is not None
-        and route.resource.canonical.startswith("/api/")
-        and route.method != "HEAD"
-    }
+    documented = documented_routes(document)
+    served = served_routes(service.client.app, ("/api/",))
     assert documented == served

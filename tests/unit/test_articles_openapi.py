@@ -12,8 +12,7 @@ from services.articles.app import create_app
 from services.articles.config import ArticlesConfig
 from services.common.config import Settings
 from tests.support import keys
-
-METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+from tests.support.openapi import documented_routes, served_routes
 
 
 def served_api_routes() -> set[tuple[str, str]]:
@@ -25,24 +24,12 @@ def served_api_routes() -> set[tuple[str, str]]:
         auth_private_key=key_pair.private_pem,
     )
     app = create_app(settings, ArticlesConfig())
-    return {
-        (route.method, route.resource.canonical)
-        for route in app.router.routes()
-        if route.resource is not None
-        and route.resource.canonical.startswith("/api/")
-        and route.method in METHODS
-        and not route.resource.canonical.endswith("openapi.json")
-    }
+    return served_routes(app, ("/api/",), with_document=False)
 
 
 def test_every_api_route_is_documented_and_nothing_else() -> None:
     document = openapi.document()
-    documented = {
-        (method.upper(), path)
-        for path, operations in document["paths"].items()
-        for method in operations
-    }
-    assert documented == served_api_routes()
+    assert documented_routes(document) == served_api_routes()
 
 
 def test_request_bodies_are_the_schemas_the_handlers_check() -> None:
