@@ -27,6 +27,11 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A connection the server closed in the middle of a transaction (a restart) can fail
+    # as InternalClientError ("cannot switch to state 15; another operation (2) is in
+    # progress") when asyncpg reads the server's FATAL before it sees the socket close and
+    # then tries the ROLLBACK or the pool's reset. Found by tests/integration/test_faults.py.
+    asyncpg.exceptions.InternalClientError,
 )
 
 

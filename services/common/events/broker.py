@@ -35,6 +35,11 @@ class Publisher:
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
 
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        """The robust connection, for its reconnect callbacks (the relay uses them)."""
+        return self._connection
+
     async def start(self) -> None:
         self._channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True

@@ -53,15 +53,18 @@ class OutboxRelay:
         self._publisher = publisher
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._broker_back = False
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        self._publisher.connection.reconnect_callbacks.add(self._on_broker_back)
         self._tasks = [
             asyncio.create_task(self._listen(), name="outbox-listen"),
             asyncio.create_task(self._run(), name="outbox-relay"),
         ]
 
     async def stop(self) -> None:
+        self._publisher.connection.reconnect_callbacks.discard(self._on_broker_back)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -71,17 +74,39 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
+    def _on_broker_back(self, *_args: object) -> None:
+        """The robust connection is back (its channels restored) after a broker outage.
+
+        During the outage every row failed and backed off, for up to MAX_BACKOFF_SECONDS
+        (found by tests/integration/test_faults.py: after a short outage the backlog still
+        waited ~8 s, after a long one it would wait 30 s). The cause is gone now, so the
+        backlog goes at once instead of when each row's back-off ends.
+        """
+        self._broker_back = True
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             self._wake.clear()
             try:
+                if self._broker_back:
+                    await self._make_backlog_due()
+                    self._broker_back = False
                 while await self.relay_once() == BATCH_SIZE:
                     pass
             except db.UNAVAILABLE_ERRORS as exc:
                 log.warning("outbox relay: database unavailable (%s); retrying", exc)
                 await asyncio.sleep(1)
+                self._wake.set()  # retry now, not at the next poll: rows may be due
+            except Exception:
+                # This loop must never end: a relay whose task died publishes nothing until
+                # the process restarts, silently (an unexpected asyncpg error after a
+                # Postgres restart did exactly that).
+                log.exception("outbox relay: unexpected error; retrying")
+                await asyncio.sleep(1)
+                self._wake.set()
 
     async def _listen(self) -> None:
         """Keep a dedicated LISTEN connection (a pooled one would lose it) and reconnect it."""
@@ -91,6 +116,10 @@ class OutboxRelay:
                 log.warning("outbox relay: LISTEN connection lost; reconnecting")
             except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
                 log.warning("outbox relay: cannot LISTEN (%s); retrying", exc)
+            except Exception:
+                # Whatever broke the LISTEN connection, keep reconnecting: without it the
+                # relay only polls.
+                log.exception("outbox relay: LISTEN failed; retrying")
             await asyncio.sleep(1)
 
     async def _listen_until_lost(self) -> None:
@@ -106,6 +135,16 @@ class OutboxRelay:
         finally:
             if not conn.is_closed():
                 conn.terminate()
+
+    async def _make_backlog_due(self) -> None:
+        # SKIP LOCKED: rows another relay holds right now are being tried anyway.
+        await self._pool.execute(
+            """UPDATE outbox SET next_attempt_at = now()
+                WHERE id IN (SELECT id FROM outbox
+                              WHERE sent_at IS NULL AND next_attempt_at > now()
+                              FOR UPDATE SKIP LOCKED)""",
+            timeout=db.COMMAND_TIMEOUT,
+        )
 
     async def relay_once(self) -> int:
         """Claim a batch of due rows, publish them, mark what was confirmed. Returns the count."""
