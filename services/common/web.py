@@ -3,6 +3,7 @@ clean-up in dependency order, health and metrics endpoints, and the process entr
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from services.common import db
 from services.common.auth import SESSION_COOKIE, VERIFIER, TokenVerifier
 from services.common.config import Settings
 from services.common.errors import Problem, error_middleware
+from services.common.events import housekeeping
 from services.common.events.broker import Publisher, connect
 from services.common.events.consumer import Consumer, Handler
 from services.common.events.relay import OutboxRelay
@@ -99,7 +101,9 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     )
     app[RELAY] = relay
     await relay.start()
+    pruning = asyncio.create_task(housekeeping.run_periodically(app[POOL]), name="prune")
     yield
+    await housekeeping.stop(pruning)
     await relay.stop()
 
 

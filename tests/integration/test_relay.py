@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from services.common import db
+from services.common.events import housekeeping
 from services.common.events.broker import Publisher, connect
 from services.common.events.outbox import write_event
 from services.common.events.relay import OutboxRelay
@@ -183,3 +184,29 @@ async def test_relay_sees_rows_committed_while_it_was_down(
     await relay.start()
     bodies = await events.wait_for(5, timeout=10)
     assert sorted(b["data"]["id"] for b in bodies) == list(range(600, 605))
+
+
+async def test_housekeeping_prunes_old_sent_rows_and_old_inbox_rows_only(
+    pool: asyncpg.Pool,
+) -> None:
+    await add_events(pool, range(700, 704))
+    await pool.execute(
+        """UPDATE outbox SET sent_at = now() - interval '8 days'
+            WHERE subject IN ('700', '701')"""
+    )
+    await pool.execute("UPDATE outbox SET sent_at = now() WHERE subject = '702'")
+    await pool.execute(
+        """UPDATE outbox SET created_at = now() - interval '40 days'
+            WHERE subject = '703'"""
+    )  # old but never sent: must stay until it is
+    await pool.execute(
+        """INSERT INTO handled_events (consumer, event_id, handled_at) VALUES
+           ('q', 'old', now() - interval '31 days'), ('q', 'recent', now())"""
+    )
+
+    assert await housekeeping.prune(pool) == (2, 1)
+
+    left = await pool.fetch("SELECT subject FROM outbox ORDER BY subject")
+    assert [r["subject"] for r in left] == ["702", "703"]
+    inbox = await pool.fetch("SELECT event_id FROM handled_events")
+    assert [r["event_id"] for r in inbox] == ["recent"]
