@@ -18,7 +18,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
-from services.common import db
+from services.common import db, listener
 from services.common.errors import PROBLEM_JSON, Problem
 from services.common.web import client_address
 from services.counter import store
@@ -162,9 +162,6 @@ class SaltKeeper:
             del self._salts[old]
 
 
-MAX_RETRY_SECONDS = 30.0
-
-
 class ArticleWatcher:
     """Keeps a CountableArticles fresh: applies the articles table's NOTIFYs as they come
     (a dedicated LISTEN connection, reconnected), reloads the whole set after every
@@ -225,36 +222,15 @@ class ArticleWatcher:
                 log.exception("countable articles: reload failed unexpectedly")
 
     async def _listen(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._listen_until_lost()
-                log.warning("countable articles: LISTEN connection lost; reconnecting")
-                failures = 0
-            except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
-                failures += 1
-                log.warning("countable articles: cannot LISTEN (%s); retrying", exc)
-            except Exception:
-                failures += 1
-                log.exception("countable articles: LISTEN failed unexpectedly; retrying")
-            await asyncio.sleep(self._retry_delay(failures))
-
-    def _retry_delay(self, failures: int) -> float:
-        """Doubling from retry_seconds with each failure in a row, at most MAX_RETRY_SECONDS."""
-        return min(MAX_RETRY_SECONDS, self._retry_seconds * 2 ** max(0, min(failures - 1, 16)))
-
-    async def _listen_until_lost(self) -> None:
-        conn = await db.connect(self._dsn)
-        try:
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn: lost.set())
-            schema = await conn.fetchval("SELECT current_schema()")
-            await conn.add_listener(f"{schema}_articles", self._on_notify)
-            await self.reload()  # changes made while nobody listened
-            await lost.wait()
-        finally:
-            if not conn.is_closed():
-                conn.terminate()
+        # Reload on every (re)connect: changes made while nobody listened.
+        await listener.listen_forever(
+            self._dsn,
+            "articles",
+            self._on_notify,
+            self.reload,
+            "countable articles",
+            self._retry_seconds,
+        )
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:

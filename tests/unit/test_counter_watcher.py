@@ -1,6 +1,6 @@
-"""The watcher of countable articles without a database: its periodic reload and its LISTEN
-loop outlive an unexpected failure (only cancellation ends them), retrying with a delay
-that doubles with each failure in a row."""
+"""The watcher of countable articles without a database: its periodic reload outlives an
+unexpected failure (only cancellation ends it). Its LISTEN loop is the shared one,
+tested in tests/unit/test_listener.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from services.counter import store
 from services.counter.counting import CountableArticles
-from services.counter.ingest import MAX_RETRY_SECONDS, ArticleWatcher
+from services.counter.ingest import ArticleWatcher
 
 
 class FakePool:
@@ -68,31 +68,3 @@ async def test_the_periodic_reload_goes_on_after_an_unexpected_failure(
         await until(lambda: 7 in articles.articles or task.done())
         assert not task.done()
     assert calls >= 2
-
-
-async def test_the_listen_loop_goes_on_after_an_unexpected_failure(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    articles = watcher(retry_seconds=0.01)
-    attempts = 0
-    listening = asyncio.Event()
-
-    async def listen_until_lost() -> None:
-        nonlocal attempts
-        attempts += 1
-        if attempts == 1:
-            raise KeyError("a bug, not an outage")
-        listening.set()
-        await asyncio.Event().wait()
-
-    monkeypatch.setattr(articles, "_listen_until_lost", listen_until_lost)
-    async with running(articles._listen()) as task:
-        await until(lambda: listening.is_set() or task.done())
-        assert not task.done()
-    assert attempts == 2
-
-
-def test_the_retry_delay_doubles_with_failures_in_a_row_up_to_a_cap() -> None:
-    articles = watcher(retry_seconds=1.0)
-    assert [articles._retry_delay(n) for n in (0, 1, 2, 3, 4)] == [1.0, 1.0, 2.0, 4.0, 8.0]
-    assert articles._retry_delay(1000) == MAX_RETRY_SECONDS

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from services.common import db
+from services.common import db, listener
 from services.common.events.broker import Publisher
 from services.common.events.envelope import EXCHANGE
 from services.common.metrics import (
@@ -109,32 +109,13 @@ class OutboxRelay:
                 self._wake.set()
 
     async def _listen(self) -> None:
-        """Keep a dedicated LISTEN connection (a pooled one would lose it) and reconnect it."""
-        while True:
-            try:
-                await self._listen_until_lost()
-                log.warning("outbox relay: LISTEN connection lost; reconnecting")
-            except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
-                log.warning("outbox relay: cannot LISTEN (%s); retrying", exc)
-            except Exception:
-                # Whatever broke the LISTEN connection, keep reconnecting: without it the
-                # relay only polls.
-                log.exception("outbox relay: LISTEN failed; retrying")
-            await asyncio.sleep(1)
+        await listener.listen_forever(
+            self._dsn, "outbox", lambda *_args: self._wake.set(), self._catch_up, "outbox relay"
+        )
 
-    async def _listen_until_lost(self) -> None:
-        conn = await db.connect(self._dsn)
-        try:
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn: lost.set())
-            schema = await conn.fetchval("SELECT current_schema()")
-            await conn.add_listener(f"{schema}_outbox", lambda *_args: self._wake.set())
-            # NOTIFY is only a doorbell: rows may have been committed while we were away.
-            self._wake.set()
-            await lost.wait()
-        finally:
-            if not conn.is_closed():
-                conn.terminate()
+    async def _catch_up(self) -> None:
+        # Rows may have been committed while nobody listened.
+        self._wake.set()
 
     async def _make_backlog_due(self) -> None:
         # SKIP LOCKED: rows another relay holds right now are being tried anyway.
