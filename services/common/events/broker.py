@@ -6,7 +6,12 @@ import asyncio
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
 from aio_pika.exceptions import PublishError
 
 from services.common.events.envelope import CONTENT_TYPE
@@ -18,6 +23,19 @@ async def connect(url: str, name: str) -> AbstractRobustConnection:
     """A connection that reconnects on its own and restores its channels and consumers."""
     return await aio_pika.connect_robust(
         url, timeout=10, reconnect_interval=1, client_properties={"connection_name": name}
+    )
+
+
+def persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """A message to publish again (parking, re-driving): same body and identity, new
+    headers, persistent."""
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        message_id=message.message_id,
+        type=message.type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
 
 

@@ -27,7 +27,7 @@ from aio_pika.abc import (
 )
 
 from services.common import db
-from services.common.events.broker import PUBLISH_TIMEOUT
+from services.common.events.broker import PUBLISH_TIMEOUT, persistent_copy
 from services.common.events.envelope import CloudEvent, MalformedEvent
 from services.common.events.schemas import EventSchemaError, validate
 from services.common.events.topology import DEAD_EXCHANGE
@@ -191,14 +191,7 @@ class Consumer:
                 "x-bantin-parked-at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         )
-        parked = aio_pika.Message(
-            message.body,
-            headers=headers,
-            content_type=message.content_type,
-            message_id=message.message_id,
-            type=message.type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
+        parked = persistent_copy(message, headers)
         try:
             await asyncio.wait_for(
                 dead.publish(parked, routing_key=self.name, mandatory=True), PUBLISH_TIMEOUT

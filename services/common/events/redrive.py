@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import aio_pika
 
+from services.common.events.broker import persistent_copy
 from services.common.events.topology import queue as topology_queue
 
 
@@ -45,15 +46,7 @@ async def redrive(amqp_url: str, queue_name: str, move: bool, limit: int) -> lis
                 continue
             headers["x-bantin-redriven"] = int(str(headers.get("x-bantin-redriven", 0))) + 1
             await channel.default_exchange.publish(
-                aio_pika.Message(
-                    message.body,
-                    headers=headers,
-                    content_type=message.content_type,
-                    message_id=message.message_id,
-                    type=message.type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=spec.name,
+                persistent_copy(message, headers), routing_key=spec.name
             )
             await message.ack()
         # Unacknowledged messages (listing only) go back to the parking queue on close.
