@@ -174,7 +174,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = "ok"
     except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    checks["broker"] = "ok" if not app[AMQP].is_closed else "unavailable"
+    # A robust connection is never "closed" while it reconnects; `connected` is cleared
+    # the moment the broker goes away and set again when it is back.
+    checks["broker"] = "ok" if app[AMQP].connected.is_set() else "unavailable"
     ready = all(v == "ok" for v in checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -4,7 +4,8 @@ They run against a private RabbitMQ node and a private Postgres cluster that thi
 starts on free ports (tests/support/private_services.py), never the machine's shared
 servers. What they prove (DESIGN rules 2, 3, 5): after RabbitMQ restarts, publishing and
 consuming resume in the same process, with the same objects; after Postgres restarts, the
-pool and the relay's LISTEN connection recover; and no fault loses an event or counts one
+pool and the relay's LISTEN connection recover; /readyz says which is down and turns ready
+again by itself; and no fault loses an event or counts one
 twice. Run them alone with `pytest -m fault`.
 """
 
@@ -20,15 +21,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 import aio_pika
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
 from services.common import db
+from services.common.config import Settings
 from services.common.events import topology
 from services.common.events.broker import Publisher, connect
 from services.common.events.consumer import Consumer, Handler
 from services.common.events.envelope import EXCHANGE, CloudEvent, source_of
 from services.common.events.outbox import write_event
 from services.common.events.relay import OutboxRelay
+from services.common.web import create_base_app
 from tests.support.amqp import drain
 from tests.support.infra import ROOT, Database
 from tests.support.private_services import (
@@ -624,3 +628,42 @@ async def _listeners(database: Database) -> list[int]:
         return await listening_backends(database)
     except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError):
         return []
+
+
+@pytest.mark.fault
+async def test_readiness_follows_the_broker_and_the_database(
+    rabbit: PrivateRabbitMQ, postgres: PrivatePostgres, pool: asyncpg.Pool, fault_db: Database
+) -> None:
+    """What an orchestrator's health check sees: /readyz turns 503 naming what is down, and
+    ready again once it is back, without restarting the service."""
+    settings = Settings(service=SERVICE, database_url=fault_db.dsn(SERVICE), amqp_url=rabbit.url)
+    app = create_base_app(settings, ROOT / "services" / SERVICE)
+    async with TestClient(TestServer(app)) as client:
+
+        async def checks() -> tuple[int, dict[str, str]]:
+            response = await client.get("/readyz")
+            return response.status, (await response.json())["checks"]
+
+        assert await checks() == (200, {"database": "ok", "broker": "ok"})
+
+        await rabbit.astop()
+        status, found = await checks()
+        assert status == 503 and found["broker"] == "unavailable", found
+        assert found["database"] == "ok"
+        await rabbit.astart()
+
+        async def ready() -> bool:
+            return await checks() == (200, {"database": "ok", "broker": "ok"})
+
+        broker_back = await eventually(ready, 30, "ready again after the broker's return")
+
+        await postgres.astop()
+        status, found = await checks()
+        assert status == 503 and found["database"].startswith("unavailable"), found
+        assert found["broker"] == "ok"
+        await postgres.astart()
+        database_back = await eventually(ready, 15, "ready again after the database's return")
+        report(
+            f"readiness: 503 while the broker was down, ready {broker_back:.1f} s after it "
+            f"was back; 503 while the database was down, ready {database_back:.2f} s after"
+        )
