@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from scripts.run_local import (
     process_spec,
     render_gateway_config,
 )
+from tests.support.tools import needs
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -146,7 +146,7 @@ def test_local_runner_takes_commands_and_settings_from_compose(tmp_path: Path) -
     assert gateway.env["BANTIN_FEEDBACK_ADDR"] == "127.0.0.1:18002"
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is installed by .ci/run")
+@needs("nginx")
 def test_rendered_gateway_config_is_valid_nginx(tmp_path: Path) -> None:
     local = Local(run_dir=tmp_path)
     spec = process_spec(COMPOSE, "gateway", local)
