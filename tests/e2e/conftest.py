@@ -67,12 +67,68 @@ async def http(stack: LocalStack) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+class Accounts:
+    """People who sign in through the gateway: the first admin (from compose's defaults), an
+    editor and a moderator the admin creates. Tokens live minutes, so each is fetched again
+    before it runs out; a sign-in the gateway slows (429) is tried again."""
+
+    PEOPLE = {
+        "editor": {"username": "bientap", "password": "bien-tap-vien-2026", "roles": ["editor"]},
+        "moderator": {
+            "username": "kiemduyet",
+            "password": "kiem-duyet-2026",
+            "roles": ["moderator"],
+        },  # noqa: E501
+    }
+
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
+        self.tokens: dict[str, tuple[str, float]] = {}
+
+    async def headers(self, who: str) -> dict[str, str]:
+        token, good_until = self.tokens.get(who, ("", 0.0))
+        if time.monotonic() > good_until:
+            if who != "admin" and who not in self.tokens:
+                await self._create(who)
+            token, good_until = await eventually(lambda: self._sign_in(who), 60, 2)
+            self.tokens[who] = (token, good_until)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def _create(self, who: str) -> None:
+        admin = await self.headers("admin")
+        async with self.http.post("/api/v1/users", json=self.PEOPLE[who], headers=admin) as r:
+            assert r.status == 201, await r.text()
+
+    async def _sign_in(self, who: str) -> tuple[str, float] | None:
+        person = ADMIN if who == "admin" else self.PEOPLE[who]
+        credentials = {"username": person["username"], "password": person["password"]}
+        async with self.http.post("/api/v1/auth/token", json=credentials) as response:
+            if response.status == 429:
+                return None
+            assert response.status == 200, await response.text()
+            answer = await response.json()
+        # A minute's margin, so that no request carries a token about to expire.
+        return answer["access_token"], time.monotonic() + answer["expires_in"] - 60
+
+
 @pytest.fixture(scope="session")
-async def admin_headers(http: aiohttp.ClientSession) -> dict[str, str]:
-    async with http.post("/api/v1/auth/token", json=ADMIN) as response:
-        assert response.status == 200, await response.text()
-        token = (await response.json())["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+def accounts(http: aiohttp.ClientSession) -> Accounts:
+    return Accounts(http)
+
+
+@pytest.fixture
+async def admin_headers(accounts: Accounts) -> dict[str, str]:
+    return await accounts.headers("admin")
+
+
+@pytest.fixture
+async def editor_headers(accounts: Accounts) -> dict[str, str]:
+    return await accounts.headers("editor")
+
+
+@pytest.fixture
+async def moderator_headers(accounts: Accounts) -> dict[str, str]:
+    return await accounts.headers("moderator")
 
 
 async def eventually(

@@ -14,13 +14,12 @@ from playwright.async_api import Browser, Page, async_playwright
 from scripts.run_local import LocalStack
 from tests.e2e.conftest import BROWSER_AGENT, eventually
 from tests.e2e.test_flows import counter_knows, publish
+from tests.support.tools import needs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="Chromium is installed by .ci/run"
-)
+pytestmark = needs("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +56,9 @@ def stack_url(stack: LocalStack) -> str:
 
 
 async def test_a_reader_on_a_phone_reads_and_is_counted(
-    phone: Page, http: aiohttp.ClientSession, admin_headers: dict[str, str]
+    phone: Page, http: aiohttp.ClientSession, editor_headers: dict[str, str]
 ) -> None:
-    article = await publish(http, admin_headers, f"Tập huấn nghiệp vụ {uuid.uuid4().hex[:6]}")
+    article = await publish(http, editor_headers, f"Tập huấn nghiệp vụ {uuid.uuid4().hex[:6]}")
     await eventually(lambda: counter_knows(http, article["id"]))
 
     await phone.goto(article["url"])
@@ -85,9 +84,9 @@ async def test_a_reader_on_a_phone_reads_and_is_counted(
 
 
 async def test_a_reader_sends_feedback_through_the_form(
-    phone: Page, http: aiohttp.ClientSession, admin_headers: dict[str, str]
+    phone: Page, http: aiohttp.ClientSession, editor_headers: dict[str, str]
 ) -> None:
-    article = await publish(http, admin_headers, f"Ngày hội tình nguyện {uuid.uuid4().hex[:6]}")
+    article = await publish(http, editor_headers, f"Ngày hội tình nguyện {uuid.uuid4().hex[:6]}")
     await phone.goto(article["url"])
     await phone.get_by_role("link", name="Gửi phản hồi cho bản tin").click()
     await phone.wait_for_url(f"**/tin/{article['id']}/phan-hoi")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +16,7 @@ import pytest
 
 from scripts.run_local import LocalStack
 from tests.e2e.conftest import BROWSER_AGENT, eventually, text_of
+from tests.support import keys
 
 
 async def publish(http: aiohttp.ClientSession, headers: dict[str, str], title: str) -> dict:
@@ -63,8 +66,8 @@ async def counter_knows(http: aiohttp.ClientSession, article_id: int) -> bool:
 
 
 @pytest.fixture
-async def article(http: aiohttp.ClientSession, admin_headers: dict[str, str]) -> dict:
-    return await publish(http, admin_headers, f"Ký kết giao ước thi đua {uuid.uuid4().hex[:6]}")
+async def article(http: aiohttp.ClientSession, editor_headers: dict[str, str]) -> dict:
+    return await publish(http, editor_headers, f"Ký kết giao ước thi đua {uuid.uuid4().hex[:6]}")
 
 
 async def test_an_editor_publishes_and_readers_see_the_page(
@@ -109,13 +112,24 @@ async def test_each_reader_counts_once_and_the_page_shows_it(
         ) as response:
             assert response.status == 204
 
-    async def shown() -> int | None:
-        count = views_shown(await page_text(http, article["url"]))
-        return count if count == 4 else None
+    def shown(expected: int) -> Callable[[], Awaitable[int | None]]:
+        async def check() -> int | None:
+            count = views_shown(await page_text(http, article["url"]))
+            assert count is not None and count <= expected, f"counted {count}, not {expected}"
+            return count if count == expected else None
 
-    assert await eventually(shown, timeout=40) == 4
-    await asyncio.sleep(2)  # a late double count would show up by now
-    assert views_shown(await page_text(http, article["url"])) == 4
+        return check
+
+    assert await eventually(shown(4), timeout=40) == 4
+    # One more reader after them: views are counted in order, so a late double count of
+    # the earlier ones would be counted before this one and the page would pass 5.
+    async with http.post(
+        "/api/v1/views",
+        json={"article_id": article["id"]},
+        headers={"User-Agent": f"{BROWSER_AGENT} Visitor/5"},
+    ) as response:
+        assert response.status == 204
+    assert await eventually(shown(5), timeout=40) == 5
 
 
 async def test_bad_beacons_are_refused_and_count_nothing(
@@ -140,7 +154,7 @@ def hidden_fields(form_html: str) -> dict[str, str]:
 
 
 async def test_approved_feedback_appears_under_the_article(
-    http: aiohttp.ClientSession, article: dict, admin_headers: dict[str, str]
+    http: aiohttp.ClientSession, article: dict, moderator_headers: dict[str, str]
 ) -> None:
     form_url = f"/tin/{article['id']}/phan-hoi"
 
@@ -162,11 +176,13 @@ async def test_approved_feedback_appears_under_the_article(
         assert "Cảm ơn" in await response.text()
 
     async with http.get(
-        "/api/v1/feedback?status=pending&limit=100", headers=admin_headers
+        "/api/v1/feedback?status=pending&limit=100", headers=moderator_headers
     ) as response:
         pending = [i for i in (await response.json())["items"] if i["article_id"] == article["id"]]
     [item] = pending
-    async with http.post(f"/api/v1/feedback/{item['id']}/approve", headers=admin_headers) as resp:
+    async with http.post(
+        f"/api/v1/feedback/{item['id']}/approve", headers=moderator_headers
+    ) as resp:
         assert resp.status == 200
 
     async def shown() -> str | None:
@@ -180,10 +196,10 @@ async def test_approved_feedback_appears_under_the_article(
 
 
 async def test_feedback_for_an_unpublished_article_is_refused(
-    http: aiohttp.ClientSession, article: dict, admin_headers: dict[str, str]
+    http: aiohttp.ClientSession, article: dict, editor_headers: dict[str, str]
 ) -> None:
     async with http.post(
-        f"/api/v1/articles/{article['id']}/unpublish", headers=admin_headers
+        f"/api/v1/articles/{article['id']}/unpublish", headers=editor_headers
     ) as response:
         assert response.status == 200
 
@@ -192,7 +208,11 @@ async def test_feedback_for_an_unpublished_article_is_refused(
             "/api/v1/feedback",
             json={"article_id": article["id"], "author_name": "Lê Văn C", "body": "Ý kiến thử."},
         ) as response:
-            return response.status == 422
+            if response.status != 422:
+                return False
+            problem = await response.json()
+            assert problem["code"] == "article_unavailable", problem
+            return bool(problem["detail"])
 
     assert await eventually(refused, interval=2)
     async with http.get(f"/tin/{article['id']}/phan-hoi") as response:
@@ -213,7 +233,10 @@ async def send_feedback(http: aiohttp.ClientSession, article_id: int, name: str,
 
 
 async def test_pages_render_while_counter_and_feedback_are_down(
-    stack: LocalStack, http: aiohttp.ClientSession, article: dict, admin_headers: dict[str, str]
+    stack: LocalStack,
+    http: aiohttp.ClientSession,
+    article: dict,
+    moderator_headers: dict[str, str],
 ) -> None:
     await eventually(lambda: counter_knows(http, article["id"]))
     async with http.post(
@@ -221,7 +244,7 @@ async def test_pages_render_while_counter_and_feedback_are_down(
     ) as response:
         assert response.status == 204
     item = await send_feedback(http, article["id"], "Trần Thị Hoa", "Mong có thêm tin như thế.")
-    async with http.post(f"/api/v1/feedback/{item}/approve", headers=admin_headers) as response:
+    async with http.post(f"/api/v1/feedback/{item}/approve", headers=moderator_headers) as response:
         assert response.status == 200
 
     async def counted_and_shown() -> bool:
@@ -267,3 +290,44 @@ async def test_login_is_rate_limited_at_the_gateway(http: aiohttp.ClientSession)
             statuses.append(response.status)
     assert 429 in statuses
     assert set(statuses) <= {401, 429}
+
+
+async def test_every_service_refuses_bad_tokens_and_wrong_roles(
+    stack: LocalStack,
+    http: aiohttp.ClientSession,
+    article: dict,
+    editor_headers: dict[str, str],
+    moderator_headers: dict[str, str],
+) -> None:
+    """Each service checks tokens itself with the shared public key: a forged, edited or
+    expired token gets 401 and a real token without the role 403, at all three."""
+    site_key = (stack.local.run_dir / "keys" / "private" / "auth_private.pem").read_text()
+    long_ago = int(time.time()) - 3600
+    admin_claims = keys.claims(user_id=1, roles=["admin"])
+    expired_claims = keys.claims(user_id=1, roles=["admin"], iat=long_ago, exp=long_ago + 600)
+    bad_tokens = {
+        "unauthenticated": None,
+        "token_expired": keys.sign(keys.KeyPair(site_key, ""), expired_claims),
+        "token_invalid": [
+            keys.tampered(editor_headers["Authorization"].removeprefix("Bearer "), roles=["admin"]),
+            keys.sign(keys.new_keypair(), admin_claims),
+            keys.unsigned(admin_claims),
+        ],
+    }  # fmt: skip
+    guarded = [  # (method, path, body, a real token without the role)
+        ("POST", "/api/v1/categories", {"name": "Không được tạo"}, moderator_headers),
+        ("GET", "/api/v1/feedback?status=pending", None, editor_headers),
+        ("PUT", f"/api/v1/views/{article['id']}/imported", {"total": 99}, editor_headers),
+    ]
+    for method, path, body, wrong_role in guarded:
+        for code, tokens in bad_tokens.items():
+            for token in tokens if isinstance(tokens, list) else [tokens]:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                async with http.request(method, path, json=body, headers=headers) as response:
+                    assert response.status == 401, (path, code, await response.text())
+                    assert (await response.json())["code"] == code, path
+        async with http.request(method, path, json=body, headers=wrong_role) as response:
+            assert response.status == 403, (path, await response.text())
+            assert (await response.json())["code"] == "forbidden"
+    async with http.get(f"/api/v1/views/{article['id']}") as response:
+        assert (await response.json())["total"] == 0  # no refused call changed anything

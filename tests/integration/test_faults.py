@@ -5,8 +5,8 @@ starts on free ports (tests/support/private_services.py), never the machine's sh
 servers. What they prove (DESIGN rules 2, 3, 5): after RabbitMQ restarts, publishing and
 consuming resume in the same process, with the same objects; after Postgres restarts, the
 pool and the relay's LISTEN connection recover; /readyz says which is down and turns ready
-again by itself; and no fault loses an event or counts one
-twice. Run them alone with `pytest -m fault`.
+again by itself; and no fault loses an event or counts one twice. Run them alone with
+`pytest -m fault`.
 """
 
 from __future__ import annotations
