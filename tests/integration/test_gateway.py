@@ -1,0 +1,204 @@
+"""The nginx gateway on its own, on a real nginx rendered from deploy/gateway's template the
+way the local runner renders it, in front of three stand-in upstreams that record what
+reaches them: routing, the client address, body limits, rate limits and the micro-cache.
+The whole site behind the same gateway is tested in tests/e2e."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from scripts.run_local import SERVICES, Local, LocalStack
+from tests.support.tools import needs
+
+pytestmark = needs("nginx")
+
+SPOOFED = "203.0.113.9"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    forwarded_for: str | None
+    body_bytes: int
+
+
+@dataclass
+class Upstreams:
+    """One stand-in per service; each records every request that reaches it."""
+
+    ports: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, list[Seen]] = field(default_factory=lambda: {s: [] for s in SERVICES})
+
+    def paths(self, service: str) -> list[str]:
+        return [s.path for s in self.seen[service]]
+
+    def app(self, service: str) -> web.Application:
+        async def answer(request: web.Request) -> web.Response:
+            body = await request.read()
+            forwarded_for = request.headers.get("X-Forwarded-For")
+            self.seen[service].append(Seen(request.method, request.path, forwarded_for, len(body)))
+            # A page the service marks no-store must never be cached by the gateway.
+            private = {"Cache-Control": "no-store"} if request.path == "/khong-luu" else {}
+            return web.Response(text=service, headers=private)
+
+        app = web.Application(client_max_size=10 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", answer)
+        return app
+
+
+Gateway = Callable[..., Awaitable[tuple[aiohttp.ClientSession, Upstreams]]]
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    """Starts the upstreams and a gateway before them (page cache on or off)."""
+    runners: list[web.AppRunner] = []
+    stacks: list[LocalStack] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(page_cache: bool = True) -> tuple[aiohttp.ClientSession, Upstreams]:
+        upstreams = Upstreams()
+        for service in SERVICES:
+            runner = web.AppRunner(upstreams.app(service), access_log=None)
+            await runner.setup()
+            upstreams.ports[service] = free_port()
+            await web.TCPSite(runner, "127.0.0.1", upstreams.ports[service]).start()
+            runners.append(runner)
+        local = Local(
+            run_dir=tmp_path / f"gateway-{len(stacks)}",
+            gateway_port=free_port(),
+            ports=upstreams.ports,
+            page_cache=page_cache,
+        )
+        stack = LocalStack(local)
+        stacks.append(stack)
+        # It waits for the gateway with blocking calls, off the loop the upstreams run on.
+        await asyncio.to_thread(stack.start_gateway)
+        for service in SERVICES:
+            upstreams.seen[service].clear()  # the readiness probe
+        session = aiohttp.ClientSession(base_url=stack.url)
+        sessions.append(session)
+        return session, upstreams
+
+    yield start
+    for session in sessions:
+        await session.close()
+    for stack in stacks:
+        await asyncio.to_thread(stack.stop)
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def test_each_public_address_reaches_its_service(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    routes = {
+        "/": "articles",
+        "/tin/ky-ket-giao-uoc-12": "articles",
+        "/api/v1/articles": "articles",
+        "/api/v1/auth/token": "articles",
+        "/quan-tri": "articles",
+        "/api/v1/views/12": "counter",
+        "/v.gif?a=12": "counter",
+        "/tin/12/phan-hoi": "feedback",
+        "/gop-y": "feedback",
+        "/api/v1/feedback/5/approve": "feedback",
+        "/quan-tri/phan-hoi": "feedback",
+    }
+    for path, service in routes.items():
+        async with http.get(path, headers={"Cookie": "bantin_session=x"}) as response:
+            assert (response.status, await response.text()) == (200, service), path
+
+
+async def test_internals_are_never_routed(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    for path in ("/metrics", "/readyz", "/healthz", "/internal/x", "/api/v1/internal/x"):
+        async with http.get(path) as response:
+            assert response.status == 404, path
+    assert all(not seen for seen in upstreams.seen.values())
+
+
+async def test_services_see_the_real_peer_never_a_forwarded_address(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    headers = {"X-Forwarded-For": SPOOFED, "X-Real-IP": SPOOFED}
+    async with http.post("/api/v1/views", json={"article_id": 1}, headers=headers) as response:
+        assert response.status == 200
+    async with http.get("/v.gif?a=1", headers=headers) as response:
+        assert response.status == 200
+    assert [s.forwarded_for for s in upstreams.seen["counter"]] == ["127.0.0.1", "127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed", "refused"),
+    [
+        ("/api/v1/views", 1024, 2048),  # a beacon
+        ("/tin/12/phan-hoi", 60 * 1024, 70 * 1024),  # a reader's feedback form
+        ("/api/v1/articles", 500 * 1024, 600 * 1024),  # an editor's article
+        ("/api/v1/images", 5 * 1024 * 1024, 7 * 1024 * 1024),  # an editor's upload
+        ("/tin/ky-ket-12", 16 * 1024, 20 * 1024),  # anything else
+    ],
+)
+async def test_each_route_has_its_body_limit(
+    gateway: Gateway, path: str, allowed: int, refused: int
+) -> None:
+    http, upstreams = await gateway()
+    async with http.post(path, data=b"x" * allowed) as response:
+        assert response.status == 200, path
+    async with http.post(path, data=b"x" * refused) as response:
+        assert response.status == 413, path
+    assert [s.body_bytes for seen in upstreams.seen.values() for s in seen] == [allowed]
+
+
+async def test_form_posts_and_sign_ins_are_rate_limited_per_client(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    for path, burst in (("/tin/12/phan-hoi", 3), ("/api/v1/auth/token", 5)):
+        statuses = []
+        for _ in range(burst + 4):
+            async with http.post(path, data=b"a=1") as response:
+                statuses.append(response.status)
+        # The first and the burst go through at once; the rest are refused until the
+        # rate (6 and 12 a minute) lets more in.
+        assert statuses == [200] * (burst + 1) + [429] * 3, (path, statuses)
+    assert len(upstreams.seen["feedback"]) == 4
+    # Reading the form is never limited.
+    for _ in range(10):
+        async with http.get("/tin/12/phan-hoi") as response:
+            assert response.status == 200
+
+
+async def test_public_pages_are_micro_cached_but_never_for_a_session(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    caches = []
+    for _ in range(3):
+        async with http.get("/tin/ky-ket-12") as response:
+            caches.append(response.headers["X-Cache"])
+    assert caches == ["MISS", "HIT", "HIT"]
+    async with http.get("/tin/ky-ket-12", headers={"Cookie": "bantin_session=x"}) as response:
+        assert response.headers["X-Cache"] == "BYPASS"
+    for _ in range(2):
+        async with http.get("/khong-luu") as response:
+            assert response.status == 200
+    assert upstreams.paths("articles") == ["/tin/ky-ket-12"] * 2 + ["/khong-luu"] * 2
+
+
+async def test_the_micro_cache_can_be_switched_off(gateway: Gateway) -> None:
+    http, upstreams = await gateway(page_cache=False)
+    for _ in range(3):
+        async with http.get("/tin/ky-ket-12") as response:
+            assert response.status == 200
+            assert "X-Cache" not in response.headers  # nothing was looked up
+    assert upstreams.paths("articles") == ["/tin/ky-ket-12"] * 3
