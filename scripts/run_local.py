@@ -305,7 +305,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("BANTIN_PORT", "8080")))
     parser.add_argument("--no-page-cache", action="store_true")
     args = parser.parse_args()
-    demo = os.environ.get("DEMO_CONTENT", "1") not in ("0", "false", "no")
     local = Local(
         run_dir=args.run_dir.resolve(),
         database=args.database,
@@ -316,7 +315,8 @@ def main() -> None:
     stack = LocalStack(local)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        stack.start(demo_content=demo)
+        # The demo job reads DEMO_CONTENT itself (from compose's environment), as in compose.
+        stack.start(demo_content=True)
         print(f"Bantin chạy tại {stack.url} (logs: {stack.logs}); Ctrl-C để dừng.", flush=True)
         while all(p.poll() is None for p in stack.processes.values()):
             time.sleep(1)
