@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,18 +16,13 @@ import pytest
 from scripts.run_local import Local, LocalStack
 from services.common.events import topology
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
+from tests.support.private_services import free_port
 
 ADMIN = {"username": "quantri", "password": "doi-mat-khau-ngay"}  # compose's defaults
 BROWSER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
     " Chrome/120.0.0.0 Safari/537.36"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

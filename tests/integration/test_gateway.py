@@ -6,7 +6,6 @@ The whole site behind the same gateway is tested in tests/e2e."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,17 +15,12 @@ import pytest
 from aiohttp import web
 
 from scripts.run_local import SERVICES, Local, LocalStack
+from tests.support.private_services import free_port
 from tests.support.tools import needs
 
 pytestmark = needs("nginx")
 
 SPOOFED = "203.0.113.9"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

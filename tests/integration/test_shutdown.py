@@ -6,20 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 
 import aiohttp
 
 from tests.support.infra import ROOT, Database
+from tests.support.private_services import free_port
 from tests.support.slow_service import SLOW_SECONDS
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def wait_ready(

@@ -35,7 +35,11 @@ from tests.support.infra import Database, create_database, rabbitmqctl
 PG_BIN = Path(
     os.environ.get("BANTIN_TEST_PG_BIN")
     # The newest installed major version (Debian keeps each under its number).
-    or max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    or max(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name),
+        default=Path("/usr/lib/postgresql/15/bin"),
+    )
 )
 RABBITMQ_SERVER = os.environ.get(
     "BANTIN_TEST_RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server"
