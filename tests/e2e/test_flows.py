@@ -142,7 +142,8 @@ async def test_bad_beacons_are_refused_and_count_nothing(
     async with http.post(
         "/api/v1/views", data=b"{not json", headers={"Content-Type": "application/json"}
     ) as response:
-        assert 400 <= response.status < 500
+        assert response.status == 400
+        assert (await response.json())["code"] == "invalid_json"
     async with http.post("/api/v1/views", data=b"x" * 4096) as response:
         assert response.status == 413
     async with http.get(f"/api/v1/views/{article['id']}") as response:
