@@ -304,12 +304,19 @@ def main() -> None:
     parser.add_argument("--vhost", default=os.environ.get("BANTIN_VHOST", "/"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("BANTIN_PORT", "8080")))
     parser.add_argument("--no-page-cache", action="store_true")
+    parser.add_argument(
+        "--services-port",
+        type=int,
+        default=8001,
+        help="articles listens here, feedback and counter on the next two ports",
+    )
     args = parser.parse_args()
     local = Local(
         run_dir=args.run_dir.resolve(),
         database=args.database,
         amqp_url=f"amqp://guest:guest@127.0.0.1:5672/{quote(args.vhost, safe='')}",
         gateway_port=args.port,
+        ports={name: args.services_port + i for i, name in enumerate(SERVICES)},
         page_cache=not args.no_page_cache,
     )
     stack = LocalStack(local)
