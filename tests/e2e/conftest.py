@@ -72,7 +72,7 @@ class Accounts:
             "username": "kiemduyet",
             "password": "kiem-duyet-2026",
             "roles": ["moderator"],
-        },  # noqa: E501
+        },
     }
 
     def __init__(self, http: aiohttp.ClientSession) -> None:

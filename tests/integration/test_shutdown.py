@@ -6,34 +6,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
-import time
+from pathlib import Path
 
 import aiohttp
 
+from scripts.run_local import wait_until_ready
 from tests.support.infra import ROOT, Database
 from tests.support.private_services import free_port
 from tests.support.slow_service import SLOW_SECONDS
 
 
-async def wait_ready(
-    http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process
-) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.returncode is None, "the service exited at start"
-        try:
-            async with http.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError("the service was not ready within 30 s")
-
-
 async def test_sigterm_answers_requests_in_flight_then_exits_cleanly(
-    database: Database, amqp_url: str
+    database: Database, amqp_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
     env = {
@@ -42,27 +28,29 @@ async def test_sigterm_answers_requests_in_flight_then_exits_cleanly(
         "AMQP_URL": amqp_url,
         "HTTP_PORT": str(port),
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.slow_service", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "service.log"
+    with log_path.open("wb") as log:  # a file: a pipe nobody reads could fill up
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.slow_service"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
+        # The local runner's own wait, off the event loop (it blocks).
+        await asyncio.to_thread(wait_until_ready, f"{url}/readyz", process, 30)
         async with aiohttp.ClientSession() as http:
-            await wait_ready(http, url, process)
             in_flight = [asyncio.create_task(http.get(f"{url}/slow")) for _ in range(3)]
             await asyncio.sleep(SLOW_SECONDS / 3)  # the requests are being handled
             process.send_signal(signal.SIGTERM)
             answers = await asyncio.gather(*in_flight)
             assert [a.status for a in answers] == [200, 200, 200]
             assert [await a.json() for a in answers] == [{"finished": True}] * 3
-            exit_code = await asyncio.wait_for(process.wait(), 20)
+        exit_code = await asyncio.to_thread(process.wait, 20)
     finally:
-        if process.returncode is None:
+        if process.poll() is None:
             process.kill()
-            await process.wait()
-    output = (await process.stdout.read()).decode() if process.stdout else ""
-    assert exit_code == 0, output
+            process.wait()
+    assert exit_code == 0, log_path.read_text()
     async with aiohttp.ClientSession() as http:
         try:
             async with http.get(f"{url}/healthz"):
