@@ -328,9 +328,7 @@ async def update_article(request: web.Request) -> web.Response:
         updated = await store.update_article(conn, article.id, fields | _derived(fields))
         event_type = domain.edit_event(updated.status)
         if event_type:
-            await write_event(
-                conn, events.SERVICE, event_type, updated.id, events.article_data(updated)
-            )
+            await write_event(conn, event_type, events.article_data(updated))
     return _json(article_json(updated))
 
 
@@ -341,9 +339,7 @@ async def publish_article(request: web.Request) -> web.Response:
         article = await _locked_article(conn, request)
         event_type = domain.publication_event(article.status)
         published = await store.set_status(conn, article.id, PUBLISHED)
-        await write_event(
-            conn, events.SERVICE, event_type, published.id, events.article_data(published)
-        )
+        await write_event(conn, event_type, events.article_data(published))
     return _json(article_json(published))
 
 
@@ -355,13 +351,7 @@ async def unpublish_article(request: web.Request) -> web.Response:
         if not article.is_public:
             raise Problem(409, "not_published", "Bài viết này hiện không được đăng.")
         withdrawn = await store.set_status(conn, article.id, UNPUBLISHED)
-        await write_event(
-            conn,
-            events.SERVICE,
-            "article.unpublished",
-            withdrawn.id,
-            events.unpublished_data(withdrawn),
-        )
+        await write_event(conn, "article.unpublished", events.unpublished_data(withdrawn))
     return _json(article_json(withdrawn))
 
 

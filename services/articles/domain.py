@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import nh3
 from slugify import slugify
 
-from services.common.auth import Principal
-from services.common.pages import VIETNAM
+from services.common.roles import Principal
+from services.common.vietnam import VIETNAM
 
 DRAFT, PUBLISHED, UNPUBLISHED = "draft", "published", "unpublished"
 SLUG_MAX_LENGTH = 80

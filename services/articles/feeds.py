@@ -10,7 +10,7 @@ from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from services.articles.domain import Article
-from services.common.pages import VIETNAM
+from services.common.vietnam import VIETNAM
 
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"

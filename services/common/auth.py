@@ -12,7 +12,6 @@ import functools
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,12 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from services.common.errors import Problem
+from services.common.roles import ROLES, Principal
 
 ISSUER = "bantin-articles"
 AUDIENCE = "bantin"
 ALGORITHM = "EdDSA"
-ROLES = frozenset({"admin", "editor", "author", "moderator"})
-ADMIN = "admin"
 SESSION_COOKIE = "bantin_session"
 # Tolerates small clock differences between the signing and the verifying machine.
 LEEWAY_SECONDS = 10
@@ -37,20 +35,6 @@ MAX_TOKEN_LENGTH = 4096
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
 PRIVATE_KEY_FILE = "auth_private.pem"
 PUBLIC_KEY_FILE = "auth_public.pem"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a verified token speaks for."""
-
-    user_id: int
-    name: str
-    roles: frozenset[str]
-    expires_at: datetime
-
-    def has_role(self, *wanted: str) -> bool:
-        """True if the principal holds one of `wanted`; admin holds every role."""
-        return ADMIN in self.roles or not self.roles.isdisjoint(wanted)
 
 
 class TokenError(Exception):

@@ -8,6 +8,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -33,6 +34,13 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     # then tries the ROLLBACK or the pool's reset. Found by tests/integration/test_faults.py.
     asyncpg.exceptions.InternalClientError,
 )
+
+
+def acquire(pool: asyncpg.Pool) -> Any:
+    """A pooled connection (`async with db.acquire(pool) as conn`), waiting at most
+    ACQUIRE_TIMEOUT for one: a request then fails fast with a 503 instead of queueing
+    behind a pool that the database's outage has emptied."""
+    return pool.acquire(timeout=ACQUIRE_TIMEOUT)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

@@ -194,7 +194,8 @@ async def read_json(request: web.Request, validator: Draft202012Validator | None
         )
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the parser goes ("[" * 5000) is no JSON we take.
         raise Problem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.") from exc
     if validator is not None:
         check_input(body, validator)

@@ -19,9 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import db
 from services.common.auth import SESSION_COOKIE, VERIFIER, TokenVerifier
-from services.common.config import Settings
+from services.common.config import ConfigError, Settings
 from services.common.errors import Problem, error_middleware
-from services.common.events import housekeeping
+from services.common.events import housekeeping, topology
 from services.common.events.broker import Publisher, connect
 from services.common.events.consumer import Consumer, Handler
 from services.common.events.relay import OutboxRelay
@@ -39,11 +39,34 @@ CONSUMERS = web.AppKey("consumers", list[Consumer])
 
 @dataclass(frozen=True)
 class Subscription:
-    """A topology queue this service consumes, with a handler per event type."""
+    """A queue of the topology (services/common/events/topology.py) this service consumes,
+    with one handler for each routing key bound to it: no more, no fewer."""
 
     queue: str
     handlers: Mapping[str, Handler]
-    versioned: bool = True
+
+    @property
+    def spec(self) -> topology.QueueSpec:
+        return topology.queue(self.queue)
+
+    def check(self) -> None:
+        """ConfigError unless the queue exists and its handlers match its bindings: a key
+        bound without a handler would park every such event as "no handler", a handler
+        without a binding would never run."""
+        try:
+            bound = set(self.spec.routing_keys)
+        except KeyError as exc:
+            raise ConfigError(f"subscription to {self.queue!r}: no such queue") from exc
+        handled = set(self.handlers)
+        if handled != bound:
+            raise ConfigError(
+                f"subscription to {self.queue!r}: bound to {sorted(bound)} but handles "
+                f"{sorted(handled)} (missing {sorted(bound - handled)}, "
+                f"unbound {sorted(handled - bound)})"
+            )
+
+
+SUBSCRIPTIONS = web.AppKey("subscriptions", tuple[Subscription, ...])
 
 
 def create_base_app(
@@ -58,7 +81,10 @@ def create_base_app(
         middlewares=[error_middleware, same_origin_changes],
         client_max_size=client_max_size or settings.max_body_bytes,
     )
+    for subscription in subscriptions:
+        subscription.check()
     app[SETTINGS] = settings
+    app[SUBSCRIPTIONS] = tuple(subscriptions)
     if settings.auth_public_key:
         app[VERIFIER] = TokenVerifier(settings.auth_public_key)
     app.cleanup_ctx.append(_database(service_dir))
@@ -114,7 +140,12 @@ def _consumers(
         prefetch = app[SETTINGS].consumer_prefetch
         app[CONSUMERS] = [
             Consumer(
-                s.queue, app[POOL], app[AMQP], s.handlers, prefetch=prefetch, versioned=s.versioned
+                s.queue,
+                app[POOL],
+                app[AMQP],
+                s.handlers,
+                prefetch=prefetch,
+                versioned=s.spec.versioned,
             )
             for s in subscriptions
         ]

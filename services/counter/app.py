@@ -66,11 +66,9 @@ def create_app(
         SERVICE_DIR,
         subscriptions=[
             Subscription(ARTICLE_STATE_QUEUE, ARTICLE_HANDLERS),
-            # Batches are not versions of an item: every one is applied; the keys make
-            # that idempotent.
-            Subscription(
-                VIEW_BATCHES_QUEUE, {VIEWS_BATCH: views_batch_handler(clock)}, versioned=False
-            ),
+            # Batches are not versions of an item (the topology says so): every one is
+            # applied; the keys make that idempotent.
+            Subscription(VIEW_BATCHES_QUEUE, {VIEWS_BATCH: views_batch_handler(clock)}),
         ],
         client_max_size=ingest.BODY_LIMIT,
     )

@@ -7,17 +7,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 from urllib.parse import parse_qs
 
 from crawlerdetect import CrawlerDetect
 
 from services.common.errors import Problem, check_input, input_validator, invalid_input
-from services.common.pages import VIETNAM
+from services.common.events.payloads import BatchedView
+from services.common.vietnam import VIETNAM
 
 BUCKET_SECONDS = 30 * 60
 # Keys and salts of today and yesterday are kept; older ones are deleted, and a view of an
@@ -76,11 +75,8 @@ def _detect(user_agent: str) -> bool:
 _detect_cached = lru_cache(maxsize=4096)(_detect)
 
 
-@dataclass(frozen=True, slots=True)
-class View:
-    article_id: int
-    key: str
-    day: date
+# A view as the ingest makes it and a views.batch carries it.
+View = BatchedView
 
 
 # --- the beacon body ----------------------------------------------------------------------
@@ -185,30 +181,6 @@ def parse_notification(payload: str) -> tuple[int, bool]:
     """The "id:1" / "id:0" payload of the articles table's NOTIFY."""
     article_id, _, state = payload.partition(":")
     return int(article_id), state == "1"
-
-
-# --- event data ---------------------------------------------------------------------------
-
-
-def views_batch_data(views: Sequence[View]) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "views": [
-            {"article_id": v.article_id, "key": v.key, "day": v.day.isoformat()} for v in views
-        ],
-    }
-
-
-def views_counted_data(
-    article_id: int, version: int, total: int, today: int, day: date
-) -> dict[str, Any]:
-    return {
-        "article_id": article_id,
-        "version": version,
-        "total": total,
-        "today": today,
-        "day": day.isoformat(),
-    }
 
 
 def utc_now() -> datetime:

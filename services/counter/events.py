@@ -4,7 +4,6 @@ batches, and the views.batch / views.counted events it sends."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
@@ -12,21 +11,25 @@ import asyncpg
 
 from services.common.events.broker import Publisher
 from services.common.events.consumer import Handler
-from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.envelope import CloudEvent
 from services.common.events.outbox import write_event
+from services.common.events.payloads import (
+    ArticleData,
+    ArticleUnpublishedData,
+    ViewsBatchData,
+    ViewsCountedData,
+    new_event,
+)
 from services.common.events.topology import INTERNAL_EXCHANGE
 from services.counter import store
 from services.counter.counting import (
     View,
     oldest_kept_day,
-    views_batch_data,
-    views_counted_data,
     vn_day,
 )
 
 log = logging.getLogger(__name__)
 
-SERVICE = "counter"
 ARTICLE_STATE_QUEUE = "counter.article-state"
 VIEW_BATCHES_QUEUE = "counter.view-batches"
 VIEWS_BATCH = "views.batch"
@@ -45,11 +48,13 @@ class BatchNotPublished(Exception):
 
 async def on_article_public(conn: asyncpg.Connection, event: CloudEvent) -> None:
     """article.published / article.updated: the article may receive views."""
-    await store.set_article_state(conn, int(event.data["id"]), True, event.version)
+    article = ArticleData.from_event(event)
+    await store.set_article_state(conn, article.id, True, article.version)
 
 
 async def on_article_unpublished(conn: asyncpg.Connection, event: CloudEvent) -> None:
-    await store.set_article_state(conn, int(event.data["id"]), False, event.version)
+    article = ArticleUnpublishedData.from_event(event)
+    await store.set_article_state(conn, article.id, False, article.version)
 
 
 ARTICLE_HANDLERS: dict[str, Handler] = {
@@ -67,10 +72,7 @@ def views_batch_handler(clock: Callable[[], datetime]) -> Handler:
     a batch delivered twice (or published twice) counts once."""
 
     async def on_views_batch(conn: asyncpg.Connection, event: CloudEvent) -> None:
-        views = [
-            View(int(v["article_id"]), str(v["key"]), date.fromisoformat(v["day"]))
-            for v in event.data["views"]
-        ]
+        views = ViewsBatchData.from_event(event).views
         oldest = oldest_kept_day(vn_day(clock()))
         new = await store.count_views(conn, views, oldest)
         too_old = sum(1 for v in views if v.day < oldest)
@@ -91,12 +93,7 @@ async def publish_views(publisher: Publisher, views: Sequence[View]) -> None:
     """Publish one views.batch to the internal exchange and wait for the broker's confirm.
     Raises (BatchNotPublished or the publish error) if the views may not have reached the
     counting queue."""
-    event = CloudEvent(
-        type=VIEWS_BATCH,
-        source=source_of(SERVICE),
-        subject=str(uuid.uuid4()),
-        data=views_batch_data(views),
-    )
+    event = new_event(VIEWS_BATCH, ViewsBatchData(views=tuple(views)))
     routed = await publisher.publish(
         INTERNAL_EXCHANGE,
         VIEWS_BATCH,
@@ -113,8 +110,12 @@ async def write_counts(conn: asyncpg.Connection, today: date, limit: int) -> int
     in the transaction that clears their changed mark. Returns how many."""
     rows = await store.claim_changed_totals(conn, today, limit)
     for row in rows:
-        data = views_counted_data(
-            row["article_id"], row["version"], row["total"], row["today"], today
+        counted = ViewsCountedData(
+            article_id=row["article_id"],
+            version=row["version"],
+            total=row["total"],
+            today=row["today"],
+            day=today,
         )
-        await write_event(conn, SERVICE, VIEWS_COUNTED, row["article_id"], data)
+        await write_event(conn, VIEWS_COUNTED, counted)
     return len(rows)

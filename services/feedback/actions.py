@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from services.common import db
-from services.common.events.outbox import write_event
+from services.common.events.outbox import forget_events, write_event
+from services.common.events.payloads import EventData
 from services.feedback import events, spam, store
 from services.feedback.domain import (
     Action,
@@ -23,7 +24,10 @@ from services.feedback.limits import Quota
 
 log = logging.getLogger(__name__)
 
-SERVICE = "feedback"
+# The events that carried (or announced) the reader's words. Once the item is withdrawn, its
+# feedback.withdrawn (a higher version) replaces them for every consumer, and a replay of
+# the outbox must not bring the name back (DESIGN rule 4).
+PERSONAL_EVENTS = ("feedback.submitted", "feedback.approved", "feedback.updated")
 
 
 class ArticleUnavailable(Exception):
@@ -68,7 +72,7 @@ async def submit(
         if await store.recently_sent(conn, fingerprint, spam.DUPLICATE_WINDOW):
             raise SpamRefused(spam.DUPLICATE)
         item = await store.insert(conn, article_id, submission, fingerprint)
-        await write_event(conn, SERVICE, "feedback.submitted", item["id"], events.submitted(item))
+        await write_event(conn, "feedback.submitted", events.submitted(item))
     log.info("feedback submitted", extra={"feedback_id": item["id"], "target": item["target"]})
     return item
 
@@ -95,7 +99,7 @@ async def moderate(
         event = _event_for(action, status)
         if event is not None:
             event_type, build = event
-            await write_event(conn, SERVICE, event_type, item_id, build(item))
+            await write_event(conn, event_type, build(item))
     log.info("feedback moderated", extra={"feedback_id": item_id, "action": action.value})
     return item
 
@@ -105,7 +109,7 @@ async def _withdraw(conn: asyncpg.Connection, item_id: int) -> None:
     feedback.withdrawn written next (a higher version) replaces the deleted events for
     every consumer, and no replay of the outbox can publish them again (DESIGN rule 4)."""
     await store.withdraw(conn, item_id)
-    await store.forget_events(conn, item_id)
+    await forget_events(conn, item_id, PERSONAL_EVENTS)
 
 
 _CHANGES: dict[Action, Change] = {
@@ -117,7 +121,7 @@ _CHANGES: dict[Action, Change] = {
 
 def _event_for(
     action: Action, status: Status
-) -> tuple[str, Callable[[asyncpg.Record], dict[str, object]]] | None:
+) -> tuple[str, Callable[[asyncpg.Record], EventData]] | None:
     if action is Action.APPROVE:
         return "feedback.approved", events.public
     if action is Action.REJECT:

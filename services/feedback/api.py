@@ -135,7 +135,7 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
         "author_name": item["author_name"],
         "email": item["email"],
         "body": item["body"],
-        "reply": events.reply_of(item),
+        "reply": reply.to_data() if (reply := events.reply_of(item)) else None,
         **{
             key: _time(item[key])
             for key in (

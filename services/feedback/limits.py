@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from services.common.pages import VIETNAM
+from services.common.vietnam import VIETNAM
 
 DEFAULT_DAILY_LIMIT = 20
 CODE = "too_many_submissions"

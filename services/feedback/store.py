@@ -170,22 +170,6 @@ async def withdraw(conn: asyncpg.Connection, item_id: int) -> None:
     )
 
 
-# The events that carried (or announced) the reader's words. Once the item is withdrawn, its
-# feedback.withdrawn (a higher version) replaces them for every consumer, and a replay of
-# the outbox must not bring the name back (DESIGN rule 4).
-PERSONAL_EVENTS = ("feedback.submitted", "feedback.approved", "feedback.updated")
-
-
-async def forget_events(conn: asyncpg.Connection, item_id: int) -> int:
-    """Delete the item's outbox rows that held its public fields; returns how many."""
-    deleted = await conn.fetch(
-        "DELETE FROM outbox WHERE subject = $1 AND type = ANY($2::text[]) RETURNING id",
-        str(item_id),
-        list(PERSONAL_EVENTS),
-    )
-    return len(deleted)
-
-
 async def edit(
     conn: asyncpg.Connection, item_id: int, author_name: str | None, body: str | None
 ) -> None:

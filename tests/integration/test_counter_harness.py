@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.common.config import Settings
 from services.common.events import topology
 from services.common.events.envelope import CloudEvent, source_of
-from services.common.pages import VIETNAM
+from services.common.vietnam import VIETNAM
 from services.common.web import POOL
 from services.counter.app import CounterSettings, create_app
 from services.counter.counting import is_bot, vn_day

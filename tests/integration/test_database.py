@@ -84,12 +84,13 @@ async def test_two_concurrent_start_ups_apply_each_migration_once(
     first, second = await asyncio.gather(db.migrate(dsn, service), db.migrate(dsn, service))
 
     applied = sorted((m.component, m.version) for m in first + second)
-    assert applied == [("common", 1), ("common", 2), ("probe", 1), ("probe", 2)]
+    common = [("common", m.version) for m in db.load_migrations("common", db.COMMON_MIGRATIONS)]
+    assert applied == [*common, ("probe", 1), ("probe", 2)]
     conn = await asyncpg.connect(dsn)
     try:
         assert await conn.fetchval("SELECT count(*) FROM second_table") == 1
         recorded = await conn.fetch("SELECT component, version FROM schema_migrations")
-        assert len(recorded) == 4
+        assert len(recorded) == len(applied)
     finally:
         await conn.close()
     assert await db.migrate(dsn, service) == []

@@ -34,6 +34,7 @@ from services.common.events.outbox import write_event
 from services.common.events.relay import OutboxRelay
 from services.common.web import create_base_app
 from tests.support.amqp import drain
+from tests.support.events import submitted
 from tests.support.infra import ROOT, Database
 from tests.support.private_services import (
     PrivatePostgres,
@@ -129,20 +130,10 @@ async def pool(
 # --- helpers ---------------------------------------------------------------------------
 
 
-def submitted(item_id: int) -> dict[str, object]:
-    return {
-        "id": item_id,
-        "version": 1,
-        "article_id": 7,
-        "target": "article",
-        "submitted_at": "2026-11-28T08:00:00+07:00",
-    }
-
-
 async def add_event(pool: asyncpg.Pool, item_id: int) -> str:
     """Commit one feedback.submitted outbox row (its own transaction); returns the event id."""
     async with pool.acquire() as conn, conn.transaction():
-        event = await write_event(conn, SERVICE, "feedback.submitted", item_id, submitted(item_id))
+        event = await write_event(conn, "feedback.submitted", submitted(item_id))
     return event.id
 
 

@@ -12,6 +12,7 @@ from services.articles import domain, events, feeds
 from services.articles.domain import Article, Category
 from services.common.auth import Principal
 from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.payloads import FeedbackPublicData
 from services.common.events.schemas import validate
 
 NOW = datetime(2017, 4, 27, 2, 30, tzinfo=UTC)  # 09:30 in Vietnam
@@ -176,47 +177,51 @@ def _envelope(type_: str, data: dict[str, object]) -> dict[str, object]:
 
 @pytest.mark.parametrize("type_", ["article.published", "article.updated"])
 def test_article_data_matches_the_contract(type_: str) -> None:
-    data = events.article_data(article())
+    data = events.article_data(article()).to_data()
     validate(_envelope(type_, data))
     assert data["url"] == "/tin/khoi-thi-dua-ky-ket-giao-uoc-42"
     assert data["category"] == {"slug": "tinh-hinh-hoat-dong", "name": "Tình hình hoạt động"}
     assert data["updated_at"] == "2017-04-27T09:30:00+07:00"
     assert data["image_url"] == "/anh/9"
-    assert events.article_data(article(image_id=None))["image_url"] is None
+    assert events.article_data(article(image_id=None)).image_url is None
 
 
 def test_unpublished_data_matches_the_contract() -> None:
-    data = events.unpublished_data(article(status=domain.UNPUBLISHED, version=5))
+    data = events.unpublished_data(article(status=domain.UNPUBLISHED, version=5)).to_data()
     validate(_envelope("article.unpublished", data))
     assert data == {"id": 42, "version": 5, "unpublished_at": "2017-04-27T09:30:00+07:00"}
 
 
 def test_public_feedback_is_read_from_the_event_data() -> None:
     item = events.public_feedback(
-        {
-            "id": 5,
-            "version": 2,
-            "article_id": 42,
-            "author_name": "Trần Thị B",
-            "body": "Bài viết hay.",
-            "reply": {"body": "Cảm ơn bạn.", "replied_at": "2017-04-28T08:00:00+07:00"},
-            "approved_at": "2017-04-27T10:00:00+07:00",
-            "updated_at": "2017-04-28T08:00:00+07:00",
-        }
+        FeedbackPublicData.from_data(
+            {
+                "id": 5,
+                "version": 2,
+                "article_id": 42,
+                "author_name": "Trần Thị B",
+                "body": "Bài viết hay.",
+                "reply": {"body": "Cảm ơn bạn.", "replied_at": "2017-04-28T08:00:00+07:00"},
+                "approved_at": "2017-04-27T10:00:00+07:00",
+                "updated_at": "2017-04-28T08:00:00+07:00",
+            }
+        )
     )
     assert (item.reply_body, item.reply_author) == ("Cảm ơn bạn.", None)
     assert item.replied_at == datetime(2017, 4, 28, 1, 0, tzinfo=UTC)
     without_reply = events.public_feedback(
-        {
-            "id": 6,
-            "version": 1,
-            "article_id": None,
-            "author_name": "C",
-            "body": "Góp ý chung.",
-            "reply": None,
-            "approved_at": "2017-04-27T10:00:00+07:00",
-            "updated_at": "2017-04-27T10:00:00+07:00",
-        }
+        FeedbackPublicData.from_data(
+            {
+                "id": 6,
+                "version": 1,
+                "article_id": None,
+                "author_name": "C",
+                "body": "Góp ý chung.",
+                "reply": None,
+                "approved_at": "2017-04-27T10:00:00+07:00",
+                "updated_at": "2017-04-27T10:00:00+07:00",
+            }
+        )
     )
     assert without_reply.reply_body is None and without_reply.article_id is None
 

@@ -12,6 +12,7 @@ import pytest
 
 from services.common.errors import Problem
 from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.payloads import ViewsBatchData, ViewsCountedData
 from services.common.events.schemas import EventSchemaError, validate
 from services.counter.counting import (
     CountableArticles,
@@ -23,8 +24,6 @@ from services.counter.counting import (
     parse_beacon,
     parse_notification,
     view_key,
-    views_batch_data,
-    views_counted_data,
     vn_day,
 )
 
@@ -244,7 +243,9 @@ def _envelope(type_: str, data: dict) -> dict:
 def test_a_views_batch_matches_its_schema_and_carries_no_private_data() -> None:
     address = "203.0.113.9"
     key = view_key(SALT, address, BROWSER, 42, 1)
-    envelope = _envelope("views.batch", views_batch_data([View(42, key, date(2026, 11, 28))]))
+    envelope = _envelope(
+        "views.batch", ViewsBatchData((View(42, key, date(2026, 11, 28)),)).to_data()
+    )
     validate(envelope)
     assert envelope["data"] == {
         "version": 1,
@@ -260,7 +261,7 @@ def test_a_views_batch_matches_its_schema_and_carries_no_private_data() -> None:
 
 
 def test_views_counted_matches_its_schema() -> None:
-    data = views_counted_data(42, 3, 1250, 17, date(2026, 11, 28))
+    data = ViewsCountedData(42, 3, 1250, 17, date(2026, 11, 28)).to_data()
     assert data == {
         "article_id": 42,
         "version": 3,

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.common.pages import VIETNAM
+from services.common.vietnam import VIETNAM
 from services.feedback.limits import DEFAULT_DAILY_LIMIT, DailyCap, message, seconds_until_tomorrow
 
 SECRET = b"0123456789abcdef0123456789abcdef"

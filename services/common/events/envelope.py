@@ -72,12 +72,22 @@ class CloudEvent:
     def from_json(cls, raw: bytes) -> CloudEvent:
         try:
             body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise MalformedEvent(f"body is not JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise MalformedEvent("body is not a JSON object")
         return cls.from_dict(body)
 
 
+# The service that publishes each kind of event ("article" for "article.published"): the
+# one place an event's `source` comes from. It names the service, never a setting.
+PUBLISHERS = {"article": "articles", "feedback": "feedback", "views": "counter"}
+
+
 def source_of(service: str) -> str:
     return f"/bantin/{service}"
+
+
+def source_for(event_type: str) -> str:
+    """The `source` of an event of this type: /bantin/<the service that publishes it>."""
+    return source_of(PUBLISHERS[event_type.split(".", 1)[0]])

@@ -1,25 +1,28 @@
-"""Writing events to the transactional outbox (DESIGN rule 2)."""
+"""The transactional outbox (DESIGN rule 2): writing events in the transaction of the change
+they report, and forgetting an item's earlier events when its owner is erased. No module
+outside services/common/events touches the outbox table."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import asyncpg
 
-from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.envelope import CloudEvent
+from services.common.events.payloads import EventData, new_event
 from services.common.events.schemas import validate
 
 
-async def write_event(
-    conn: asyncpg.Connection, service: str, type: str, subject: str | int, data: dict[str, Any]
-) -> CloudEvent:
+async def write_event(conn: asyncpg.Connection, event_type: str, payload: EventData) -> CloudEvent:
     """Add an event to the outbox on `conn`, which must be inside the caller's transaction.
 
     The event commits or rolls back with the change it reports; the relay publishes it.
+    It is checked against its JSON Schema here, so a change that would break the public
+    contract fails in the transaction that made it.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("write_event must run inside the transaction of the change")
-    event = CloudEvent(type=type, source=source_of(service), subject=str(subject), data=data)
+    event = new_event(event_type, payload)
     envelope = event.to_dict()
     validate(envelope)
     await conn.execute(
@@ -30,3 +33,18 @@ async def write_event(
         envelope,
     )
     return event
+
+
+async def forget_events(
+    conn: asyncpg.Connection, subject: str | int, event_types: Sequence[str]
+) -> int:
+    """Delete the outbox rows of `event_types` about `subject`, sent or not, in the
+    caller's transaction; returns how many. For erasure: the event written next (with a
+    higher version) replaces them for every consumer, and no replay of the outbox can
+    publish them again (DESIGN rule 4). Served by the outbox_subject index."""
+    deleted = await conn.fetch(
+        "DELETE FROM outbox WHERE subject = $1 AND type = ANY($2::text[]) RETURNING id",
+        str(subject),
+        list(event_types),
+    )
+    return len(deleted)

@@ -35,6 +35,9 @@ class QueueSpec:
     name: str
     routing_keys: tuple[str, ...]
     exchange: str = EXCHANGE
+    # False for messages that are not versions of an item (a batch of views): every one
+    # is applied, its handler being idempotent on its own.
+    versioned: bool = True
 
     @property
     def dead_letter_queue(self) -> str:
@@ -51,7 +54,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     ),
     QueueSpec("feedback.article-state", ARTICLE_STATE),
     QueueSpec("counter.article-state", ARTICLE_STATE),
-    QueueSpec("counter.view-batches", ("views.batch",), exchange=INTERNAL_EXCHANGE),
+    QueueSpec(
+        "counter.view-batches", ("views.batch",), exchange=INTERNAL_EXCHANGE, versioned=False
+    ),
 )
 
 
