@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 from services.common.events import topology
-from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.envelope import EXCHANGE, CloudEvent, source_of
+from services.common.web import SUBSCRIPTIONS
 from tests.support.amqp import drain, publish_event
 from tests.support.infra import ROOT, Vhost, rabbitmqctl
+from tests.support.service_apps import SERVICES, build_app
 
 
 def queues(vhost: Vhost) -> dict[str, str]:
@@ -35,13 +37,33 @@ def exchanges(vhost: Vhost) -> list[str]:
     return sorted(line for line in out.strip().splitlines() if line.startswith("bantin."))
 
 
+def subscribed_handlers() -> dict[tuple[str, str], set[str]]:
+    """(service, queue) -> the routing keys its handlers take, from the services' apps."""
+    return {
+        (service, s.queue): set(s.handlers)
+        for service in SERVICES
+        for s in build_app(service)[SUBSCRIPTIONS]
+    }
+
+
 async def test_topology_binds_each_queue_to_the_event_types_it_consumes(
     amqp_url: str, vhost: Vhost
 ) -> None:
+    """The broker's bindings, the topology and the services' handlers say the same thing:
+    every queue is consumed by one service, with a handler for each key bound to it."""
     declared = bindings(vhost)
+    bound: dict[str, set[str]] = {}
+    for line in declared:
+        exchange, queue, key = (line.split("\t") + [""])[:3]
+        if exchange in (EXCHANGE, topology.INTERNAL_EXCHANGE):
+            bound.setdefault(queue, set()).add(key)
+    assert bound == {spec.name: set(spec.routing_keys) for spec in topology.QUEUES}
+    handlers = subscribed_handlers()
+    assert {queue: keys for (_, queue), keys in handlers.items()} == bound
+    assert len({queue for _, queue in handlers}) == len(handlers)  # one consumer each
+    for service, queue in handlers:
+        assert queue.startswith(f"{service}."), "a queue is named for who consumes it"
     for spec in topology.QUEUES:
-        for event_type in spec.routing_keys:
-            assert f"{spec.exchange}\t{spec.name}\t{event_type}" in declared
         assert f"bantin.dead\t{spec.dead_letter_queue}\t{spec.name}" in declared
 
 
