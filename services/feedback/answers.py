@@ -26,6 +26,8 @@ from services.feedback.domain import (
 from services.feedback.limits import Quota
 from services.feedback.metrics import SUBMISSIONS
 
+ARTICLE_UNAVAILABLE = "article_unavailable"
+
 Refusal = (
     InvalidInput
     | SpamRefused
@@ -50,7 +52,7 @@ def problem_for(refusal: Refusal) -> Problem:
         case ArticleUnavailable():
             return Problem(
                 422,
-                "article_unavailable",
+                ARTICLE_UNAVAILABLE,
                 "Bản tin không tồn tại hoặc không còn được đăng, nên không nhận phản hồi.",
                 errors=[
                     {"field": "article_id", "message": "Bản tin không tồn tại hoặc chưa được đăng."}

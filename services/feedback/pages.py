@@ -160,7 +160,7 @@ async def _submit(request: web.Request, target: Target) -> web.Response:
             request, target.article_id, values["author_name"], values["email"], values["body"]
         )
     except Problem as problem:
-        if problem.code == "article_unavailable":
+        if problem.code == answers.ARTICLE_UNAVAILABLE:
             return _unavailable(request)  # unpublished since the form was shown
         return _refused_form(request, target, values, problem)
     raise web.HTTPSeeOther(f"{target.path}?{SENT_PARAM}=1", headers=NO_STORE)
