@@ -3,8 +3,7 @@ Errors are application/problem+json with stable codes (services.common.errors)."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -12,20 +11,22 @@ from aiohttp import web
 
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
-from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
-from services.common.web import POOL, openapi_route
-from services.feedback import actions, events, limits, store
-from services.feedback.config import quota_of
+from services.common.errors import input_validator, invalid_input, query_int, read_json
+from services.common.web import POOL
+from services.feedback import answers, events, store
 from services.feedback.domain import (
-    Action,
+    Approve,
+    FeedbackNotFound,
     InvalidInput,
-    InvalidTransition,
+    Reject,
+    Reply,
     Status,
+    Withdraw,
     check_edit,
     check_reply,
-    check_submission,
 )
-from services.feedback.metrics import SUBMISSIONS
+
+routes = web.RouteTableDef()
 
 ITEM_PATH = r"/api/v1/feedback/{id:\d{1,18}}"
 DEFAULT_LIMIT = 20
@@ -62,49 +63,13 @@ REPLY_SCHEMA = input_validator(
 )
 
 
-def spam_problem(refused: actions.SpamRefused) -> Problem:
-    verdict = refused.verdict
-    errors = [{"field": verdict.field, "message": verdict.message}] if verdict.field else None
-    return Problem(verdict.status, verdict.code, verdict.message, errors=errors)
-
-
-def daily_limit_reached(reached: actions.DailyLimitReached) -> Problem:
-    retry = limits.seconds_until_tomorrow(datetime.now(UTC))
-    return Problem(
-        429, limits.CODE, limits.message(reached.limit), headers={"Retry-After": str(retry)}
-    )
-
-
-def article_unavailable() -> Problem:
-    return Problem(
-        422,
-        "article_unavailable",
-        "Bản tin không tồn tại hoặc không còn được đăng, nên không nhận phản hồi.",
-        errors=[{"field": "article_id", "message": "Bản tin không tồn tại hoặc chưa được đăng."}],
-    )
-
-
+@routes.post("/api/v1/feedback")
 async def submit(request: web.Request) -> web.Response:
     """POST /api/v1/feedback: a reader's feedback, kept pending until moderated."""
     body = await read_json(request, SUBMISSION_SCHEMA)
-    try:
-        submission = check_submission(body["author_name"], body.get("email"), body["body"])
-        item = await actions.submit(
-            request.app[POOL], body.get("article_id"), submission, quota_of(request)
-        )
-    except InvalidInput as exc:
-        SUBMISSIONS.labels("invalid").inc()
-        raise invalid_input(exc.errors) from exc
-    except actions.SpamRefused as exc:
-        SUBMISSIONS.labels(exc.verdict.code).inc()
-        raise spam_problem(exc) from exc
-    except actions.ArticleUnavailable as exc:
-        SUBMISSIONS.labels("article_unavailable").inc()
-        raise article_unavailable() from exc
-    except actions.DailyLimitReached as exc:
-        SUBMISSIONS.labels(limits.CODE).inc()
-        raise daily_limit_reached(exc) from exc
-    SUBMISSIONS.labels("stored").inc()
+    item = await answers.submit(
+        request, body.get("article_id"), body["author_name"], body.get("email"), body["body"]
+    )
     return web.json_response(
         {"id": item["id"], "status": Status.PENDING.value},
         status=202,
@@ -149,6 +114,7 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+@routes.get("/api/v1/feedback")
 @require_role("moderator")
 async def list_items(request: web.Request) -> web.Response:
     """GET /api/v1/feedback?status=&limit=&before=: newest first; `next_before` pages on."""
@@ -157,7 +123,7 @@ async def list_items(request: web.Request) -> web.Response:
         raise invalid_input({"status": "Phải là pending, approved, rejected hoặc withdrawn."})
     limit = query_int(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = query_int(request, "before", 1, 2**63 - 1)
-    async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         items = await store.page(conn, Status(raw_status), limit, before)
     next_before = items[-1]["id"] if len(items) == limit else None
     return web.json_response(
@@ -166,61 +132,52 @@ async def list_items(request: web.Request) -> web.Response:
     )
 
 
-def _item_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+def _item_json_response(item: asyncpg.Record) -> web.Response:
+    return web.json_response(item_json(item), headers={"Cache-Control": "no-store"})
 
 
-def not_found() -> Problem:
-    return Problem(404, "feedback_not_found", "Không tìm thấy ý kiến này.")
-
-
+@routes.get(ITEM_PATH)
 @require_role("moderator")
 async def get_item(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
-        item = await store.get(conn, _item_id(request))
+    item_id = int(request.match_info["id"])
+    async with db.acquire(request.app[POOL]) as conn:
+        item = await store.get(conn, item_id)
     if item is None:
-        raise not_found()
-    return web.json_response(item_json(item), headers={"Cache-Control": "no-store"})
+        raise answers.problem_for(FeedbackNotFound(item_id))
+    return _item_json_response(item)
 
 
-async def _moderate(
-    request: web.Request, action: Action, change: actions.Change | None = None
-) -> web.Response:
-    try:
-        item = await actions.moderate(request.app[POOL], _item_id(request), action, change)
-    except actions.FeedbackNotFound as exc:
-        raise not_found() from exc
-    except InvalidTransition as exc:
-        raise Problem(409, "invalid_transition", str(exc)) from exc
-    return web.json_response(item_json(item), headers={"Cache-Control": "no-store"})
-
-
+@routes.post(ITEM_PATH + "/approve")
 @require_role("moderator")
 async def approve(request: web.Request) -> web.Response:
-    return await _moderate(request, Action.APPROVE)
+    return _item_json_response(await answers.moderate(request, Approve()))
 
 
+@routes.post(ITEM_PATH + "/reject")
 @require_role("moderator")
 async def reject(request: web.Request) -> web.Response:
-    return await _moderate(request, Action.REJECT)
+    return _item_json_response(await answers.moderate(request, Reject()))
 
 
+@routes.post(ITEM_PATH + "/withdraw")
 @require_role("moderator")
 async def withdraw(request: web.Request) -> web.Response:
-    return await _moderate(request, Action.WITHDRAW)
+    return _item_json_response(await answers.moderate(request, Withdraw()))
 
 
+@routes.patch(ITEM_PATH)
 @require_role("moderator")
 async def edit(request: web.Request) -> web.Response:
     """PATCH {"author_name"?, "body"?}: a moderator corrects the public fields."""
     body = await read_json(request, EDIT_SCHEMA)
     try:
-        change = check_edit(body.get("author_name"), body.get("body"))
+        command = check_edit(body.get("author_name"), body.get("body"))
     except InvalidInput as exc:
-        raise invalid_input(exc.errors) from exc
-    return await _moderate(request, Action.EDIT, actions.edit_change(change))
+        raise answers.problem_for(exc) from exc
+    return _item_json_response(await answers.moderate(request, command))
 
 
+@routes.put(ITEM_PATH + "/reply")
 @require_role("moderator")
 async def put_reply(request: web.Request) -> web.Response:
     """PUT {"body"}: the organisation's official reply, signed with the moderator's name."""
@@ -228,21 +185,6 @@ async def put_reply(request: web.Request) -> web.Response:
     try:
         text = check_reply(body["body"])
     except InvalidInput as exc:
-        raise invalid_input(exc.errors) from exc
-    author = request[PRINCIPAL].name
-    return await _moderate(request, Action.REPLY, actions.reply_change(text, author))
-
-
-OPENAPI = Path(__file__).parent / "openapi.json"
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_routes([openapi_route("/api/v1/feedback/openapi.json", OPENAPI)])
-    app.router.add_post("/api/v1/feedback", submit)
-    app.router.add_get("/api/v1/feedback", list_items)
-    app.router.add_get(ITEM_PATH, get_item)
-    app.router.add_patch(ITEM_PATH, edit)
-    app.router.add_post(ITEM_PATH + "/approve", approve)
-    app.router.add_post(ITEM_PATH + "/reject", reject)
-    app.router.add_post(ITEM_PATH + "/withdraw", withdraw)
-    app.router.add_put(ITEM_PATH + "/reply", put_reply)
+        raise answers.problem_for(exc) from exc
+    command = Reply(text, signature=request[PRINCIPAL].name)
+    return _item_json_response(await answers.moderate(request, command))

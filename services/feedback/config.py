@@ -7,13 +7,11 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aiohttp import web
 
 from services.common.config import ConfigError, env_int
-from services.common.web import client_address
-from services.feedback.limits import DEFAULT_DAILY_LIMIT, DailyCap, Quota
+from services.feedback.limits import DEFAULT_DAILY_LIMIT, DailyCap
 from services.feedback.spam import FormSigner
 
 log = logging.getLogger(__name__)
@@ -57,8 +55,3 @@ def _form_secret() -> bytes:
 
 FORM_SIGNER = web.AppKey("form_signer", FormSigner)
 DAILY_CAP = web.AppKey("daily_cap", DailyCap)
-
-
-def quota_of(request: web.Request) -> Quota:
-    """The daily counter the request's submission is charged to (its client address)."""
-    return request.app[DAILY_CAP].quota(client_address(request), datetime.now(UTC))

@@ -1,5 +1,6 @@
 """Feedback rules without I/O: reader text as plain text, what a valid submission, edit or
-reply is, and which moderation action each status allows."""
+reply is, the moderation commands and what each does from each status, and the refusals
+the service answers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import nh3
+
+from services.feedback import spam
 
 NAME_MAX = 100
 BODY_MIN = 10
@@ -98,12 +101,6 @@ def check_submission(author_name: str, email: str | None, body: str) -> Submissi
     return Submission(name, address, text)
 
 
-@dataclass(frozen=True)
-class Edit:
-    author_name: str | None
-    body: str | None
-
-
 def check_edit(author_name: str | None, body: str | None) -> Edit:
     """A moderator's edit of the public fields (each optional, at least one given)."""
     if author_name is None and body is None:
@@ -140,52 +137,137 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class Action(StrEnum):
-    APPROVE = "approve"
-    REJECT = "reject"
-    WITHDRAW = "withdraw"
-    EDIT = "edit"
-    REPLY = "reply"
-
-
 STATUS_NAMES = {
     Status.PENDING: "đang chờ duyệt",
     Status.APPROVED: "đã được duyệt",
     Status.REJECTED: "đã bị từ chối",
     Status.WITHDRAWN: "đã được rút lại",
 }
-ACTION_NAMES = {
-    Action.APPROVE: "duyệt",
-    Action.REJECT: "từ chối",
-    Action.WITHDRAW: "rút lại",
-    Action.EDIT: "sửa",
-    Action.REPLY: "trả lời",
-}
+
+
+# --- moderation: the commands, and one table of what each does -----------------------------
+
+
+@dataclass(frozen=True)
+class Approve:
+    """Publish a pending item under its article."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """Refuse a pending item: it is never published."""
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """Take an item down and erase the reader's name and words."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Correct the public fields; None leaves a field as it is."""
+
+    author_name: str | None
+    body: str | None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The organisation's official reply, signed with the moderator's name."""
+
+    text: str
+    signature: str
+
+
+Command = Approve | Reject | Withdraw | Edit | Reply
+
+
+@dataclass(frozen=True)
+class Moderation:
+    """What one command does: from which statuses, what it stores, which event it writes."""
+
+    verb: str  # Vietnamese, for the refusal: "Không thể {verb} ý kiến ..."
+    allowed_from: frozenset[Status]
+    # The function of store.py that writes the change, called (conn, item_id, command).
+    stores: str
+    # The event written with the change, when the item was in one of `emits_from`.
+    emits: str
+    emits_from: frozenset[Status]
+    # Whether the item's earlier PERSONAL_EVENTS are erased from the outbox.
+    forgets: bool = False
+
+    def event_from(self, status: Status) -> str | None:
+        """The event type written when the item was in `status` (None: no event)."""
+        return self.emits if status in self.emits_from else None
+
+
+_PENDING = frozenset({Status.PENDING})
+_APPROVED = frozenset({Status.APPROVED})
+_PUBLISHABLE = frozenset({Status.PENDING, Status.APPROVED})
+_NOT_WITHDRAWN = frozenset({Status.PENDING, Status.APPROVED, Status.REJECTED})
 
 # A rejected item is never published, so it is neither approved later nor edited; a
-# withdrawn one has been erased, so nothing applies to it any more.
-ALLOWED_FROM: dict[Action, frozenset[Status]] = {
-    Action.APPROVE: frozenset({Status.PENDING}),
-    Action.REJECT: frozenset({Status.PENDING}),
-    Action.WITHDRAW: frozenset({Status.PENDING, Status.APPROVED, Status.REJECTED}),
-    Action.EDIT: frozenset({Status.PENDING, Status.APPROVED}),
-    Action.REPLY: frozenset({Status.PENDING, Status.APPROVED}),
+# withdrawn one has been erased, so nothing applies to it any more. Only approved items
+# live in other services' read models, so only their edits and replies are re-published
+# (feedback.updated); a pending item's are simply part of what approval publishes later.
+MODERATION: dict[type[Command], Moderation] = {
+    # command: Moderation(verb, allowed from, stores, emits, emits from[, forgets])
+    Approve: Moderation("duyệt", _PENDING, "approve", "feedback.approved", _PENDING),
+    Reject: Moderation("từ chối", _PENDING, "reject", "feedback.rejected", _PENDING),
+    Withdraw: Moderation(
+        "rút lại", _NOT_WITHDRAWN, "withdraw", "feedback.withdrawn", _NOT_WITHDRAWN, forgets=True
+    ),
+    Edit: Moderation("sửa", _PUBLISHABLE, "edit", "feedback.updated", _APPROVED),
+    Reply: Moderation("trả lời", _PUBLISHABLE, "reply", "feedback.updated", _APPROVED),
 }
+
+# The events that carried (or announced) the reader's words. Once the item is withdrawn, its
+# feedback.withdrawn (a higher version) replaces them for every consumer, and a replay of
+# the outbox must not bring the name back (DESIGN rule 4).
+PERSONAL_EVENTS = ("feedback.submitted", "feedback.approved", "feedback.updated")
 
 
 class InvalidTransition(Exception):
-    def __init__(self, action: Action, status: Status) -> None:
-        self.action = action
+    def __init__(self, command: Command, status: Status) -> None:
+        self.command = command
         self.status = status
-        super().__init__(f"Không thể {ACTION_NAMES[action]} ý kiến {STATUS_NAMES[status]}.")
+        verb = MODERATION[type(command)].verb
+        super().__init__(f"Không thể {verb} ý kiến {STATUS_NAMES[status]}.")
 
 
-def check_transition(action: Action, status: Status) -> None:
-    if status not in ALLOWED_FROM[action]:
-        raise InvalidTransition(action, status)
+def check_transition(command: Command, status: Status) -> Moderation:
+    """What `command` does to an item in `status`; InvalidTransition if it may not."""
+    moderation = MODERATION[type(command)]
+    if status not in moderation.allowed_from:
+        raise InvalidTransition(command, status)
+    return moderation
 
 
-def republishes(action: Action, status: Status) -> bool:
-    """Whether changing an item in `status` re-publishes it (feedback.updated): only the
-    public (approved) items live in other services' read models."""
-    return action in (Action.EDIT, Action.REPLY) and status is Status.APPROVED
+def event_for(command: Command, status: Status) -> str | None:
+    """The event type `command` writes for an item in `status` (None: no event)."""
+    return check_transition(command, status).event_from(status)
+
+
+# --- the domain's refusals (api, pages and the moderation page answer them one way) --------
+
+
+class FeedbackNotFound(Exception):
+    pass
+
+
+class ArticleUnavailable(Exception):
+    """The article is unknown or not published: it takes no feedback."""
+
+
+class DailyLimitReached(Exception):
+    """The client address has sent its daily number of submissions already."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} submissions today")
+        self.limit = limit
+
+
+class SpamRefused(Exception):
+    def __init__(self, verdict: spam.Verdict) -> None:
+        super().__init__(verdict.rule.value)
+        self.verdict = verdict

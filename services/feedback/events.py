@@ -4,12 +4,15 @@ a stored item with the public fields only (the schemas forbid anything else)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 
 from services.common.events.envelope import CloudEvent
 from services.common.events.payloads import (
     ArticleData,
     ArticleUnpublishedData,
+    EventData,
     FeedbackPublicData,
     FeedbackRejectedData,
     FeedbackSubmittedData,
@@ -89,3 +92,18 @@ def withdrawn(item: asyncpg.Record) -> FeedbackWithdrawnData:
         article_id=item["article_id"],
         withdrawn_at=item["withdrawn_at"],
     )
+
+
+# The builder of each published event type's data from the stored item.
+BUILDERS: dict[str, Callable[[asyncpg.Record], EventData]] = {
+    "feedback.submitted": submitted,
+    "feedback.approved": public,
+    "feedback.updated": public,
+    "feedback.rejected": rejected,
+    "feedback.withdrawn": withdrawn,
+}
+
+
+def payload(event_type: str, item: asyncpg.Record) -> EventData:
+    """The data of `event_type` for the stored `item`."""
+    return BUILDERS[event_type](item)

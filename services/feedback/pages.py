@@ -1,27 +1,35 @@
-"""Readers' forms: feedback on an article (/tin/{id}/phan-hoi) and on the site (/gop-y).
+"""The service's HTML pages: readers' forms, and the moderators' page.
 
-GET shows the form with a signed timestamp; POST checks it (spam rules, then the fields),
+Readers' forms: feedback on an article (/tin/{id}/phan-hoi) and on the site (/gop-y). GET
+shows the form with a signed timestamp; POST checks it (spam rules, then the fields),
 stores the item and redirects (303) to the same address with ?da-gui=1, which shows the
-thank-you page: a reload never sends twice, and the gateway routes only these paths here.
+thank-you page: a reload never sends twice.
+
+The moderation page (/quan-tri/phan-hoi): pending feedback with approve and reject buttons.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 from aiohttp import web
 
 from services.common import db
+from services.common.auth import Principal, principal_from_request, token_from_request
+from services.common.errors import Problem
 from services.common.pages import render
 from services.common.web import POOL
-from services.feedback import actions, domain, limits, spam, store
-from services.feedback.config import FORM_SIGNER, quota_of
-from services.feedback.metrics import SUBMISSIONS
+from services.feedback import answers, domain, spam, store
+from services.feedback.config import FORM_SIGNER
 
+routes = web.RouteTableDef()
+
+ARTICLE_FORM = r"/tin/{id:\d{1,18}}/phan-hoi"
+SITE_FORM = "/gop-y"
 HONEYPOT_FIELD = "website"
 TOKEN_FIELD = "form_token"
 SENT_PARAM = "da-gui"
@@ -48,7 +56,7 @@ class Target:
 
     @property
     def path(self) -> str:
-        return f"/tin/{self.article_id}/phan-hoi" if self.article is not None else "/gop-y"
+        return f"/tin/{self.article_id}/phan-hoi" if self.article is not None else SITE_FORM
 
     @property
     def heading(self) -> str:
@@ -95,11 +103,12 @@ def _form(
 
 
 async def _article_target(request: web.Request) -> Target | None:
-    async with request.app[POOL].acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         article = await store.open_article(conn, int(request.match_info["id"]))
     return Target(article) if article is not None else None
 
 
+@routes.get(ARTICLE_FORM)
 async def article_form(request: web.Request) -> web.Response:
     target = await _article_target(request)
     if target is None:
@@ -107,18 +116,21 @@ async def article_form(request: web.Request) -> web.Response:
     return _show(request, target)
 
 
+@routes.post(ARTICLE_FORM)
 async def article_submit(request: web.Request) -> web.Response:
     target = await _article_target(request)
     if target is None:
-        SUBMISSIONS.labels("article_unavailable").inc()
+        answers.refused_submission(domain.ArticleUnavailable(int(request.match_info["id"])))
         return _unavailable(request)
     return await _submit(request, target)
 
 
+@routes.get(SITE_FORM)
 async def site_form(request: web.Request) -> web.Response:
     return _show(request, Target(None))
 
 
+@routes.post(SITE_FORM)
 async def site_submit(request: web.Request) -> web.Response:
     return await _submit(request, Target(None))
 
@@ -141,36 +153,95 @@ async def _submit(request: web.Request, target: Target) -> web.Response:
         _text(form, TOKEN_FIELD), target.key, time.time()
     )
     if verdict is not None:
-        SUBMISSIONS.labels(verdict.code).inc()
-        return _form(request, target, values, notice=verdict.message, status=verdict.status)
+        problem = answers.refused_submission(domain.SpamRefused(verdict))
+        return _refused_form(request, target, values, problem)
     try:
-        submission = domain.check_submission(values["author_name"], values["email"], values["body"])
-        await actions.submit(request.app[POOL], target.article_id, submission, quota_of(request))
-    except domain.InvalidInput as exc:
-        SUBMISSIONS.labels("invalid").inc()
-        return _form(request, target, values, errors=exc.errors, status=422)
-    except actions.SpamRefused as exc:
-        SUBMISSIONS.labels(exc.verdict.code).inc()
-        found = exc.verdict
-        errors = {found.field: found.message} if found.field else {}
-        notice = None if found.field else found.message
-        return _form(request, target, values, errors, notice=notice, status=found.status)
-    except actions.DailyLimitReached as exc:
-        SUBMISSIONS.labels(limits.CODE).inc()
-        response = _form(request, target, values, notice=limits.message(exc.limit), status=429)
-        response.headers["Retry-After"] = str(limits.seconds_until_tomorrow(datetime.now(UTC)))
-        return response
-    except actions.ArticleUnavailable:
-        # Unpublished between the check above and the transaction.
-        SUBMISSIONS.labels("article_unavailable").inc()
-        return _unavailable(request)
-    SUBMISSIONS.labels("stored").inc()
+        await answers.submit(
+            request, target.article_id, values["author_name"], values["email"], values["body"]
+        )
+    except Problem as problem:
+        if problem.code == answers.ARTICLE_UNAVAILABLE:
+            return _unavailable(request)  # unpublished since the form was shown
+        return _refused_form(request, target, values, problem)
     raise web.HTTPSeeOther(f"{target.path}?{SENT_PARAM}=1", headers=NO_STORE)
 
 
-def add_routes(app: web.Application) -> None:
-    article_path = r"/tin/{id:\d{1,18}}/phan-hoi"
-    app.router.add_get(article_path, article_form)
-    app.router.add_post(article_path, article_submit)
-    app.router.add_get("/gop-y", site_form)
-    app.router.add_post("/gop-y", site_submit)
+def _refused_form(
+    request: web.Request, target: Target, values: dict[str, str], problem: Problem
+) -> web.Response:
+    """The form again with the reader's values and why it was refused: beside the fields
+    concerned, else as a notice above the form."""
+    errors = {error["field"]: error["message"] for error in problem.errors}
+    notice = None if errors else problem.detail
+    response = _form(request, target, values, errors, notice=notice, status=problem.status)
+    response.headers.update(problem.headers)
+    return response
+
+
+# --- the moderation page (/quan-tri/phan-hoi) ------------------------------------------------
+# Pending feedback with approve and reject buttons, for moderators signed in with the
+# bantin_session cookie. Its forms carry a CSRF token bound to the session, since the
+# cookie alone would let another site post them.
+
+MODERATION_PAGE = "/quan-tri/phan-hoi"
+MODERATION_PAGE_SIZE = 50
+COMMANDS: dict[str, domain.Command] = {"duyet": domain.Approve(), "tu-choi": domain.Reject()}
+DONE = {"duyet": "Đã duyệt ý kiến.", "tu-choi": "Đã từ chối ý kiến."}
+
+
+async def _moderator(request: web.Request) -> Principal:
+    try:
+        principal = await principal_from_request(request)
+    except Problem as problem:
+        if problem.status == 401:
+            raise web.HTTPSeeOther(f"/dang-nhap?next={quote(MODERATION_PAGE)}") from problem
+        raise
+    if not principal.has_role("moderator"):
+        raise Problem(403, "forbidden", "Bạn không có quyền kiểm duyệt ý kiến bạn đọc.")
+    return principal
+
+
+def _is_number(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
+def _session(request: web.Request) -> str:
+    return token_from_request(request) or ""
+
+
+@routes.get(MODERATION_PAGE)
+async def moderation_page(request: web.Request) -> web.Response:
+    principal = await _moderator(request)
+    raw_before = request.query.get("truoc", "")
+    before = int(raw_before) if _is_number(raw_before) else None
+    async with db.acquire(request.app[POOL]) as conn:
+        items = await store.page(conn, domain.Status.PENDING, MODERATION_PAGE_SIZE, before)
+    context: dict[str, Any] = {
+        "principal": principal,
+        "items": items,
+        "csrf": request.app[FORM_SIGNER].csrf_token(_session(request)),
+        "next_before": items[-1]["id"] if len(items) == MODERATION_PAGE_SIZE else None,
+        "done": DONE.get(request.query.get("da", "")),
+        "page_path": MODERATION_PAGE,
+    }
+    response = render(request, "moderation.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.post(MODERATION_PAGE + r"/{id:\d{1,18}}/{action:duyet|tu-choi}")
+async def moderate(request: web.Request) -> web.Response:
+    await _moderator(request)
+    form = await request.post()
+    token = form.get("csrf")
+    if not request.app[FORM_SIGNER].check_csrf(
+        _session(request), token if isinstance(token, str) else None
+    ):
+        raise Problem(
+            403,
+            "csrf_invalid",
+            "Biểu mẫu không hợp lệ hoặc đã hết hạn, xin tải lại trang rồi thử lại.",
+        )
+    slug = request.match_info["action"]
+    await answers.moderate(request, COMMANDS[slug])
+    raise web.HTTPSeeOther(f"{MODERATION_PAGE}?da={slug}")

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from services.feedback.domain import Status, Submission
+from services.feedback.domain import Approve, Edit, Reject, Reply, Status, Submission, Withdraw
 
 # --- read model of articles -------------------------------------------------------------
 
@@ -151,15 +151,19 @@ async def _change(conn: asyncpg.Connection, item_id: int, assignments: str, *arg
     )
 
 
-async def approve(conn: asyncpg.Connection, item_id: int) -> None:
+# The moderation commands' writes, one per command (domain.MODERATION names them); each
+# takes the command, so the table can name any of them alike.
+
+
+async def approve(conn: asyncpg.Connection, item_id: int, _: Approve) -> None:
     await _change(conn, item_id, "status = 'approved', approved_at = now()")
 
 
-async def reject(conn: asyncpg.Connection, item_id: int) -> None:
+async def reject(conn: asyncpg.Connection, item_id: int, _: Reject) -> None:
     await _change(conn, item_id, "status = 'rejected', rejected_at = now()")
 
 
-async def withdraw(conn: asyncpg.Connection, item_id: int) -> None:
+async def withdraw(conn: asyncpg.Connection, item_id: int, _: Withdraw) -> None:
     # Withdrawing is how a reader's name and words are erased: blank them here too.
     await _change(
         conn,
@@ -170,19 +174,21 @@ async def withdraw(conn: asyncpg.Connection, item_id: int) -> None:
     )
 
 
-async def edit(
-    conn: asyncpg.Connection, item_id: int, author_name: str | None, body: str | None
-) -> None:
+async def edit(conn: asyncpg.Connection, item_id: int, edit: Edit) -> None:
     await _change(
         conn,
         item_id,
         "author_name = COALESCE($2, author_name), body = COALESCE($3, body)",
-        author_name,
-        body,
+        edit.author_name,
+        edit.body,
     )
 
 
-async def reply(conn: asyncpg.Connection, item_id: int, body: str, author: str) -> None:
+async def reply(conn: asyncpg.Connection, item_id: int, reply: Reply) -> None:
     await _change(
-        conn, item_id, "reply_body = $2, reply_author = $3, replied_at = now()", body, author
+        conn,
+        item_id,
+        "reply_body = $2, reply_author = $3, replied_at = now()",
+        reply.text,
+        reply.signature,
     )

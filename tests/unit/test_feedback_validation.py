@@ -1,21 +1,26 @@
 """Feedback input rules, without I/O: plain text only, the field limits with Vietnamese
-messages, and which moderation action each status allows."""
+messages, and which moderation command each status allows."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.feedback.domain import (
-    Action,
+    Approve,
+    Command,
+    Edit,
     InvalidInput,
     InvalidTransition,
+    Reject,
+    Reply,
     Status,
+    Withdraw,
     check_edit,
     check_reply,
     check_submission,
     check_transition,
+    event_for,
     plain_text,
-    republishes,
 )
 
 BODY = "Bài viết rất bổ ích, cảm ơn ban biên tập."
@@ -101,32 +106,36 @@ def test_a_reply_is_plain_text_and_not_empty() -> None:
         check_reply("<p> </p>")
 
 
+EDIT = Edit("Trần Thị B", None)
+REPLY = Reply("Xin cảm ơn bạn.", "Ban biên tập")
+
+
 @pytest.mark.parametrize(
-    ("action", "allowed"),
+    ("command", "allowed"),
     [
-        (Action.APPROVE, {Status.PENDING}),
-        (Action.REJECT, {Status.PENDING}),
-        (Action.WITHDRAW, {Status.PENDING, Status.APPROVED, Status.REJECTED}),
-        (Action.EDIT, {Status.PENDING, Status.APPROVED}),
-        (Action.REPLY, {Status.PENDING, Status.APPROVED}),
+        (Approve(), {Status.PENDING}),
+        (Reject(), {Status.PENDING}),
+        (Withdraw(), {Status.PENDING, Status.APPROVED, Status.REJECTED}),
+        (EDIT, {Status.PENDING, Status.APPROVED}),
+        (REPLY, {Status.PENDING, Status.APPROVED}),
     ],
 )
-def test_transitions(action: Action, allowed: set[Status]) -> None:
+def test_transitions(command: Command, allowed: set[Status]) -> None:
     for status in Status:
         if status in allowed:
-            check_transition(action, status)
+            check_transition(command, status)
         else:
             with pytest.raises(InvalidTransition):
-                check_transition(action, status)
+                check_transition(command, status)
 
 
 def test_an_invalid_transition_says_why_in_vietnamese() -> None:
     with pytest.raises(InvalidTransition, match="Không thể duyệt ý kiến đã bị từ chối"):
-        check_transition(Action.APPROVE, Status.REJECTED)
+        check_transition(Approve(), Status.REJECTED)
 
 
 def test_only_changes_to_public_items_republish() -> None:
-    assert republishes(Action.REPLY, Status.APPROVED)
-    assert republishes(Action.EDIT, Status.APPROVED)
-    assert not republishes(Action.REPLY, Status.PENDING)
-    assert not republishes(Action.APPROVE, Status.PENDING)
+    assert event_for(REPLY, Status.APPROVED) == "feedback.updated"
+    assert event_for(EDIT, Status.APPROVED) == "feedback.updated"
+    assert event_for(REPLY, Status.PENDING) is None
+    assert event_for(Approve(), Status.PENDING) != "feedback.updated"
