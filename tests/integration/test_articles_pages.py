@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from services.common.events.envelope import CloudEvent, source_of
-from tests.integration.test_articles_support import PNG, Site, eventually, running_site
 from tests.support.amqp import publish_event
+from tests.support.articles import PNG, Site, eventually, running_site
 
 FEEDBACK_NAME = "Trần Thị Bạn Đọc"
 

@@ -17,14 +17,14 @@ from aiohttp.test_utils import TestServer
 
 from services.counter.app import CounterSettings, create_app
 from services.counter.ingest import BATCHER
-from tests.integration.test_counter_harness import (
+from tests.support.amqp import Tap, tap
+from tests.support.counter import (
     Counter,
     browser,
     counter_settings,
     eventually,
     running_counter,
 )
-from tests.support.amqp import Tap, tap
 from tests.support.openapi import documented_routes, served_routes
 
 

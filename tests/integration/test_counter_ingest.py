@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.common.events import topology
 from services.counter.app import create_app
 from services.counter.ingest import PIXEL
-from tests.integration.test_counter_harness import (
+from tests.support.counter import (
     BROWSER,
     FAST,
     Counter,

@@ -1,7 +1,7 @@
 """The counter service running in-process on its own fresh database and RabbitMQ vhost, for
-the test_counter_* modules (this module holds no tests): readers with their own address and
-browser, articles fed to the read model through the broker, view batches published as the
-ingest would, and a barrier that waits until every view answered so far is counted."""
+the test_counter_* modules: readers with their own address and browser, articles fed to
+the read model through the broker, view batches published as the ingest would, and a
+barrier that waits until every view answered so far is counted."""
 
 from __future__ import annotations
 

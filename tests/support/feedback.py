@@ -1,5 +1,5 @@
 """The feedback service running in-process on its own fresh database and RabbitMQ vhost,
-for the test_feedback_* modules (this module holds no tests): tokens by role, articles fed
+for the test_feedback_* modules: tokens by role, articles fed
 to the read model through the broker, signed form stamps, and row counts."""
 
 from __future__ import annotations
