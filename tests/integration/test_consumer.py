@@ -4,7 +4,6 @@ acknowledged after commit, poison messages parked with their reason."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import aio_pika
@@ -18,6 +17,7 @@ from services.common.events.envelope import CloudEvent, source_of
 from services.common.events.redrive import redrive
 from tests.support.amqp import drain, publish_event
 from tests.support.infra import ROOT, Database, create_database, drop_database
+from tests.support.polling import eventually
 
 QUEUE = "feedback.article-state"
 SERVICE = "feedback"
@@ -90,14 +90,6 @@ async def run_consumer(
     await connection.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(0.05)
-
-
 async def titles(pool: asyncpg.Pool) -> dict[int, tuple[int, str, int]]:
     rows = await pool.fetch("SELECT id, version, title, times FROM probe_titles")
     return {r["id"]: (r["version"], r["title"], r["times"]) for r in rows}
@@ -117,7 +109,7 @@ async def test_a_redelivered_event_changes_nothing(pool, run_consumer, amqp_url)
     await publish_event(amqp_url, event)
     await publish_event(amqp_url, event)  # the same event id again
     await publish_event(amqp_url, article(2, 1))  # a marker that arrives after both
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     assert (await titles(pool))[1] == (1, "Lần đầu", 1)
     assert await pool.fetchval("SELECT count(*) FROM handled_events") == 2
 
@@ -131,7 +123,7 @@ async def test_an_older_version_arriving_late_is_ignored(pool, run_consumer, amq
     await publish_event(amqp_url, article(1, 2, "Bản sửa"))
     await publish_event(amqp_url, article(1, 1, "Bản cũ"))
     await publish_event(amqp_url, article(2, 1))
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     assert (await titles(pool))[1] == (2, "Bản sửa", 1)
     assert await pool.fetchval("SELECT count(*) FROM handled_events") == 3
 
@@ -152,9 +144,9 @@ async def test_a_poison_message_is_parked_with_its_reason_and_the_queue_goes_on(
     await publish_event(amqp_url, poison)
     await publish_event(amqp_url, article(14, 1))
 
-    await eventually(lambda: _has(pool, 14))
+    await eventually(lambda: _has(pool, 14), timeout=15)
     assert 13 not in await titles(pool)  # handled while 13 was still being retried
-    await eventually(lambda: queue_is_empty(amqp_url))
+    await eventually(lambda: queue_is_empty(amqp_url), timeout=15)
     await consumer.stop()
 
     [parked] = await drain(amqp_url, f"{QUEUE}.dead")
@@ -183,7 +175,7 @@ async def test_a_malformed_message_is_parked_at_once(
     consumer = await run_consumer(remember_title)
     await publish_event(amqp_url, body, routing_key="article.published")
     await publish_event(amqp_url, article(2, 1))
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     await consumer.stop()
     [parked] = await drain(amqp_url, f"{QUEUE}.dead")
     assert parked.body == body
@@ -197,7 +189,7 @@ async def test_an_event_that_breaks_its_schema_is_parked(pool, run_consumer, amq
     bad.data["title"] = ""
     await publish_event(amqp_url, bad)
     await publish_event(amqp_url, article(2, 1))
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     await consumer.stop()
     [parked] = await drain(amqp_url, f"{QUEUE}.dead")
     assert "title" in parked.headers["x-bantin-reason"]
@@ -238,7 +230,7 @@ async def test_a_parked_message_can_be_inspected_and_redriven(pool, run_consumer
 
     await run_consumer(broken_until_fixed)
     await publish_event(amqp_url, article(21, 1))
-    await eventually(lambda: _equals(parked_count(amqp_url), 1))
+    await eventually(lambda: _equals(parked_count(amqp_url), 1), timeout=15)
 
     [listed] = await redrive(amqp_url, QUEUE, move=False, limit=10)
     assert "lỗi chưa được sửa" in listed.reason
@@ -247,7 +239,7 @@ async def test_a_parked_message_can_be_inspected_and_redriven(pool, run_consumer
 
     fixed = True
     assert len(await redrive(amqp_url, QUEUE, move=True, limit=10)) == 1
-    await eventually(lambda: _has(pool, 21))
+    await eventually(lambda: _has(pool, 21), timeout=15)
     assert await parked_count(amqp_url) == 0
 
 

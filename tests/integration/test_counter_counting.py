@@ -22,10 +22,10 @@ from tests.support.counter import (
     Counter,
     browser,
     counter_settings,
-    eventually,
     running_counter,
 )
 from tests.support.openapi import documented_routes, served_routes
+from tests.support.polling import eventually
 
 
 @pytest.fixture(scope="module")
