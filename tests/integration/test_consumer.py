@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -196,18 +197,41 @@ async def test_an_event_that_breaks_its_schema_is_parked(pool, run_consumer, amq
     assert 3 not in await titles(pool)
 
 
-async def test_stop_lets_the_message_in_hand_finish_and_ack(pool, run_consumer, amqp_url) -> None:
-    entered = asyncio.Event()
+class TellsOnCancel:
+    """A consumer's queue that sets `cancelled` once the broker confirmed a cancel."""
 
-    async def slow(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    def __init__(self, queue: Any, cancelled: asyncio.Event) -> None:
+        self._queue = queue
+        self._cancelled = cancelled
+
+    async def cancel(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._queue.cancel(*args, **kwargs)
+        self._cancelled.set()
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+
+async def test_stop_lets_the_message_in_hand_finish_and_ack(pool, run_consumer, amqp_url) -> None:
+    entered, release, unsubscribed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def held(conn: asyncpg.Connection, event: CloudEvent) -> None:
         entered.set()
-        await asyncio.sleep(0.5)
+        await release.wait()
         await remember_title(conn, event)
 
-    consumer = await run_consumer(slow)
+    consumer = await run_consumer(held)
+    assert consumer._queue is not None
+    consumer._queue = TellsOnCancel(consumer._queue, unsubscribed)  # type: ignore[assignment]
     await publish_event(amqp_url, article(5, 1))
     await asyncio.wait_for(entered.wait(), 10)
-    await consumer.stop()
+    stopping = asyncio.create_task(consumer.stop())
+    # Stop has taken the consumer off the queue; all it may do now is wait for the message.
+    await asyncio.wait_for(unsubscribed.wait(), 10)
+    assert not stopping.done(), "stop returned while a message was in hand"
+    release.set()
+    await asyncio.wait_for(stopping, 15)
     assert 5 in await titles(pool)
     assert await queue_is_empty(amqp_url)
 
