@@ -42,6 +42,7 @@ from tests.support.private_services import (
     private_postgres,
     private_rabbitmq,
 )
+from tests.support.relay import RelayWatch
 
 SERVICE = "feedback"
 QUEUE = "feedback.article-state"  # consumes article.* events (the topology's queue)
@@ -61,7 +62,9 @@ def report(message: str) -> None:
     log.warning("[fault] %s", message)
 
 
-async def seconds_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
+async def seconds_until(
+    check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str
+) -> float:
     """Wait for `check` with the shared eventually; returns the seconds it took."""
     began = time.monotonic()
     await eventually(check, timeout=timeout, interval=0.1, message=what)
@@ -557,6 +560,7 @@ async def test_notify_wakes_the_relay_after_a_postgres_restart(
     # Polls only every 60 s: within the deadlines below only NOTIFY (or the poll that
     # follows a LISTEN reconnect) can wake it.
     relay = OutboxRelay(fault_db.dsn(SERVICE), pool, publisher, poll_seconds=60)
+    watch = RelayWatch(relay)
     arrivals = Arrivals(rabbit.url)
     first = await add_event(pool, 1)
     # Postgres goes down while the relay is between publishing a row and marking it sent:
@@ -580,7 +584,11 @@ async def test_notify_wakes_the_relay_after_a_postgres_restart(
         # drop the copy by event id) and marked sent this time.
         await seconds_until(lambda: _none_unsent(pool), 15, "the interrupted row sent again")
         assert all(not task.done() for task in relay._tasks), "the relay stopped running"
-        await asyncio.sleep(0.5)  # let the poll that follows a reconnect finish and go idle
+        # The poll that follows the LISTEN reconnect (its second catch-up) is over, and the
+        # relay waits with no wake-up pending: the next row can only come by NOTIFY.
+        await seconds_until(
+            lambda: watch.idle_after(catch_ups=2), 15, "the relay idle after catching up"
+        )
 
         written_at = time.monotonic()
         second = await add_event(pool, 2)
