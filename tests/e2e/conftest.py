@@ -4,21 +4,25 @@ step, the three services and nginx against a fresh database and vhost, on free p
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from scripts.run_local import Local, LocalStack
 from services.common.events import topology
+from tests.support import polling
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 from tests.support.private_services import free_port
 
 ADMIN = {"username": "quantri", "password": "doi-mat-khau-ngay"}  # compose's defaults
+# Through the gateway and real processes things take longer: the shared wait, with a
+# longer default and fewer requests.
+eventually = functools.partial(polling.eventually, timeout=30.0, interval=0.3)
 BROWSER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
     " Chrome/120.0.0.0 Safari/537.36"
@@ -84,7 +88,7 @@ class Accounts:
         if time.monotonic() > good_until:
             if who != "admin" and who not in self.tokens:
                 await self._create(who)
-            token, good_until = await eventually(lambda: self._sign_in(who), 60, 2)
+            token, good_until = await eventually(lambda: self._sign_in(who), timeout=60, interval=2)
             self.tokens[who] = (token, good_until)
         return {"Authorization": f"Bearer {token}"}
 
@@ -123,20 +127,6 @@ async def editor_headers(accounts: Accounts) -> dict[str, str]:
 @pytest.fixture
 async def moderator_headers(accounts: Accounts) -> dict[str, str]:
     return await accounts.headers("moderator")
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.3
-) -> Any:
-    """Poll until `check` returns something truthy; fail with its last answer."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"not reached within {timeout} s; last: {last!r}")
 
 
 def text_of(html: str) -> str:

@@ -17,8 +17,8 @@ import pytest
 from services.articles import domain, login, users
 from services.articles.config import THROTTLE_SECRET
 from services.common.events.schemas import validate
-from tests.integration.test_articles_support import PASSWORD, PNG, Site, running_site
 from tests.support.amqp import tap
+from tests.support.articles import PASSWORD, PNG, Site, running_site
 
 
 @pytest.fixture(scope="module")

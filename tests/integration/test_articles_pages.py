@@ -14,8 +14,9 @@ import aiohttp
 import pytest
 
 from services.common.events.envelope import CloudEvent, source_of
-from tests.integration.test_articles_support import PNG, Site, eventually, running_site
 from tests.support.amqp import publish_event
+from tests.support.articles import PNG, Site, running_site
+from tests.support.polling import eventually
 
 FEEDBACK_NAME = "Trần Thị Bạn Đọc"
 
@@ -114,14 +115,14 @@ async def test_the_view_count_comes_from_views_counted_events(site: Site) -> Non
         return text in await page(site, article["url"])
 
     await publish_event(site.amqp_url, views_counted(article["id"], 1, 679))
-    await eventually(lambda: shows("[ Số lần xem: 679 ]"))
+    await eventually(lambda: shows("[ Số lần xem: 679 ]"), timeout=15)
     await publish_event(site.amqp_url, views_counted(article["id"], 3, 1234))
     await publish_event(site.amqp_url, views_counted(article["id"], 2, 700))  # late, older
-    await eventually(lambda: shows("[ Số lần xem: 1.234 ]"))
+    await eventually(lambda: shows("[ Số lần xem: 1.234 ]"), timeout=15)
     # The late older count never wins.
     marker = await site.published()
     await publish_event(site.amqp_url, views_counted(marker["id"], 1, 5))
-    await eventually(lambda: shows_marker(site, marker["url"]))
+    await eventually(lambda: shows_marker(site, marker["url"]), timeout=15)
     assert "[ Số lần xem: 1.234 ]" in await page(site, article["url"])
 
 
@@ -143,7 +144,7 @@ async def test_approved_feedback_shows_under_the_article_until_withdrawn(site: S
         site.amqp_url,
         feedback("feedback.approved", item, article["id"], 1, body="Bài viết rất <b>hay</b>."),
     )
-    await eventually(lambda: shows("Bài viết rất &lt;b&gt;hay&lt;/b&gt;."))
+    await eventually(lambda: shows("Bài viết rất &lt;b&gt;hay&lt;/b&gt;."), timeout=15)
     assert FEEDBACK_NAME in comments(await page(site, article["url"]))
     assert "(28/04/2017)" in comments(await page(site, article["url"]))
 
@@ -153,7 +154,7 @@ async def test_approved_feedback_shows_under_the_article_until_withdrawn(site: S
         site.amqp_url,
         feedback("feedback.updated", item, article["id"], 2, body="Bài viết hay.", reply=reply),
     )
-    await eventually(lambda: shows("Xin cảm ơn ý kiến của bạn."))
+    await eventually(lambda: shows("Xin cảm ơn ý kiến của bạn."), timeout=15)
     html = comments(await page(site, article["url"]))
     assert "Trả lời của Ban biên tập" in html
     assert html.index("Bài viết hay.") < html.index("Xin cảm ơn ý kiến của bạn.")
@@ -163,7 +164,7 @@ async def test_approved_feedback_shows_under_the_article_until_withdrawn(site: S
     async def gone() -> bool:
         return FEEDBACK_NAME not in comments(await page(site, article["url"]))
 
-    await eventually(gone)
+    await eventually(gone, timeout=15)
     assert "Bài viết hay." not in await page(site, article["url"])
 
 
@@ -217,7 +218,7 @@ async def test_the_home_page_groups_the_latest_news_and_shows_the_most_read(site
         html = await page(site, "/")
         return 'Tin mới nhất của Hội</a> <span class="views">(999.999 lượt xem)' in html
 
-    await eventually(most_read)
+    await eventually(most_read, timeout=15)
     html = await page(site, "/")
     assert "Đọc nhiều nhất" in html
     assert '<a href="/chuyen-muc/tin-hoat-dong-hoi">Tin hoạt động Hội</a></h2>' in html

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from services.articles import users
-from tests.integration.test_articles_support import PASSWORD, Account, Site, running_site
+from tests.support.articles import PASSWORD, Account, Site, running_site
 
 NEW_PASSWORD = "mật khẩu mới cũng đủ dài"
 

@@ -4,8 +4,8 @@ acknowledged after commit, poison messages parked with their reason."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -18,6 +18,7 @@ from services.common.events.envelope import CloudEvent, source_of
 from services.common.events.redrive import redrive
 from tests.support.amqp import drain, publish_event
 from tests.support.infra import ROOT, Database, create_database, drop_database
+from tests.support.polling import eventually
 
 QUEUE = "feedback.article-state"
 SERVICE = "feedback"
@@ -90,14 +91,6 @@ async def run_consumer(
     await connection.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(0.05)
-
-
 async def titles(pool: asyncpg.Pool) -> dict[int, tuple[int, str, int]]:
     rows = await pool.fetch("SELECT id, version, title, times FROM probe_titles")
     return {r["id"]: (r["version"], r["title"], r["times"]) for r in rows}
@@ -117,7 +110,7 @@ async def test_a_redelivered_event_changes_nothing(pool, run_consumer, amqp_url)
     await publish_event(amqp_url, event)
     await publish_event(amqp_url, event)  # the same event id again
     await publish_event(amqp_url, article(2, 1))  # a marker that arrives after both
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     assert (await titles(pool))[1] == (1, "Lần đầu", 1)
     assert await pool.fetchval("SELECT count(*) FROM handled_events") == 2
 
@@ -131,7 +124,7 @@ async def test_an_older_version_arriving_late_is_ignored(pool, run_consumer, amq
     await publish_event(amqp_url, article(1, 2, "Bản sửa"))
     await publish_event(amqp_url, article(1, 1, "Bản cũ"))
     await publish_event(amqp_url, article(2, 1))
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     assert (await titles(pool))[1] == (2, "Bản sửa", 1)
     assert await pool.fetchval("SELECT count(*) FROM handled_events") == 3
 
@@ -152,9 +145,9 @@ async def test_a_poison_message_is_parked_with_its_reason_and_the_queue_goes_on(
     await publish_event(amqp_url, poison)
     await publish_event(amqp_url, article(14, 1))
 
-    await eventually(lambda: _has(pool, 14))
+    await eventually(lambda: _has(pool, 14), timeout=15)
     assert 13 not in await titles(pool)  # handled while 13 was still being retried
-    await eventually(lambda: queue_is_empty(amqp_url))
+    await eventually(lambda: queue_is_empty(amqp_url), timeout=15)
     await consumer.stop()
 
     [parked] = await drain(amqp_url, f"{QUEUE}.dead")
@@ -183,7 +176,7 @@ async def test_a_malformed_message_is_parked_at_once(
     consumer = await run_consumer(remember_title)
     await publish_event(amqp_url, body, routing_key="article.published")
     await publish_event(amqp_url, article(2, 1))
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     await consumer.stop()
     [parked] = await drain(amqp_url, f"{QUEUE}.dead")
     assert parked.body == body
@@ -197,25 +190,48 @@ async def test_an_event_that_breaks_its_schema_is_parked(pool, run_consumer, amq
     bad.data["title"] = ""
     await publish_event(amqp_url, bad)
     await publish_event(amqp_url, article(2, 1))
-    await eventually(lambda: _has(pool, 2))
+    await eventually(lambda: _has(pool, 2), timeout=15)
     await consumer.stop()
     [parked] = await drain(amqp_url, f"{QUEUE}.dead")
     assert "title" in parked.headers["x-bantin-reason"]
     assert 3 not in await titles(pool)
 
 
-async def test_stop_lets_the_message_in_hand_finish_and_ack(pool, run_consumer, amqp_url) -> None:
-    entered = asyncio.Event()
+class TellsOnCancel:
+    """A consumer's queue that sets `cancelled` once the broker confirmed a cancel."""
 
-    async def slow(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    def __init__(self, queue: Any, cancelled: asyncio.Event) -> None:
+        self._queue = queue
+        self._cancelled = cancelled
+
+    async def cancel(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._queue.cancel(*args, **kwargs)
+        self._cancelled.set()
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+
+async def test_stop_lets_the_message_in_hand_finish_and_ack(pool, run_consumer, amqp_url) -> None:
+    entered, release, unsubscribed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def held(conn: asyncpg.Connection, event: CloudEvent) -> None:
         entered.set()
-        await asyncio.sleep(0.5)
+        await release.wait()
         await remember_title(conn, event)
 
-    consumer = await run_consumer(slow)
+    consumer = await run_consumer(held)
+    assert consumer._queue is not None
+    consumer._queue = TellsOnCancel(consumer._queue, unsubscribed)  # type: ignore[assignment]
     await publish_event(amqp_url, article(5, 1))
     await asyncio.wait_for(entered.wait(), 10)
-    await consumer.stop()
+    stopping = asyncio.create_task(consumer.stop())
+    # Stop has taken the consumer off the queue; all it may do now is wait for the message.
+    await asyncio.wait_for(unsubscribed.wait(), 10)
+    assert not stopping.done(), "stop returned while a message was in hand"
+    release.set()
+    await asyncio.wait_for(stopping, 15)
     assert 5 in await titles(pool)
     assert await queue_is_empty(amqp_url)
 
@@ -238,7 +254,7 @@ async def test_a_parked_message_can_be_inspected_and_redriven(pool, run_consumer
 
     await run_consumer(broken_until_fixed)
     await publish_event(amqp_url, article(21, 1))
-    await eventually(lambda: _equals(parked_count(amqp_url), 1))
+    await eventually(lambda: _equals(parked_count(amqp_url), 1), timeout=15)
 
     [listed] = await redrive(amqp_url, QUEUE, move=False, limit=10)
     assert "lỗi chưa được sửa" in listed.reason
@@ -247,7 +263,7 @@ async def test_a_parked_message_can_be_inspected_and_redriven(pool, run_consumer
 
     fixed = True
     assert len(await redrive(amqp_url, QUEUE, move=True, limit=10)) == 1
-    await eventually(lambda: _has(pool, 21))
+    await eventually(lambda: _has(pool, 21), timeout=15)
     assert await parked_count(amqp_url) == 0
 
 

@@ -17,15 +17,15 @@ from aiohttp.test_utils import TestServer
 
 from services.counter.app import CounterSettings, create_app
 from services.counter.ingest import BATCHER
-from tests.integration.test_counter_harness import (
+from tests.support.amqp import Tap, tap
+from tests.support.counter import (
     Counter,
     browser,
     counter_settings,
-    eventually,
     running_counter,
 )
-from tests.support.amqp import Tap, tap
 from tests.support.openapi import documented_routes, served_routes
+from tests.support.polling import eventually
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,17 @@ async def latest_total_is(seen: Tap, article_id: int, total: int) -> bool:
     return bool(events) and events[-1]["data"]["total"] == total
 
 
+async def all_counted_events_arrived(counter: Counter, seen: Tap, article_id: int) -> bool:
+    pending = await counter.pool.fetchval(
+        "SELECT changed FROM article_totals WHERE article_id = $1", article_id
+    )
+    written = await counter.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = 'views.counted' AND subject = $1",
+        str(article_id),
+    )
+    return pending is False and len(await counted_events(seen, article_id)) >= written
+
+
 async def test_views_counted_carries_exact_totals_and_rising_versions(counter: Counter) -> None:
     await counter.publish_article(203)
     async with tap(counter.amqp_url, "views.counted") as seen:
@@ -103,7 +114,12 @@ async def test_views_counted_carries_exact_totals_and_rising_versions(counter: C
         assert (await counter.beacon(203, agent=browser("chi"))).status == 204  # again
         await eventually(lambda: latest_total_is(seen, 203, 3))
         await counter.settle()
-        await asyncio.sleep(0.3)  # three publisher rounds: nothing more may come out
+        # Every view is counted; once no change waits to be published and every
+        # views.counted written for the article has arrived, nothing more can come out.
+        await eventually(
+            lambda: all_counted_events_arrived(counter, seen, 203),
+            message="every views.counted of article 203 published and arrived",
+        )
         events = await counted_events(seen, 203)
     versions = [e["data"]["version"] for e in events]
     totals = [e["data"]["total"] for e in events]

@@ -15,16 +15,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.common.events import topology
 from services.counter.app import create_app
 from services.counter.ingest import PIXEL
-from tests.integration.test_counter_harness import (
+from tests.support.counter import (
     BROWSER,
     FAST,
     Counter,
     browser,
     counter_settings,
-    eventually,
     running_counter,
 )
 from tests.support.infra import create_vhost, delete_vhost
+from tests.support.polling import eventually
 
 HEADLESS = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
@@ -175,7 +175,7 @@ async def test_a_published_article_is_countable_within_a_second(counter: Counter
     assert not await counter.countable(108)
     await counter.send_article_event(108, "article.published")
     began = time.monotonic()
-    await eventually(lambda: counter.countable(108), timeout=5)
+    await eventually(lambda: counter.countable(108), timeout=5, interval=0.02)
     assert time.monotonic() - began < 1.0
 
 
@@ -188,7 +188,7 @@ async def test_a_row_changed_in_the_table_reaches_ingest_without_a_reload(
         "INSERT INTO articles (id, countable, version) VALUES (109, true, 1)"
     )
     began = time.monotonic()
-    await eventually(lambda: counter.countable(109), timeout=5)
+    await eventually(lambda: counter.countable(109), timeout=5, interval=0.02)
     assert time.monotonic() - began < 1.0
     await counter.pool.execute("UPDATE articles SET countable = false WHERE id = 109")
     await eventually(lambda: _not(counter.countable(109)), timeout=1)

@@ -36,12 +36,14 @@ from services.common.web import create_base_app
 from tests.support.amqp import drain
 from tests.support.events import submitted
 from tests.support.infra import ROOT, Database
+from tests.support.polling import eventually
 from tests.support.private_services import (
     PrivatePostgres,
     PrivateRabbitMQ,
     private_postgres,
     private_rabbitmq,
 )
+from tests.support.relay import RelayWatch
 
 SERVICE = "feedback"
 QUEUE = "feedback.article-state"  # consumes article.* events (the topology's queue)
@@ -61,15 +63,12 @@ def report(message: str) -> None:
     log.warning("[fault] %s", message)
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float, what: str, interval: float = 0.1
+async def seconds_until(
+    check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str
 ) -> float:
-    """Poll `check` until it holds; fail after `timeout` seconds. Returns the seconds taken."""
+    """Wait for `check` with the shared eventually; returns the seconds it took."""
     began = time.monotonic()
-    while not await check():
-        if time.monotonic() - began > timeout:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(interval)
+    await eventually(check, timeout=timeout, interval=0.1, message=what)
     return time.monotonic() - began
 
 
@@ -197,7 +196,7 @@ class Arrivals:
         async def all_there() -> bool:
             return expected <= await self.collect()
 
-        return await eventually(all_there, timeout, f"{len(expected)} events on {TAP_QUEUE}")
+        return await seconds_until(all_there, timeout, f"{len(expected)} events on {TAP_QUEUE}")
 
 
 async def probe_times(pool: asyncpg.Pool) -> dict[str, int]:
@@ -285,7 +284,7 @@ async def test_relay_keeps_publishing_through_a_broker_restart(
                 await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL")
             )
 
-        await eventually(some_sent, 15, "the relay publishing")
+        await seconds_until(some_sent, 15, "the relay publishing")
         # The broker goes down while the relay is publishing.
         stop_seconds = await rabbit.astop()
         down_at = time.monotonic()
@@ -302,7 +301,7 @@ async def test_relay_keeps_publishing_through_a_broker_restart(
 
         # The relay goes on trying, recording each failure, until a row has failed 4 times
         # and backed off for 16 s: a broker outage of some length.
-        await eventually(rows_failed_while_down, 40, "the relay recording failed tries")
+        await seconds_until(rows_failed_while_down, 40, "the relay recording failed tries")
         assert all(not task.done() for task in relay._tasks), "the relay stopped running"
         errors = await pool.fetch(
             "SELECT DISTINCT left(last_error, 50) AS e FROM outbox WHERE sent_at IS NULL"
@@ -332,13 +331,13 @@ async def test_relay_keeps_publishing_through_a_broker_restart(
 
         # Once the broker is back, the backlog goes at once: not when each row's back-off
         # ends (`backed_off` rows were not due before the deadline). The writer goes on.
-        recovery = await eventually(
+        recovery = await seconds_until(
             backlog_sent,
             BACKLOG_DEADLINE,
             f"the backlog sent within {BACKLOG_DEADLINE} s of the broker's return",
         )
         await writer.stop()
-        await eventually(lambda: _none_unsent(pool), 10, "rows written since then sent")
+        await seconds_until(lambda: _none_unsent(pool), 10, "rows written since then sent")
 
         expected = {str(r["id"]) for r in await pool.fetch("SELECT id FROM outbox")}
         assert expected == set(writer.ids)
@@ -428,9 +427,9 @@ async def test_consumer_resumes_after_a_broker_restart(
         async def all_handled() -> bool:
             return set(await probe_times(pool)) == everything
 
-        await eventually(all_handled, 30, "every event handled")
+        await seconds_until(all_handled, 30, "every event handled")
         recovery = time.monotonic() - up_at
-        await eventually(lambda: _queue_empty(rabbit.url, QUEUE), 10, "the queue drained")
+        await seconds_until(lambda: _queue_empty(rabbit.url, QUEUE), 10, "the queue drained")
         times = await probe_times(pool)
         assert sorted(times.values()) == [1] * len(everything), "an event was counted twice"
         assert await pool.fetchval("SELECT count(*) FROM handled_events") == len(everything)
@@ -479,7 +478,7 @@ async def test_pool_and_consumer_ride_out_a_postgres_restart(
     try:
         first = article(1)
         await publish_events(rabbit.url, [first])
-        await eventually(lambda: _handled(pool, first), 10, "the first event handled")
+        await seconds_until(lambda: _handled(pool, first), 10, "the first event handled")
 
         stop_seconds = await postgres.astop()
         down_at = time.monotonic()
@@ -498,7 +497,7 @@ async def test_pool_and_consumer_ride_out_a_postgres_restart(
             return waits() > max_attempts + 1
 
         # The message is in hand and retried well past max_attempts, yet not parked.
-        await eventually(retried_past_the_limit, 20, "the consumer waiting for the database")
+        await seconds_until(retried_past_the_limit, 20, "the consumer waiting for the database")
         assert await ready_messages(rabbit.url, f"{QUEUE}.dead") == 0
         assert await ready_messages(rabbit.url, QUEUE) == 0  # delivered, held unacked
         held_tries = waits()
@@ -514,8 +513,8 @@ async def test_pool_and_consumer_ride_out_a_postgres_restart(
                 failures.append(type(exc).__name__)
                 return False
 
-        pool_recovery = await eventually(pool_answers, 15, "the same pool answering again")
-        handled_after = await eventually(
+        pool_recovery = await seconds_until(pool_answers, 15, "the same pool answering again")
+        handled_after = await seconds_until(
             lambda: _handled(pool, while_down), 15, "the event held during the outage handled"
         )
         await consumer.stop()
@@ -552,6 +551,7 @@ async def test_notify_wakes_the_relay_after_a_postgres_restart(
     # Polls only every 60 s: within the deadlines below only NOTIFY (or the poll that
     # follows a LISTEN reconnect) can wake it.
     relay = OutboxRelay(fault_db.dsn(SERVICE), pool, publisher, poll_seconds=60)
+    watch = RelayWatch(relay)
     arrivals = Arrivals(rabbit.url)
     first = await add_event(pool, 1)
     # Postgres goes down while the relay is between publishing a row and marking it sent:
@@ -561,7 +561,7 @@ async def test_notify_wakes_the_relay_after_a_postgres_restart(
         await blocker.execute("BEGIN; LOCK TABLE outbox IN SHARE MODE")
         await relay.start()
         await arrivals.wait_for({first}, 10)
-        await eventually(lambda: _relay_blocked(fault_db), 10, "the relay waiting to mark")
+        await seconds_until(lambda: _relay_blocked(fault_db), 10, "the relay waiting to mark")
         [old_backend] = await _listeners(fault_db)
 
         restart_seconds = await postgres.arestart()
@@ -570,12 +570,16 @@ async def test_notify_wakes_the_relay_after_a_postgres_restart(
             backends = await _listeners(fault_db)
             return len(backends) == 1 and backends != [old_backend]
 
-        relisten = await eventually(listening_again, 15, "the relay LISTENing again")
+        relisten = await seconds_until(listening_again, 15, "the relay LISTENing again")
         # The claim rolled back with the dead transaction: the row is sent again (consumers
         # drop the copy by event id) and marked sent this time.
-        await eventually(lambda: _none_unsent(pool), 15, "the interrupted row sent again")
+        await seconds_until(lambda: _none_unsent(pool), 15, "the interrupted row sent again")
         assert all(not task.done() for task in relay._tasks), "the relay stopped running"
-        await asyncio.sleep(0.5)  # let the poll that follows a reconnect finish and go idle
+        # The poll that follows the LISTEN reconnect (its second catch-up) is over, and the
+        # relay waits with no wake-up pending: the next row can only come by NOTIFY.
+        await seconds_until(
+            lambda: watch.idle_after(catch_ups=2), 15, "the relay idle after catching up"
+        )
 
         written_at = time.monotonic()
         second = await add_event(pool, 2)
@@ -583,7 +587,7 @@ async def test_notify_wakes_the_relay_after_a_postgres_restart(
         woke = time.monotonic() - written_at
         assert woke < 15
         # Marked sent in the claiming transaction, just after the broker's confirm.
-        await eventually(lambda: _none_unsent(pool), 5, "the row marked sent")
+        await seconds_until(lambda: _none_unsent(pool), 5, "the row marked sent")
         await arrivals.collect()
         copies = Counter(arrivals.ids)
         assert set(copies) == {first, second}
@@ -646,14 +650,14 @@ async def test_readiness_follows_the_broker_and_the_database(
         async def ready() -> bool:
             return await checks() == (200, {"database": "ok", "broker": "ok"})
 
-        broker_back = await eventually(ready, 30, "ready again after the broker's return")
+        broker_back = await seconds_until(ready, 30, "ready again after the broker's return")
 
         await postgres.astop()
         status, found = await checks()
         assert status == 503 and found["database"].startswith("unavailable"), found
         assert found["broker"] == "ok"
         await postgres.astart()
-        database_back = await eventually(ready, 15, "ready again after the database's return")
+        database_back = await seconds_until(ready, 15, "ready again after the database's return")
         report(
             f"readiness: 503 while the broker was down, ready {broker_back:.1f} s after it "
             f"was back; 503 while the database was down, ready {database_back:.2f} s after"

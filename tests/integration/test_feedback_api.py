@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_feedback_harness import MODERATOR_NAME, Service, running_service
 from tests.support.amqp import tap
+from tests.support.feedback import MODERATOR_NAME, Service, running_service
 from tests.support.openapi import documented_routes, served_routes
 
 ARTICLE = 201

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.integration.test_feedback_harness import Service, form_stamp_in, running_service
 from tests.support.amqp import tap
+from tests.support.feedback import Service, form_stamp_in, running_service
 
 NAME = "Nguyễn Thị Lan"
 EMAIL = "lan.nguyen@example.vn"

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import ClientResponse
 
 from services.feedback.limits import DailyCap
-from tests.integration.test_feedback_harness import FORM_SECRET, Service, running_service
+from tests.support.feedback import FORM_SECRET, Service, running_service
 
 LIMIT = 3
 ARTICLE = 301

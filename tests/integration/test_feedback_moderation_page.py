@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.integration.test_feedback_harness import Service, running_service
 from tests.support.amqp import tap
+from tests.support.feedback import Service, running_service
 
 PAGE = "/quan-tri/phan-hoi"
 NAME = "Võ Thị Mai"

@@ -16,11 +16,14 @@ from services.common import db
 from services.common.events import housekeeping
 from services.common.events.broker import Publisher, connect
 from services.common.events.outbox import write_event
+from services.common.events.payloads import new_event
 from services.common.events.relay import OutboxRelay
 from services.common.events.schemas import EventSchemaError
-from tests.support.amqp import Tap, tap
+from tests.support.amqp import Tap, publish_event, tap
 from tests.support.events import submitted
 from tests.support.infra import ROOT, Database, create_database, drop_database
+from tests.support.polling import eventually
+from tests.support.relay import RelayWatch
 
 SERVICE = "feedback"
 
@@ -105,8 +108,10 @@ async def test_relay_publishes_and_marks_sent(
 async def test_notify_wakes_the_relay_long_before_its_poll(
     pool: asyncpg.Pool, relay: OutboxRelay, events: Tap
 ) -> None:
+    watch = RelayWatch(relay)
     await relay.start()  # polls only every 60 s: only NOTIFY can deliver within the wait
-    await asyncio.sleep(0.5)
+    # LISTENing, and the poll that follows its connect is over: the row below is news.
+    await eventually(lambda: watch.idle_after(catch_ups=1), message="the relay idle")
     await add_events(pool, range(10, 11))
     bodies = await events.wait_for(1, timeout=10)
     assert bodies[0]["data"]["id"] == 10
@@ -126,8 +131,12 @@ async def test_two_relays_never_send_a_row_twice(
     finally:
         await connection.close()
     await events.wait_for(300)
-    await asyncio.sleep(0.5)  # let any duplicate arrive before counting
-    ids = [b["data"]["id"] for b in events.bodies]
+    # Every copy the relays published was confirmed, so it is on the tap's queue already;
+    # a marker published now arrives after all of them.
+    marker = new_event("feedback.submitted", submitted(1))
+    await publish_event(amqp_url, marker)
+    await eventually(lambda: marker.id in {b["id"] for b in events.bodies}, message="marker")
+    ids = [b["data"]["id"] for b in events.bodies if b["id"] != marker.id]
     assert sorted(ids) == list(range(100, 400))
 
 
@@ -156,10 +165,11 @@ async def test_a_relay_killed_between_publish_and_mark_sends_again(
     second = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
         bodies = await events.wait_for(2, timeout=30)
-        for _ in range(100):
-            if not await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
-                break
-            await asyncio.sleep(0.1)
+
+        async def marked_sent() -> bool:
+            return not await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+
+        await eventually(marked_sent, timeout=10, interval=0.1)
     finally:
         second.terminate()
         second.wait()

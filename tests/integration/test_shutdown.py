@@ -14,6 +14,7 @@ import aiohttp
 
 from scripts.run_local import wait_until_ready
 from tests.support.infra import ROOT, Database
+from tests.support.polling import eventually
 from tests.support.private_services import free_port
 from tests.support.slow_service import SLOW_SECONDS
 
@@ -40,7 +41,12 @@ async def test_sigterm_answers_requests_in_flight_then_exits_cleanly(
         await asyncio.to_thread(wait_until_ready, f"{url}/readyz", process, 30)
         async with aiohttp.ClientSession() as http:
             in_flight = [asyncio.create_task(http.get(f"{url}/slow")) for _ in range(3)]
-            await asyncio.sleep(SLOW_SECONDS / 3)  # the requests are being handled
+
+            async def all_three_held() -> bool:
+                async with http.get(f"{url}/slow/in-flight") as response:
+                    return bool((await response.json())["slow"] == 3)
+
+            await eventually(all_three_held, timeout=SLOW_SECONDS / 2, interval=0.02)
             process.send_signal(signal.SIGTERM)
             answers = await asyncio.gather(*in_flight)
             assert [a.status for a in answers] == [200, 200, 200]

@@ -13,6 +13,7 @@ import pytest
 
 from services.counter.counting import View
 from services.counter.ingest import BatchFailed, ViewBatcher
+from tests.support.polling import eventually
 
 DAY = date(2026, 11, 28)
 
@@ -22,17 +23,22 @@ def view(n: int) -> View:
 
 
 class FakeBroker:
-    """Records batches; confirms them when `confirm` is set, or fails them."""
+    """Records batches (`published` is set once one arrives); confirms them when `confirm`
+    is set, or fails them. `log` records each confirm in order with the test's own events."""
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[list[View]] = []
+        self.published = asyncio.Event()
         self.confirm = asyncio.Event()
         self.confirm.set()
         self.fail = fail
+        self.log: list[str] = []
 
     async def publish(self, views: Sequence[View]) -> None:
         self.batches.append(list(views))
+        self.published.set()
         await self.confirm.wait()
+        self.log.append("confirmed")
         if self.fail:
             raise ConnectionError("broker gone")
 
@@ -70,8 +76,8 @@ async def test_a_view_is_answered_only_after_its_batch_is_confirmed() -> None:
     broker.confirm.clear()
     batcher = ViewBatcher(broker.publish, max_size=500, max_delay=0.001)
     waiting = asyncio.create_task(batcher.submit(view(1)))
-    await asyncio.sleep(0.05)
-    assert broker.batches and not waiting.done()
+    await asyncio.wait_for(broker.published.wait(), 1)
+    assert broker.batches == [[view(1)]] and not waiting.done()
     broker.confirm.set()
     await asyncio.wait_for(waiting, 1)
 
@@ -99,8 +105,8 @@ async def test_closing_sends_what_waits_without_the_delay() -> None:
     broker = FakeBroker()
     batcher = ViewBatcher(broker.publish, max_size=500, max_delay=60)
     waiting = [asyncio.create_task(batcher.submit(view(n))) for n in range(3)]
-    await asyncio.sleep(0.01)
-    assert batcher.waiting == 3 and not broker.batches
+    await eventually(lambda: batcher.waiting == 3, timeout=1, interval=0)
+    assert not broker.batches
     await asyncio.wait_for(batcher.drain(), 1)
     await asyncio.wait_for(asyncio.gather(*waiting), 1)
     assert [len(b) for b in broker.batches] == [3]
@@ -114,12 +120,17 @@ async def test_drain_waits_for_batches_in_flight() -> None:
     broker.confirm.clear()
     batcher = ViewBatcher(broker.publish, max_size=500, max_delay=0.001)
     waiting = asyncio.create_task(batcher.submit(view(1)))
-    await asyncio.sleep(0.02)
-    draining = asyncio.create_task(batcher.drain())
-    await asyncio.sleep(0.02)
-    assert not draining.done()
+    await asyncio.wait_for(broker.published.wait(), 1)  # the batch is in flight
+
+    async def drain() -> None:
+        await batcher.drain()
+        broker.log.append("drained")
+
+    draining = asyncio.create_task(drain())
     broker.confirm.set()
     await asyncio.wait_for(draining, 1)
+    # A drain that did not wait would have ended on its first turn, before the confirm.
+    assert broker.log == ["confirmed", "drained"]
     assert waiting.done()
 
 
@@ -129,7 +140,8 @@ async def test_a_waiter_that_went_away_does_not_break_the_batch() -> None:
     batcher = ViewBatcher(broker.publish, max_size=500, max_delay=0.001)
     gone = asyncio.create_task(batcher.submit(view(1)))
     stays = asyncio.create_task(batcher.submit(view(2)))
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(broker.published.wait(), 1)
+    assert broker.batches == [[view(1), view(2)]]  # both in the batch now in flight
     gone.cancel()
     broker.confirm.set()
     await asyncio.wait_for(stays, 1)

@@ -5,8 +5,7 @@ tested in tests/unit/test_listener.py."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
 
@@ -16,6 +15,7 @@ import pytest
 from services.counter import store
 from services.counter.counting import CountableArticles
 from services.counter.ingest import ArticleWatcher
+from tests.support.polling import eventually
 
 
 class FakePool:
@@ -29,13 +29,6 @@ class FakePool:
 def watcher(**kw: Any) -> ArticleWatcher:
     pool = cast(asyncpg.Pool, FakePool())
     return ArticleWatcher("postgresql://unused", pool, CountableArticles(), **kw)
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -65,6 +58,6 @@ async def test_the_periodic_reload_goes_on_after_an_unexpected_failure(
     monkeypatch.setattr(store, "countable_article_ids", countable_ids)
     articles = watcher(reload_seconds=0.01)
     async with running(articles._reload_periodically()) as task:
-        await until(lambda: 7 in articles.articles or task.done())
+        await eventually(lambda: 7 in articles.articles or task.done(), timeout=5.0, interval=0.01)
         assert not task.done()
     assert calls >= 2

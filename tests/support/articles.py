@@ -1,19 +1,16 @@
 """The harness of the articles tests: the service in-process (TestServer) on a database and
 a RabbitMQ vhost of its own, users of every role with their tokens, and helpers that
-create content through the API. Its own test checks that the harness starts."""
+create content through the API."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.articles import users
@@ -99,16 +96,6 @@ class Site:
         return dict(await response.json())
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 15.0, interval: float = 0.05
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(interval)
-
-
 @asynccontextmanager
 async def running_site(trusted_proxies: list[str] | None = None) -> AsyncIterator[Site]:
     """The articles service on a database and vhost of its own (tests here count events
@@ -150,21 +137,3 @@ async def running_site(trusted_proxies: list[str] | None = None) -> AsyncIterato
     finally:
         delete_vhost(vhost)
         drop_database(database)
-
-
-@pytest.fixture(scope="module")
-async def site() -> AsyncIterator[Site]:
-    async with running_site() as harness:
-        yield harness
-
-
-async def test_the_harness_serves_a_ready_articles_service(site: Site) -> None:
-    response = await site.client.get("/readyz")
-    assert response.status == 200
-    assert (await response.json())["checks"] == {"database": "ok", "broker": "ok"}
-
-
-async def test_the_api_document_is_served(site: Site) -> None:
-    response = await site.client.get("/api/v1/articles/openapi.json")
-    assert response.status == 200
-    assert (await response.json())["info"]["title"] == "Bantin articles API"

@@ -1,13 +1,12 @@
 """The feedback service running in-process on its own fresh database and RabbitMQ vhost,
-for the test_feedback_* modules (this module holds no tests): tokens by role, articles fed
+for the test_feedback_* modules: tokens by role, articles fed
 to the read model through the broker, signed form stamps, and row counts."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from services.feedback.spam import FormSigner
 from tests.support.amqp import publish_event
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 from tests.support.keys import KeyPair, new_keypair
+from tests.support.polling import eventually
 
 FORM_SECRET = b"feedback-tests-form-secret-32-by"
 MODERATOR_NAME = "Phạm Kiểm Duyệt"
@@ -80,7 +80,10 @@ class Service:
             CloudEvent("article.published", source_of("articles"), str(article_id), data)
         )
         if applied:
-            await eventually(lambda: self._has_article(article_id, True, title))
+            await eventually(
+                lambda: self._has_article(article_id, True, title),
+                message=f"article {article_id} published in the read model",
+            )
         return title
 
     async def unpublish_article(self, article_id: int, version: int) -> None:
@@ -88,13 +91,18 @@ class Service:
         await self._send(
             CloudEvent("article.unpublished", source_of("articles"), str(article_id), data)
         )
-        await eventually(lambda: self._has_article(article_id, False))
+        await eventually(
+            lambda: self._has_article(article_id, False),
+            message=f"article {article_id} unpublished in the read model",
+        )
 
     async def _send(self, event: CloudEvent) -> None:
         """Publish, then wait until the consumer has handled the event (applied or found
         stale: either way it is in handled_events)."""
         await publish_event(self.amqp_url, event)
-        await eventually(lambda: self._handled(event.id))
+        await eventually(
+            lambda: self._handled(event.id), message=f"{event.type} {event.id} handled"
+        )
 
     async def _handled(self, event_id: str) -> bool:
         return bool(
@@ -114,14 +122,6 @@ class Service:
             and row["published"] is published
             and (title is None or row["title"] == title)
         )
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(0.05)
 
 
 def form_stamp_in(page: str) -> str:

@@ -1,14 +1,12 @@
 """The counter service running in-process on its own fresh database and RabbitMQ vhost, for
-the test_counter_* modules (this module holds no tests): readers with their own address and
-browser, articles fed to the read model through the broker, view batches published as the
-ingest would, and a barrier that waits until every view answered so far is counted."""
+the test_counter_* modules: readers with their own address and browser, articles fed to
+the read model through the broker, view batches published as the ingest would, and a
+barrier that waits until every view answered so far is counted."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +33,7 @@ from tests.support.infra import (
     drop_database,
 )
 from tests.support.keys import KeyPair, claims, new_keypair, sign
+from tests.support.polling import eventually
 
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
@@ -134,7 +133,11 @@ class Counter:
         before = await self.total(MARKER_ARTICLE)
         response = await self.beacon(MARKER_ARTICLE, agent=browser(f"marker{next(self._markers)}"))
         assert response.status == 204, await response.text()
-        await eventually(lambda: self._total_above(MARKER_ARTICLE, before))
+        await eventually(
+            lambda: self._total_above(MARKER_ARTICLE, before),
+            interval=0.02,
+            message="the marker view counted",
+        )
 
     async def _total_above(self, article_id: int, value: int) -> bool:
         return await self.total(article_id) > value
@@ -144,7 +147,11 @@ class Counter:
     async def publish_article(self, article_id: int) -> None:
         """article.published through the broker; returns once ingest takes its views."""
         await self.send_article_event(article_id, "article.published")
-        await eventually(lambda: self.countable(article_id))
+        await eventually(
+            lambda: self.countable(article_id),
+            interval=0.02,
+            message=f"article {article_id} countable",
+        )
 
     async def send_article_event(self, article_id: int, type_: str) -> None:
         version = self._versions[article_id] = self._versions.get(article_id, 0) + 1
@@ -201,14 +208,6 @@ def article_event(article_id: int, type_: str, version: int) -> CloudEvent:
             "updated_at": "2026-11-28T08:00:00+07:00",
         }
     return CloudEvent(type_, source_of("articles"), str(article_id), data)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(0.02)
 
 
 def counter_settings(database: Database, amqp_url: str, keys: KeyPair) -> Settings:
