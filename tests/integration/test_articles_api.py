@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.articles import domain, login, users
+from services.articles import domain, store
 from services.articles.config import THROTTLE_SECRET
 from services.common.events.schemas import validate
 from tests.integration.test_articles_support import PASSWORD, PNG, Site, running_site
@@ -174,7 +174,7 @@ async def test_failures_from_elsewhere_never_lock_a_name_out_for_its_owner(
 
     # Only HMACs are stored; the owner's success forgot the name's failures, not the
     # attacker's own block.
-    keys = login.throttle_keys(site.client.app[THROTTLE_SECRET], owner, "198.51.100.7")
+    keys = domain.throttle_keys(site.client.app[THROTTLE_SECRET], owner, "198.51.100.7")
     rows = {r["key"]: r for r in await site.pool.fetch("SELECT * FROM login_throttle")}
     assert keys.username not in rows
     assert rows[keys.pair]["blocked_until"] is not None
@@ -311,7 +311,7 @@ async def test_a_disabled_users_token_is_refused_at_once(site: Site) -> None:
     assert created.status == 201
 
     async with site.pool.acquire() as conn:
-        await users.set_disabled(conn, account.user.id, True)
+        await store.set_disabled(conn, account.user.id, True)
     refused = await site.client.post(
         "/api/v1/categories", json={"name": "Sau khi khoá"}, headers=account.headers
     )
