@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from services.articles import actions, domain, login, store
 from services.articles.config import ISSUER, THROTTLE_SECRET
@@ -427,7 +428,8 @@ async def _uploaded_file(request: web.Request) -> bytes:
                 return await _read_capped(part, IMAGE_MAX_BYTES)
             if isinstance(part, BodyPartReader):
                 await _read_capped(part, MULTIPART_OVERHEAD_BYTES)  # skip small fields
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, AssertionError, BadHttpMessage) as exc:
+        # BadHttpMessage: a part's headers that do not parse (or are too long).
         raise Problem(400, "invalid_multipart", "Nội dung gửi lên không đọc được.") from exc
     raise invalid_input({"file": "Thiếu tệp ảnh (trường “file”)."})
 

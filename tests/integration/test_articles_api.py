@@ -564,6 +564,28 @@ async def test_a_too_large_article_is_413_and_a_large_one_is_fine(site: Site) ->
     await problem(too_big_login, 413, "body_too_large")
 
 
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "code"),
+    [
+        (b"[" * 5000, "application/json", 400, "invalid_json"),  # deeper than the parser goes
+        (b"{nope", "application/json", 400, "invalid_json"),
+        (b"title=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+    ids=["deeply-nested", "broken", "form"],
+)
+async def test_a_body_that_is_no_json_is_refused_with_nothing_written(
+    site: Site, data: bytes, content_type: str, status: int, code: str
+) -> None:
+    before = await count(site, "SELECT count(*) FROM articles")
+    response = await site.client.post(
+        "/api/v1/articles",
+        data=data,
+        headers={**site.auth("editor"), "Content-Type": content_type},
+    )
+    await problem(response, status, code)
+    assert await count(site, "SELECT count(*) FROM articles") == before
+
+
 async def test_body_html_is_sanitised(site: Site) -> None:
     dirty = (
         '<p onclick="steal()">Đoạn <strong>đậm</strong><script>alert("x")</script></p>'
@@ -661,6 +683,27 @@ async def test_non_images_and_huge_files_are_refused(
         "/api/v1/images", data=_file(data), headers=site.auth("editor")
     )
     await problem(response, status, code)
+    assert await count(site, "SELECT count(*) FROM images") == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--boundary\r\n-282245755361--boundary--",  # found by schemathesis: was a 500
+        b"--boundary\r\nX-Long: " + b"x" * 10_000 + b"\r\n\r\n--boundary--",
+        b"no boundary at all",
+        b"",
+    ],
+    ids=["broken-part", "header-too-long", "no-boundary", "empty"],
+)
+async def test_a_malformed_multipart_body_is_a_400(site: Site, body: bytes) -> None:
+    before = await count(site, "SELECT count(*) FROM images")
+    response = await site.client.post(
+        "/api/v1/images",
+        data=body,
+        headers={**site.auth("editor"), "Content-Type": "multipart/form-data; boundary=boundary"},
+    )
+    await problem(response, 400, "invalid_multipart")
     assert await count(site, "SELECT count(*) FROM images") == before
 
 
