@@ -96,7 +96,8 @@ class WeakPasswordError(UserInputError):
 
 
 class UsernameTakenError(UserInputError):
-    pass
+    def __init__(self) -> None:
+        super().__init__("username", "Tên đăng nhập này đã có người dùng.")
 
 
 def one_line(text: str) -> str:

@@ -16,8 +16,10 @@ with it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import re
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -340,24 +342,28 @@ STATIC_FILES = {
 }
 
 
-def static_file_handler(name: str) -> Any:
-    """GET /static/{name}: a file of services/common/static, read once, cacheable for an
-    hour and revalidated by ETag."""
+_STATIC_NAMES = "|".join(re.escape(name) for name in STATIC_FILES)
+
+
+@functools.cache
+def _static_file(name: str) -> tuple[bytes, dict[str, str]]:
+    """A file of services/common/static and its headers, read once."""
     body = (STATIC_DIR / name).read_bytes()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
-    content_type = STATIC_FILES[name]
-
-    async def static_file(request: web.Request) -> web.Response:
-        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
-            return web.Response(status=304, headers=headers)
-        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
-
-    return static_file
+    return body, {"Cache-Control": "public, max-age=3600", "ETag": etag}
 
 
-for _name in STATIC_FILES:
-    routes.get(f"/static/{_name}")(static_file_handler(_name))
+# Only the listed names match: any other /static/ path is the router's 404.
+@routes.get(f"/static/{{name:{_STATIC_NAMES}}}")
+async def static_file(request: web.Request) -> web.Response:
+    """GET /static/{name}: cacheable for an hour and revalidated by ETag."""
+    name = request.match_info["name"]
+    body, headers = _static_file(name)
+    if _etag_matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=body, content_type=STATIC_FILES[name], charset="utf-8", headers=headers
+    )
 
 
 # --- images -------------------------------------------------------------------------------

@@ -390,7 +390,7 @@ async def insert_user(
             sorted(roles),
         )
     except asyncpg.UniqueViolationError as exc:
-        raise UsernameTakenError("username", "Tên đăng nhập này đã có người dùng.") from exc
+        raise UsernameTakenError from exc
     assert row is not None
     return _user(row)
 
