@@ -20,12 +20,13 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from services.articles import actions, domain, login, store
 from services.articles.config import ISSUER, THROTTLE_SECRET
-from services.articles.domain import Article, Category, RefusalError, StaticPage, User, iso_time
+from services.articles.domain import Article, Category, RefusalError, StaticPage, User
 from services.articles.http_common import optional_principal, problem_for
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
 from services.common.roles import ADMIN, ROLES
+from services.common.vietnam import iso_time
 from services.common.web import POOL, client_address
 
 # The app's body limit (MAX_BODY_BYTES, 64 KiB by default) fits logins and categories;

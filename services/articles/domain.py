@@ -18,7 +18,6 @@ import nh3
 from slugify import slugify
 
 from services.common.roles import ROLES, Principal
-from services.common.vietnam import VIETNAM
 
 # --- refusals -----------------------------------------------------------------------------
 
@@ -215,11 +214,6 @@ class Article:
 
 def image_path(image_id: int) -> str:
     return f"/anh/{image_id}"
-
-
-def iso_time(moment: datetime) -> str:
-    """ISO 8601 with the offset, in Vietnam's time as readers see it."""
-    return moment.astimezone(VIETNAM).isoformat()
 
 
 # --- who may do what ----------------------------------------------------------------------
