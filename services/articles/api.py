@@ -1,26 +1,33 @@
-"""The JSON API: access tokens, categories, articles, images and static pages.
+"""The JSON API: access tokens, categories, articles, images, static pages, and the
+administration of users (admins only).
 
-Errors are application/problem+json (services/common/errors.py). Every change and the
-event it causes commit in one transaction.
+Handlers parse and check the request, call an action (services/articles/actions.py) or a
+store read, and render. Errors are application/problem+json (services/common/errors.py);
+a refusal of the rules is answered by http_common.problem_for.
+
+No change of users may leave the site without an enabled admin (409 last_admin, nothing
+written). Disabling a user, or taking a role away, ends their current token in articles at
+once (login.active_check); signing in is refused to a disabled user.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 from typing import Any
 
-import asyncpg
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
-from services.articles import domain, events, login, static_pages, store
-from services.articles.config import ISSUER
-from services.articles.domain import PUBLISHED, UNPUBLISHED, Article, Category, iso_time
-from services.articles.request_context import acquire as _acquire
-from services.articles.request_context import json_response as _json
-from services.articles.request_context import optional_principal, path_id
+from services.articles import actions, domain, login, store
+from services.articles.config import ISSUER, THROTTLE_SECRET
+from services.articles.domain import Article, Category, RefusalError, StaticPage, User
+from services.articles.http_common import optional_principal, problem_for
+from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
-from services.common.events.outbox import write_event
+from services.common.roles import ADMIN, ROLES
+from services.common.vietnam import iso_time
+from services.common.web import POOL, client_address
 
 # The app's body limit (MAX_BODY_BYTES, 64 KiB by default) fits logins and categories;
 # an article's HTML may be longer, so its routes read with this larger limit.
@@ -105,14 +112,74 @@ PAGE_PUT = input_validator(
         "properties": {"title": _text(200, required=True), "body_html": _text(200_000)},
     }
 )
+_USER_FIELDS: dict[str, Any] = {
+    "display_name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": domain.MAX_DISPLAY_NAME_LENGTH,
+        "pattern": r"\S",
+    },
+    "roles": {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"enum": sorted(ROLES)},
+    },
+    "password": {
+        "type": "string",
+        "minLength": domain.MIN_PASSWORD_LENGTH,
+        "maxLength": domain.MAX_PASSWORD_LENGTH,
+    },
+}
+USER_CREATE = input_validator(
+    {
+        "type": "object",
+        "required": ["username", "password", "roles"],
+        "additionalProperties": False,
+        "properties": {
+            "username": {
+                "type": "string",
+                "maxLength": 100,
+                "description": "3-40 of a-z 0-9 . _ - (stored lower-case)",
+            },
+            **_USER_FIELDS,
+        },
+    }
+)
+USER_PATCH = input_validator(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {**_USER_FIELDS, "disabled": {"type": "boolean"}},
+    }
+)
+PRIVATE = {"Cache-Control": "no-store"}
 
 
-def _not_found() -> Problem:
-    return Problem(404, "article_not_found", "Không tìm thấy bài viết.")
+def _json(
+    body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON answer with Vietnamese written as it is (not as \\u escapes)."""
+    return web.Response(
+        text=json.dumps(body, ensure_ascii=False),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+def _path_id(request: web.Request, missing: RefusalError) -> int:
+    """The route's {id:\\d+} as a number; `missing` answered for one too long to be any
+    row's id."""
+    raw = request.match_info["id"]
+    if len(raw) > 18:
+        raise problem_for(missing)
+    return int(raw)
 
 
 def _article_id(request: web.Request) -> int:
-    return path_id(request, _not_found())
+    return _path_id(request, domain.ArticleNotFoundError())
 
 
 # --- representations ----------------------------------------------------------------------
@@ -147,6 +214,28 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
     return shown
 
 
+def page_json(page: StaticPage) -> dict[str, Any]:
+    return {
+        "slug": page.slug,
+        "title": page.title,
+        "body_html": page.body_html,
+        "version": page.version,
+        "updated_at": iso_time(page.updated_at) if page.updated_at else None,
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "roles": sorted(user.roles),
+        "disabled": user.disabled,
+        "created_at": iso_time(user.created_at),
+        "updated_at": iso_time(user.updated_at),
+    }
+
+
 # --- access tokens ------------------------------------------------------------------------
 
 
@@ -154,7 +243,16 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
 async def issue_token(request: web.Request) -> web.Response:
     """{"username","password"} -> {"access_token","token_type":"Bearer","expires_in"}."""
     body = await read_json(request, LOGIN)
-    user = await login.sign_in(request, body["username"], body["password"])
+    try:
+        user = await login.sign_in(
+            request.app[POOL],
+            request.app[THROTTLE_SECRET],
+            client_address(request),
+            body["username"],
+            body["password"],
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
     issuer = request.app[ISSUER]
     token, _ = issuer.issue(user)
     return _json(
@@ -163,7 +261,7 @@ async def issue_token(request: web.Request) -> web.Response:
             "token_type": "Bearer",
             "expires_in": int(issuer.ttl.total_seconds()),
         },
-        headers={"Cache-Control": "no-store"},
+        headers=PRIVATE,
     )
 
 
@@ -172,7 +270,7 @@ async def issue_token(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/categories")
 async def list_categories(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
     return _json({"items": [category_json(c) for c in categories]})
 
@@ -181,13 +279,10 @@ async def list_categories(request: web.Request) -> web.Response:
 @require_role(*domain.PUBLISHERS)
 async def create_category(request: web.Request) -> web.Response:
     body = await read_json(request, CATEGORY_CREATE)
-    name = " ".join(body["name"].split())
-    slug = body.get("slug") or domain.make_slug(name, fallback="chuyen-muc")
     try:
-        async with _acquire(request) as conn:
-            category = await store.create_category(conn, name, slug)
-    except store.SlugTakenError as exc:
-        raise Problem(409, "slug_taken", f"Đã có chuyên mục với đường dẫn “{slug}”.") from exc
+        category = await actions.create_category(request.app[POOL], body["name"], body.get("slug"))
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
     return _json(
         category_json(category),
         status=201,
@@ -205,53 +300,15 @@ async def _read_article_body(request: web.Request, validator: Any) -> dict[str, 
     return body
 
 
-def _clean_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The editable fields of a request, tidied: body_html sanitised (422 if nothing is
-    left of it), single-line texts trimmed."""
-    fields = {k: v for k, v in body.items() if k in store.EDITABLE}
-    for name in ("title", "summary", "byline", "image_caption"):
-        if name in fields:
-            fields[name] = " ".join(fields[name].split())
-    if "body_html" in fields:
-        fields["body_html"] = domain.sanitize_html(fields["body_html"])
-        if not domain.html_to_text(fields["body_html"]) and "<img" not in fields["body_html"]:
-            raise invalid_input(
-                {"body_html": "Nội dung trống sau khi lọc bỏ mã HTML không an toàn."}
-            )
-    return fields
-
-
-async def _check_references(conn: asyncpg.Connection, fields: dict[str, Any]) -> None:
-    if "category_id" in fields and await store.get_category(conn, fields["category_id"]) is None:
-        raise invalid_input({"category_id": "Chuyên mục không tồn tại."})
-    image_id = fields.get("image_id")
-    if image_id is not None and not await store.image_exists(conn, image_id):
-        raise invalid_input({"image_id": "Ảnh không tồn tại."})
-
-
-def _derived(fields: dict[str, Any]) -> dict[str, Any]:
-    """The columns that follow from the edited ones: the slug from the title, the search
-    text from the body."""
-    derived: dict[str, Any] = {}
-    if "title" in fields:
-        derived["slug"] = domain.make_slug(fields["title"], fallback="bai-viet")
-    if "body_html" in fields:
-        derived["body_text"] = domain.html_to_text(fields["body_html"])
-    return derived
-
-
 @routes.post("/api/v1/articles")
 @require_role(*domain.WRITERS)
 async def create_article(request: web.Request) -> web.Response:
     """A new draft, owned by the signed-in user."""
     body = await _read_article_body(request, ARTICLE_CREATE)
-    fields = _clean_fields(body)
-    derived = _derived(fields)
-    async with _acquire(request) as conn, conn.transaction():
-        await _check_references(conn, fields)
-        article = await store.create_article(
-            conn, fields, derived["slug"], derived["body_text"], request[PRINCIPAL].user_id
-        )
+    try:
+        article = await actions.create_article(request.app[POOL], request[PRINCIPAL], body)
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
     return _json(
         article_json(article), status=201, headers={"Location": f"/api/v1/articles/{article.id}"}
     )
@@ -261,10 +318,10 @@ async def create_article(request: web.Request) -> web.Response:
 async def get_article(request: web.Request) -> web.Response:
     """Published articles for everyone; drafts for publishers and their own author."""
     principal = await optional_principal(request)
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         article = await store.get_article(conn, _article_id(request))
     if article is None or not domain.can_see(principal, article):
-        raise _not_found()
+        raise problem_for(domain.ArticleNotFoundError())
     headers = {"Cache-Control": "no-store" if principal else "public, max-age=30"}
     return _json(article_json(article), headers=headers)
 
@@ -275,7 +332,7 @@ async def list_articles(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 1, MAX_LIST_LIMIT) or DEFAULT_LIST_LIMIT
     before = query_int(request, "before", 1, 2**62)
     category_slug = request.query.get("category")
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         category = None
         if category_slug:
             category = await store.get_category_by_slug(conn, category_slug)
@@ -298,60 +355,45 @@ async def list_articles(request: web.Request) -> web.Response:
     )
 
 
-async def _locked_article(conn: asyncpg.Connection, request: web.Request) -> Article:
-    article = await store.get_article(conn, _article_id(request), for_update=True)
-    if article is None or not domain.can_see(request[PRINCIPAL], article):
-        raise _not_found()
-    return article
-
-
 @routes.patch(r"/api/v1/articles/{id:\d+}")
 @require_role(*domain.WRITERS)
 async def update_article(request: web.Request) -> web.Response:
     """Change some fields; a published article's change is announced as article.updated."""
     body = await _read_article_body(request, ARTICLE_PATCH)
-    fields = _clean_fields(body)
-    if not fields:
-        raise invalid_input({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
-    principal = request[PRINCIPAL]
-    async with _acquire(request) as conn, conn.transaction():
-        article = await _locked_article(conn, request)
-        if not domain.can_edit(principal, article):
-            raise Problem(403, "forbidden", "Bạn không có quyền sửa bài viết này.")
-        if "version" in body and body["version"] != article.version:
-            raise Problem(
-                409,
-                "version_conflict",
-                "Bài viết đã được người khác sửa trong lúc bạn soạn; xin tải lại rồi sửa tiếp.",
-            )
-        await _check_references(conn, fields)
-        updated = await store.update_article(conn, article.id, fields | _derived(fields))
-        event_type = domain.edit_event(updated.status)
-        if event_type:
-            await write_event(conn, event_type, events.article_data(updated))
+    try:
+        updated = await actions.update_article(
+            request.app[POOL],
+            request[PRINCIPAL],
+            _article_id(request),
+            body,
+            version=body.get("version"),
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
     return _json(article_json(updated))
 
 
 @routes.post(r"/api/v1/articles/{id:\d+}/publish")
 @require_role(*domain.PUBLISHERS)
 async def publish_article(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn, conn.transaction():
-        article = await _locked_article(conn, request)
-        event_type = domain.publication_event(article.status)
-        published = await store.set_status(conn, article.id, PUBLISHED)
-        await write_event(conn, event_type, events.article_data(published))
+    try:
+        published = await actions.publish_article(
+            request.app[POOL], request[PRINCIPAL], _article_id(request)
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
     return _json(article_json(published))
 
 
 @routes.post(r"/api/v1/articles/{id:\d+}/unpublish")
 @require_role(*domain.PUBLISHERS)
 async def unpublish_article(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn, conn.transaction():
-        article = await _locked_article(conn, request)
-        if not article.is_public:
-            raise Problem(409, "not_published", "Bài viết này hiện không được đăng.")
-        withdrawn = await store.set_status(conn, article.id, UNPUBLISHED)
-        await write_event(conn, "article.unpublished", events.unpublished_data(withdrawn))
+    try:
+        withdrawn = await actions.unpublish_article(
+            request.app[POOL], request[PRINCIPAL], _article_id(request)
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
     return _json(article_json(withdrawn))
 
 
@@ -387,7 +429,8 @@ async def _uploaded_file(request: web.Request) -> bytes:
                 return await _read_capped(part, IMAGE_MAX_BYTES)
             if isinstance(part, BodyPartReader):
                 await _read_capped(part, MULTIPART_OVERHEAD_BYTES)  # skip small fields
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, AssertionError, BadHttpMessage) as exc:
+        # BadHttpMessage: a part's headers that do not parse (or are too long).
         raise Problem(400, "invalid_multipart", "Nội dung gửi lên không đọc được.") from exc
     raise invalid_input({"file": "Thiếu tệp ảnh (trường “file”)."})
 
@@ -398,37 +441,22 @@ async def upload_image(request: web.Request) -> web.Response:
     """multipart/form-data with a JPEG, PNG, WebP or GIF in the field "file" (up to 5 MB);
     the type is read from the file's first bytes, not from its name."""
     data = await _uploaded_file(request)
-    content_type = domain.image_type(data[:16])
-    if content_type is None:
-        raise Problem(415, "unsupported_image_type", "Chỉ nhận ảnh JPEG, PNG, WebP hoặc GIF.")
-    digest = hashlib.sha256(data).hexdigest()
-    async with _acquire(request) as conn:
-        image_id = await store.insert_image(
-            conn, content_type, data, digest, request[PRINCIPAL].user_id
-        )
-    url = domain.image_path(image_id)
+    try:
+        image = await actions.add_image(request.app[POOL], request[PRINCIPAL], data)
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
     return _json(
-        {"id": image_id, "url": url, "content_type": content_type, "size": len(data)},
+        {"id": image.id, "url": image.url, "content_type": image.content_type, "size": image.size},
         status=201,
-        headers={"Location": url},
+        headers={"Location": image.url},
     )
 
 
 # --- static pages -------------------------------------------------------------------------
 
 
-def page_json(page: store.StaticPage) -> dict[str, Any]:
-    return {
-        "slug": page.slug,
-        "title": page.title,
-        "body_html": page.body_html,
-        "version": page.version,
-        "updated_at": iso_time(page.updated_at) if page.updated_at else None,
-    }
-
-
 @routes.put("/api/v1/pages/{slug}")
-@require_role("admin")
+@require_role(ADMIN)
 async def put_page(request: web.Request) -> web.Response:
     """Create or replace a static page: {"title","body_html"} (sanitised)."""
     slug = request.match_info["slug"]
@@ -437,16 +465,77 @@ async def put_page(request: web.Request) -> web.Response:
             {"slug": "Đường dẫn trang chỉ gồm chữ thường không dấu, số và dấu gạch."}
         )
     body = await _read_article_body(request, PAGE_PUT)
-    title = " ".join(body["title"].split())
-    async with _acquire(request) as conn:
-        page = await store.put_page(conn, slug, title, domain.sanitize_html(body["body_html"]))
+    page = await actions.put_page(request.app[POOL], slug, body["title"], body["body_html"])
     return _json(page_json(page))
 
 
 @routes.get("/api/v1/pages/{slug}")
 async def get_page(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn:
-        page = await static_pages.load(conn, request.match_info["slug"])
+    slug = request.match_info["slug"]
+    async with db.acquire(request.app[POOL]) as conn:
+        page = await store.get_page(conn, slug) or domain.default_page(slug)
     if page is None:
         raise Problem(404, "page_not_found", "Không tìm thấy trang.")
     return _json(page_json(page))
+
+
+# --- users (admins only) ------------------------------------------------------------------
+
+
+def _user_id(request: web.Request) -> int:
+    return _path_id(request, domain.UserNotFoundError())
+
+
+@routes.get("/api/v1/users")
+@require_role(ADMIN)
+async def list_users(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        found = await store.list_users(conn)
+    return _json({"items": [user_json(u) for u in found]}, headers=PRIVATE)
+
+
+@routes.get(r"/api/v1/users/{id:\d+}")
+@require_role(ADMIN)
+async def get_user(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        user = await store.get_user(conn, _user_id(request))
+    if user is None:
+        raise problem_for(domain.UserNotFoundError())
+    return _json(user_json(user), headers=PRIVATE)
+
+
+@routes.post("/api/v1/users")
+@require_role(ADMIN)
+async def create_user(request: web.Request) -> web.Response:
+    """{"username","password","roles",["display_name"]} -> 201 with the new user."""
+    body = await read_json(request, USER_CREATE)
+    try:
+        fields = domain.checked_user_fields(body)
+        async with db.acquire(request.app[POOL]) as conn:
+            user = await actions.create_user(
+                conn,
+                fields["username"],
+                fields["password"],
+                roles=fields["roles"],
+                display_name=fields.get("display_name"),
+            )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(
+        user_json(user), status=201, headers=PRIVATE | {"Location": f"/api/v1/users/{user.id}"}
+    )
+
+
+@routes.patch(r"/api/v1/users/{id:\d+}")
+@require_role(ADMIN)
+async def update_user(request: web.Request) -> web.Response:
+    """Some of {"display_name","roles","disabled","password"}; 409 last_admin when the
+    change would leave no enabled admin."""
+    user_id = _user_id(request)
+    body = await read_json(request, USER_PATCH)
+    try:
+        fields = domain.checked_user_fields(body)
+        user = await actions.update_user(request.app[POOL], user_id, **fields)
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(user_json(user), headers=PRIVATE)

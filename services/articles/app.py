@@ -11,13 +11,14 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from services.articles import admin, api, events, openapi, pages, users, users_api
+from services.articles import api, events, login, openapi, pages
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
 from services.articles.config import throttle_secret as make_throttle_secret
 from services.articles.tokens import TokenIssuer, ttl_from_env
-from services.common.auth import ACTIVE_CHECK, VERIFIER, Principal, TokenVerifier
+from services.common.auth import ACTIVE_CHECK, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings
 from services.common.pages import TEMPLATES, make_environment
+from services.common.roles import Principal
 from services.common.web import POOL, Subscription, create_base_app
 
 SERVICE_DIR = Path(__file__).parent
@@ -60,13 +61,10 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
 
     async def principal_is_active(principal: Principal) -> bool:
         # Articles owns the users table: a disabled user's token is refused here at once.
-        return await users.active_check(app[POOL])(principal)
+        return await login.active_check(app[POOL])(principal)
 
     app[ACTIVE_CHECK] = principal_is_active
     app.router.add_get("/api/v1/articles/openapi.json", openapi.serve)
     app.router.add_routes(api.routes)
-    app.router.add_routes(users_api.routes)
-    app.router.add_routes(admin.routes)
     app.router.add_routes(pages.routes)
-    app.router.add_routes(pages.static_routes())
     return app

@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from services.articles import users
+from services.articles import actions, domain
 from services.common import db
 from services.common.config import ConfigError, env
 
@@ -61,11 +61,11 @@ def _password(given: str | None) -> str:
 
 async def create_admin(
     dsn: str, username: str, password: str, display_name: str | None
-) -> users.User:
+) -> domain.User:
     await db.migrate(dsn, SERVICE_DIR)
     conn = await db.connect(dsn)
     try:
-        return await users.create_user(
+        return await actions.create_user(
             conn, username, password, roles=["admin"], display_name=display_name
         )
     finally:
@@ -79,15 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         if not username:
             raise CommandError("no username: give --username or set BANTIN_ADMIN_USERNAME")
         # Checked before the prompt and the database, so a typo fails fast.
-        username = users.normalize_username(username)
+        username = domain.normalize_username(username)
         password = _password(args.password)
-        users.check_password(password)
+        domain.check_password(password)
         dsn = env("ARTICLES_DATABASE_URL", os.environ.get("DATABASE_URL"))
         admin = asyncio.run(create_admin(dsn, username, password, args.display_name))
-    except users.UsernameTakenError:
+    except domain.UsernameTakenError:
         print(f"Tên đăng nhập '{username}' đã tồn tại; không thay đổi gì.", file=sys.stderr)
         return 0 if args.if_missing else 1
-    except (users.UserInputError, CommandError, ConfigError) as exc:
+    except (domain.UserInputError, CommandError, ConfigError) as exc:
         print(f"Lỗi: {exc}", file=sys.stderr)
         return 1
     print(f"Đã tạo tài khoản quản trị '{admin.username}' (id {admin.id}).")

@@ -1,19 +1,108 @@
 """The articles service's rules, without I/O: slugs, sanitising, who may do what to an
-article, what a publication announces, image types, login slow-down, page numbers."""
+article, what a publication announces, image types, users and their input, login
+slow-down, static pages' defaults, page numbers, and the refusals of these rules."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import nh3
 from slugify import slugify
 
-from services.common.roles import Principal
-from services.common.vietnam import VIETNAM
+from services.common.roles import ROLES, Principal
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+class RefusalError(Exception):
+    """Something the rules refuse. The handlers answer each kind the same way wherever it
+    is raised (services/articles/http_common.py: problem_for)."""
+
+
+class ArticleNotFoundError(RefusalError):
+    """No such article, or none the asker may see."""
+
+
+class EditForbiddenError(RefusalError):
+    """The asker sees the article but may not change it."""
+
+
+class VersionConflictError(RefusalError):
+    """The article changed since the version the editor started from."""
+
+
+class NotPublishedError(RefusalError):
+    """Only a published article can be unpublished."""
+
+
+class SlugTakenError(RefusalError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug)
+        self.slug = slug
+
+
+class UnsupportedImageError(RefusalError):
+    """The file's first bytes are no JPEG, PNG, WebP or GIF."""
+
+
+class InvalidFieldsError(RefusalError):
+    """Fields the record cannot take, each with a Vietnamese message."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(fields)
+        self.fields = fields
+
+
+class UserNotFoundError(RefusalError):
+    pass
+
+
+class LastAdminError(RefusalError):
+    """The change would leave the site without an enabled admin."""
+
+
+class InvalidCredentialsError(RefusalError):
+    """Wrong username or password, or a disabled account (the answer does not say which)."""
+
+
+class TooManyAttemptsError(RefusalError):
+    """Sign-in is slowed down for this address or this name from it."""
+
+    def __init__(self, wait_seconds: int) -> None:
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
+
+
+class UserInputError(RefusalError):
+    """Input a user record cannot take; `message` is Vietnamese, for the person who typed it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class WeakPasswordError(UserInputError):
+    pass
+
+
+class UsernameTakenError(UserInputError):
+    def __init__(self) -> None:
+        super().__init__("username", "Tên đăng nhập này đã có người dùng.")
+
+
+def one_line(text: str) -> str:
+    """A single-line text as it is kept: trimmed, every run of white space one space."""
+    return " ".join(text.split())
+
 
 DRAFT, PUBLISHED, UNPUBLISHED = "draft", "published", "unpublished"
 SLUG_MAX_LENGTH = 80
@@ -127,11 +216,6 @@ def image_path(image_id: int) -> str:
     return f"/anh/{image_id}"
 
 
-def iso_time(moment: datetime) -> str:
-    """ISO 8601 with the offset, in Vietnam's time as readers see it."""
-    return moment.astimezone(VIETNAM).isoformat()
-
-
 # --- who may do what ----------------------------------------------------------------------
 
 WRITERS = ("author", "editor")  # may create articles (admin passes every check)
@@ -175,6 +259,40 @@ def edit_event(status: str) -> str | None:
     return "article.updated" if status == PUBLISHED else None
 
 
+# --- an article's fields ------------------------------------------------------------------
+
+# Columns an editor writes; body_text follows body_html.
+EDITABLE = ("title", "summary", "body_html", "byline", "category_id", "image_id", "image_caption")
+ONE_LINE_FIELDS = ("title", "summary", "byline", "image_caption")
+
+
+def clean_article_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The editable fields of a request, tidied: body_html sanitised (InvalidFieldsError if
+    nothing is left of it), single-line texts trimmed."""
+    fields = {k: v for k, v in body.items() if k in EDITABLE}
+    for name in ONE_LINE_FIELDS:
+        if name in fields:
+            fields[name] = one_line(fields[name])
+    if "body_html" in fields:
+        fields["body_html"] = sanitize_html(fields["body_html"])
+        if not html_to_text(fields["body_html"]) and "<img" not in fields["body_html"]:
+            raise InvalidFieldsError(
+                {"body_html": "Nội dung trống sau khi lọc bỏ mã HTML không an toàn."}
+            )
+    return fields
+
+
+def derived_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns that follow from the edited ones: the slug from the title, the search
+    text from the body."""
+    derived: dict[str, Any] = {}
+    if "title" in fields:
+        derived["slug"] = make_slug(fields["title"], fallback="bai-viet")
+    if "body_html" in fields:
+        derived["body_text"] = html_to_text(fields["body_html"])
+    return derived
+
+
 # --- images -------------------------------------------------------------------------------
 
 IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -195,6 +313,100 @@ def image_type(head: bytes) -> str | None:
                 continue
             return content_type
     return None
+
+
+# --- users --------------------------------------------------------------------------------
+
+USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,40}")
+MIN_PASSWORD_LENGTH = 10
+# Argon2 takes any length, but hashing megabytes on every login attempt is a cheap attack.
+MAX_PASSWORD_LENGTH = 1024
+MAX_DISPLAY_NAME_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as the rest of the code sees one: the password hash is never part of it."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: frozenset[str]
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def username_key(raw: str) -> str:
+    """The form a username is stored and looked up in."""
+    return raw.strip().lower()
+
+
+def normalize_username(raw: str) -> str:
+    username = username_key(raw)
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise UserInputError(
+            "username",
+            "Tên đăng nhập phải dài 3–40 ký tự, chỉ gồm chữ cái không dấu, chữ số và . _ -",
+        )
+    return username
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPasswordError(
+            "password", f"Mật khẩu phải có ít nhất {MIN_PASSWORD_LENGTH} ký tự."
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPasswordError(
+            "password", f"Mật khẩu không được dài quá {MAX_PASSWORD_LENGTH} ký tự."
+        )
+
+
+def check_roles(roles: Iterable[str]) -> frozenset[str]:
+    wanted = frozenset(roles)
+    if not wanted or not wanted <= ROLES:
+        raise UserInputError(
+            "roles", "Cần ít nhất một vai trò trong: admin, editor, author, moderator."
+        )
+    return wanted
+
+
+def check_display_name(raw: str) -> str:
+    display_name = raw.strip()
+    if not 1 <= len(display_name) <= MAX_DISPLAY_NAME_LENGTH:
+        raise UserInputError(
+            "display_name", f"Tên hiển thị phải dài 1–{MAX_DISPLAY_NAME_LENGTH} ký tự."
+        )
+    return display_name
+
+
+def _checked_password(password: str) -> str:
+    check_password(password)
+    return password
+
+
+USER_FIELD_CHECKS = {
+    "username": normalize_username,
+    "display_name": check_display_name,
+    "roles": check_roles,
+    "password": _checked_password,
+}
+
+
+def checked_user_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a user as they will be stored; InvalidFieldsError naming every field
+    refused (so nothing is written when any one of them is bad)."""
+    checked, errors = {}, {}
+    for field, value in body.items():
+        check = USER_FIELD_CHECKS.get(field)
+        try:
+            checked[field] = check(value) if check else value
+        except UserInputError as refused:
+            errors[refused.field] = refused.message
+    if errors:
+        raise InvalidFieldsError(errors)
+    return checked
 
 
 # --- login slow-down ----------------------------------------------------------------------
@@ -234,6 +446,38 @@ def username_pause(failures: int) -> float:
     return min(MAX_USERNAME_PAUSE_SECONDS, FIRST_USERNAME_PAUSE_SECONDS * 2**steps)
 
 
+def _throttle_key(secret: bytes, kind: str, value: str) -> str:
+    digest = hmac.new(secret, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
+    return f"{kind}:{digest}"
+
+
+@dataclass(frozen=True)
+class ThrottleKeys:
+    """The failure counters of one sign-in, each under an HMAC key: neither the address
+    nor the typed name is stored."""
+
+    pair: str
+    address: str
+    username: str
+
+    @property
+    def refusing(self) -> tuple[tuple[str, int], ...]:
+        """The counters that refuse tries, each with its allowed failures."""
+        return (
+            (self.pair, FAILURES_PER_PAIR),
+            (self.address, FAILURES_PER_ADDRESS),
+        )
+
+
+def throttle_keys(secret: bytes, username: str, address: str) -> ThrottleKeys:
+    name = username_key(username)
+    return ThrottleKeys(
+        pair=_throttle_key(secret, "pair", f"{name}\0{address}"),
+        address=_throttle_key(secret, "addr", address),
+        username=_throttle_key(secret, "user", name),
+    )
+
+
 # --- where to go after signing in --------------------------------------------------------
 
 MAX_NEXT_LENGTH = 2000
@@ -257,6 +501,57 @@ def safe_local_path(raw: object) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return raw
+
+
+# --- static pages -------------------------------------------------------------------------
+
+ABOUT_PAGE = "gioi-thieu"
+
+# A Vietnamese default for each page the site links to before anyone has written it.
+DEFAULT_PAGES: dict[str, tuple[str, str]] = {
+    ABOUT_PAGE: (
+        "Giới thiệu",
+        "<p>Đây là cổng thông tin điện tử của cơ quan, nơi đăng tải tin tức về tình hình "
+        "hoạt động, các chủ trương, chính sách và những sự kiện tiêu biểu.</p>"
+        "<p>Bạn đọc có thể gửi phản hồi cho từng bản tin hoặc góp ý chung cho cổng thông "
+        'tin qua mục <a href="/gop-y">Góp ý</a>. Các ý kiến được ban biên tập xem xét '
+        "trước khi đăng.</p>",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StaticPage:
+    slug: str
+    title: str
+    body_html: str
+    version: int
+    updated_at: datetime | None
+
+
+def default_page(slug: str) -> StaticPage | None:
+    """The page shown while nobody has written `slug`, if the site has a default for it."""
+    if slug not in DEFAULT_PAGES:
+        return None
+    title, body_html = DEFAULT_PAGES[slug]
+    return StaticPage(slug, title, body_html, version=0, updated_at=None)
+
+
+def with_default_pages(stored: Iterable[StaticPage]) -> list[StaticPage]:
+    """Every page for the site map: the stored ones and the defaults nobody replaced,
+    the about page first, then by title."""
+    pages = {p.slug: p for p in stored}
+    for slug in DEFAULT_PAGES:
+        if slug not in pages:
+            page = default_page(slug)
+            assert page is not None
+            pages[slug] = page
+    return sorted(pages.values(), key=lambda p: (p.slug != ABOUT_PAGE, p.title))
+
+
+def static_page_path(slug: str) -> str:
+    """Where a page is served: the about page at /gioi-thieu, the others at /trang/{slug}."""
+    return "/gioi-thieu" if slug == ABOUT_PAGE else f"/trang/{slug}"
 
 
 # --- lists --------------------------------------------------------------------------------

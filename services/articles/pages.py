@@ -1,15 +1,25 @@
-"""Public pages, in Vietnamese: home, categories, articles and their print view, search,
-feeds, the sitemap, static pages and the stylesheet.
+"""The HTML pages, in Vietnamese.
 
-They read only this service's tables (views and feedback come from read models), so they
-render while counter or feedback are down. Every public answer may be cached for 30 s
-(the gateway micro-caches it); nothing on them depends on who is signed in.
+Public pages: home, categories, articles and their print view, search, feeds, the
+sitemap, static pages, images and the static files. They read only this service's tables
+(views and feedback come from read models), so they render while counter or feedback are
+down. Every public answer may be cached for 30 s (the gateway micro-caches it); nothing on
+them depends on who is signed in.
+
+The editors' desk: signing in and out with the login form, and the admin page (/quan-tri).
+The session is the access token itself in the `bantin_session` cookie (HttpOnly,
+SameSite=Lax; Secure with COOKIE_SECURE=1 or when the browser came over HTTPS, as the
+trusted gateway's X-Forwarded-Proto says), living as long as the token; every service
+reads it through services.common.auth. SameSite=Lax keeps other sites' forms from posting
+with it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import re
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -17,12 +27,14 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from services.articles import domain, feeds, static_pages, store
-from services.articles.config import CONFIG
-from services.articles.domain import Article
-from services.articles.request_context import acquire as _acquire
-from services.articles.request_context import scheme
+from services.articles import domain, feeds, login, store
+from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET
+from services.articles.domain import Article, RefusalError
+from services.articles.http_common import optional_principal, problem_for
+from services.common import db
+from services.common.auth import SESSION_COOKIE
 from services.common.pages import TEMPLATES, render
+from services.common.web import POOL, SETTINGS, client_address, is_trusted_proxy
 
 PUBLIC_CACHE = "public, max-age=30"
 PER_PAGE = 15
@@ -32,6 +44,22 @@ SITEMAP_LIMIT = 45_000
 STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
 
 routes = web.RouteTableDef()
+
+
+def scheme(request: web.Request) -> str:
+    """ "https" or "http" as the reader's browser used it: the gateway's X-Forwarded-Proto,
+    believed only from a proxy in TRUSTED_PROXIES (the rule client_address() applies to
+    X-Forwarded-For, DESIGN rule 9); otherwise this connection's own."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
+    if forwarded in ("http", "https") and is_trusted_proxy(
+        request.remote or "", request.app[SETTINGS].trusted_proxies
+    ):
+        return forwarded
+    return request.scheme
+
+
+def is_https(request: web.Request) -> bool:
+    return scheme(request) == "https"
 
 
 def origin(request: web.Request) -> str:
@@ -82,7 +110,7 @@ def _pager(path: str, page: int, pages: int, **query: str) -> dict[str, Any]:
 
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
         latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
         popular = await store.most_read(conn, MOST_READ)
@@ -101,7 +129,7 @@ async def home(request: web.Request) -> web.Response:
 @routes.get("/chuyen-muc/{slug}")
 async def category_page(request: web.Request) -> web.Response:
     page = domain.page_number(request.query.get("trang"))
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         category = await store.get_category_by_slug(conn, request.match_info["slug"])
         if category is None:
             return not_found(request, "Không tìm thấy chuyên mục bạn yêu cầu.")
@@ -123,7 +151,7 @@ async def category_page(request: web.Request) -> web.Response:
 
 
 async def _public_article(request: web.Request, article_id: int) -> Article | None:
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         article = await store.get_article(conn, article_id)
     return article if article is not None and article.is_public else None
 
@@ -135,7 +163,7 @@ async def article_page(request: web.Request) -> web.StreamResponse:
     if parsed is None:
         return not_found(request, "Không tìm thấy bản tin bạn yêu cầu.")
     slug, article_id = parsed
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         article = await store.get_article(conn, article_id)
         if article is None or not article.is_public:
             return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
@@ -176,7 +204,7 @@ async def search_page(request: web.Request) -> web.Response:
     terms = domain.search_terms(query)
     page = domain.page_number(request.query.get("trang"))
     found = store.SearchPage([], 0)
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         if terms:
             patterns = [domain.like_pattern(t) for t in terms]
             found = await store.search(conn, patterns, page, PER_PAGE)
@@ -208,7 +236,7 @@ def _xml_response(body: bytes, content_type: str) -> web.Response:
 
 @routes.get("/rss")
 async def site_feed(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         articles = await store.list_published(conn, limit=feeds.RSS_ITEMS)
     site = origin(request)
     site_name = str(request.app[TEMPLATES].globals["site_name"])
@@ -225,7 +253,7 @@ async def site_feed(request: web.Request) -> web.Response:
 
 @routes.get("/chuyen-muc/{slug}/rss")
 async def category_feed(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         category = await store.get_category_by_slug(conn, request.match_info["slug"])
         if category is None:
             return not_found(request, "Không tìm thấy chuyên mục bạn yêu cầu.")
@@ -245,15 +273,15 @@ async def category_feed(request: web.Request) -> web.Response:
 
 @routes.get("/sitemap.xml")
 async def sitemap_xml(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
-        pages = await static_pages.list_all(conn)
+        pages = domain.with_default_pages(await store.list_pages(conn))
         articles = await store.sitemap_entries(conn, SITEMAP_LIMIT)
     site = origin(request)
     entries = [
         feeds.SitemapEntry(site + "/"),
         *(feeds.SitemapEntry(f"{site}/chuyen-muc/{c.slug}") for c in categories),
-        *(feeds.SitemapEntry(site + static_pages.path(p.slug), p.updated_at) for p in pages),
+        *(feeds.SitemapEntry(site + domain.static_page_path(p.slug), p.updated_at) for p in pages),
         feeds.SitemapEntry(site + "/so-do"),
         *(
             feeds.SitemapEntry(site + domain.article_path(r["slug"], r["id"]), r["updated_at"])
@@ -267,8 +295,8 @@ async def sitemap_xml(request: web.Request) -> web.Response:
 
 
 async def _static_page(request: web.Request, slug: str) -> web.Response:
-    async with _acquire(request) as conn:
-        page = await static_pages.load(conn, slug)
+    async with db.acquire(request.app[POOL]) as conn:
+        page = await store.get_page(conn, slug) or domain.default_page(slug)
         categories = await store.list_categories(conn)
     if page is None:
         return not_found(request, "Không tìm thấy trang bạn yêu cầu.")
@@ -277,28 +305,28 @@ async def _static_page(request: web.Request, slug: str) -> web.Response:
 
 @routes.get("/gioi-thieu")
 async def about_page(request: web.Request) -> web.Response:
-    return await _static_page(request, static_pages.ABOUT)
+    return await _static_page(request, domain.ABOUT_PAGE)
 
 
 @routes.get("/trang/{slug}")
 async def other_page(request: web.Request) -> web.StreamResponse:
     slug = request.match_info["slug"]
-    if slug == static_pages.ABOUT:
+    if slug == domain.ABOUT_PAGE:
         raise _moved("/gioi-thieu")
     return await _static_page(request, slug)
 
 
 @routes.get("/so-do")
 async def site_map_page(request: web.Request) -> web.Response:
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
-        pages = await static_pages.list_all(conn)
+        pages = domain.with_default_pages(await store.list_pages(conn))
     return public_page(
         request,
         "so_do.html",
         {
             "categories": categories,
-            "pages": [(p, static_pages.path(p.slug)) for p in pages],
+            "pages": [(p, domain.static_page_path(p.slug)) for p in pages],
         },
     )
 
@@ -314,24 +342,28 @@ STATIC_FILES = {
 }
 
 
-def static_file_handler(name: str) -> Any:
-    """GET /static/{name}: a file of services/common/static, read once, cacheable for an
-    hour and revalidated by ETag."""
+_STATIC_NAMES = "|".join(re.escape(name) for name in STATIC_FILES)
+
+
+@functools.cache
+def _static_file(name: str) -> tuple[bytes, dict[str, str]]:
+    """A file of services/common/static and its headers, read once."""
     body = (STATIC_DIR / name).read_bytes()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
-    content_type = STATIC_FILES[name]
-
-    async def static_file(request: web.Request) -> web.Response:
-        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
-            return web.Response(status=304, headers=headers)
-        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
-
-    return static_file
+    return body, {"Cache-Control": "public, max-age=3600", "ETag": etag}
 
 
-def static_routes() -> list[web.RouteDef]:
-    return [web.get(f"/static/{name}", static_file_handler(name)) for name in STATIC_FILES]
+# Only the listed names match: any other /static/ path is the router's 404.
+@routes.get(f"/static/{{name:{_STATIC_NAMES}}}")
+async def static_file(request: web.Request) -> web.Response:
+    """GET /static/{name}: cacheable for an hour and revalidated by ETag."""
+    name = request.match_info["name"]
+    body, headers = _static_file(name)
+    if _etag_matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=body, content_type=STATIC_FILES[name], charset="utf-8", headers=headers
+    )
 
 
 # --- images -------------------------------------------------------------------------------
@@ -350,7 +382,7 @@ def _etag_matches(header: str, etag: str) -> bool:
 async def image(request: web.Request) -> web.Response:
     image_id = int(request.match_info["id"])
     if_none_match = request.headers.get("If-None-Match")
-    async with _acquire(request) as conn:
+    async with db.acquire(request.app[POOL]) as conn:
         if if_none_match:
             digest = await store.image_digest(conn, image_id)
             if digest is not None and _etag_matches(if_none_match, f'"{digest}"'):
@@ -369,3 +401,142 @@ async def image(request: web.Request) -> web.Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+# --- the editors' desk: signing in and out, the admin page ------------------------------
+
+ADMIN_HOME = "/quan-tri"
+PRIVATE = "no-store"
+MAX_FIELD_LENGTH = 1024
+
+STATUS_NAMES = {
+    domain.DRAFT: "Bản nháp",
+    domain.PUBLISHED: "Đã đăng",
+    domain.UNPUBLISHED: "Đã gỡ",
+}
+
+
+def _private(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Cache-Control"] = PRIVATE
+    return response
+
+
+def _cookie_secure(request: web.Request) -> bool:
+    # A browser that came over HTTPS never needs the session on plain HTTP: keep it there
+    # even where COOKIE_SECURE was forgotten.
+    return request.app[CONFIG].cookie_secure or is_https(request)
+
+
+def _see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location, headers={"Cache-Control": PRIVATE})
+
+
+def _login_form(
+    request: web.Request,
+    *,
+    username: str = "",
+    next_path: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    context = {"username": username, "next": next_path, "error": error}
+    response = render(request, "login.html", context, status=status)
+    response.headers.update(headers or {})
+    return _private(response)
+
+
+@routes.get("/dang-nhap")
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """The login form; ?next=/path (a path on this site) is where signing in leads, as
+    the feedback moderation page asks with /dang-nhap?next=/quan-tri/phan-hoi."""
+    return _login_form(request, next_path=domain.safe_local_path(request.query.get("next")))
+
+
+@routes.post("/dang-nhap")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    # Anything but a path on this site leads to the admin home (no open redirect).
+    next_path = domain.safe_local_path(form.get("next", request.query.get("next")))
+    username, password = form.get("username"), form.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        username, password = "", ""
+    username = username.strip()[:MAX_FIELD_LENGTH]
+    if not username or not password:
+        return _login_form(
+            request,
+            username=username,
+            next_path=next_path,
+            error="Xin nhập tên đăng nhập và mật khẩu.",
+            status=422,
+        )
+    try:
+        user = await login.sign_in(
+            request.app[POOL],
+            request.app[THROTTLE_SECRET],
+            client_address(request),
+            username,
+            password[: MAX_FIELD_LENGTH + 1],
+        )
+    except RefusalError as refused:
+        answer = problem_for(refused)
+        return _login_form(
+            request,
+            username=username,
+            next_path=next_path,
+            error=answer.detail,
+            status=answer.status,
+            headers=answer.headers,
+        )
+    issuer = request.app[ISSUER]
+    token, _ = issuer.issue(user)
+    response = _see_other(next_path or ADMIN_HOME)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(issuer.ttl.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=_cookie_secure(request),
+    )
+    raise response
+
+
+@routes.post("/dang-xuat")
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = _see_other("/")
+    response.del_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=_cookie_secure(request),
+    )
+    raise response
+
+
+@routes.get(ADMIN_HOME)
+async def admin_home(request: web.Request) -> web.StreamResponse:
+    """The articles a signed-in user works on: all of them for publishers, their own for
+    authors. Anyone else is sent to the login form."""
+    principal = await optional_principal(request)
+    if principal is None:
+        raise _see_other("/dang-nhap")
+    articles: list[Any] = []
+    if principal.has_role(*domain.WRITERS):
+        author = None if domain.is_publisher(principal) else principal.user_id
+        async with db.acquire(request.app[POOL]) as conn:
+            articles = await store.list_for_admin(conn, author)
+    response = render(
+        request,
+        "admin.html",
+        {
+            "principal": principal,
+            "articles": articles,
+            "status_names": STATUS_NAMES,
+            "can_write": principal.has_role(*domain.WRITERS),
+            "can_moderate": principal.has_role("moderator"),
+        },
+    )
+    return _private(response)

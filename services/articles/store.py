@@ -1,5 +1,5 @@
-"""SQL of the articles service: plain async functions on an asyncpg connection. The caller
-owns the transaction."""
+"""All SQL of the articles service: plain async functions on an asyncpg connection, one per
+query. The caller owns the transaction."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from typing import Any
 
 import asyncpg
 
-from services.articles.domain import Article, Category
+from services.articles.domain import (
+    EDITABLE,
+    Article,
+    Category,
+    SlugTakenError,
+    StaticPage,
+    User,
+    UsernameTakenError,
+)
+from services.common.roles import Principal
 
 # --- categories ---------------------------------------------------------------------------
-
-
-class SlugTakenError(Exception):
-    pass
 
 
 def _category(row: asyncpg.Record) -> Category:
@@ -93,10 +98,6 @@ async def get_article(
         await conn.execute("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE", article_id)
     row = await conn.fetchrow(f"{_ARTICLE} WHERE a.id = $1", article_id)
     return _article(row) if row else None
-
-
-# Columns an editor writes; body_text follows body_html.
-EDITABLE = ("title", "summary", "body_html", "byline", "category_id", "image_id", "image_caption")
 
 
 async def create_article(
@@ -324,15 +325,6 @@ async def image_digest(conn: asyncpg.Connection, image_id: int) -> str | None:
 # --- static pages -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StaticPage:
-    slug: str
-    title: str
-    body_html: str
-    version: int
-    updated_at: datetime | None
-
-
 async def get_page(conn: asyncpg.Connection, slug: str) -> StaticPage | None:
     row = await conn.fetchrow(
         "SELECT slug, title, body_html, version, updated_at FROM static_pages WHERE slug = $1",
@@ -361,6 +353,159 @@ async def put_page(conn: asyncpg.Connection, slug: str, title: str, body_html: s
     )
     assert row is not None
     return StaticPage(**dict(row))
+
+
+# --- users --------------------------------------------------------------------------------
+
+_USER_COLUMNS = "id, username, display_name, roles, disabled, created_at, updated_at"
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        roles=frozenset(row["roles"]),
+        disabled=row["disabled"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def insert_user(
+    conn: asyncpg.Connection,
+    username: str,
+    display_name: str,
+    password_hash: str,
+    roles: frozenset[str],
+) -> User:
+    """A new user; UsernameTakenError when the name is someone's already."""
+    try:
+        row = await conn.fetchrow(
+            f"""INSERT INTO users (username, display_name, password_hash, roles)
+                VALUES ($1, $2, $3, $4) RETURNING {_USER_COLUMNS}""",
+            username,
+            display_name,
+            password_hash,
+            sorted(roles),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise UsernameTakenError from exc
+    assert row is not None
+    return _user(row)
+
+
+async def get_user(conn: asyncpg.Connection, user_id: int) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+    return _user(row) if row else None
+
+
+async def get_user_by_username(conn: asyncpg.Connection, username: str) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE username = $1", username)
+    return _user(row) if row else None
+
+
+async def user_with_password_hash(
+    conn: asyncpg.Connection, username: str
+) -> tuple[User, str] | None:
+    """The user of this (stored-form) name with their password hash, for checking a
+    password; no other query reads the hash."""
+    row = await conn.fetchrow(
+        f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = $1", username
+    )
+    return (_user(row), row["password_hash"]) if row else None
+
+
+async def replace_password_hash(
+    conn: asyncpg.Connection, user_id: int, old_hash: str, new_hash: str
+) -> None:
+    """Store `new_hash` unless the hash changed since `old_hash` was read (a concurrent
+    change wins)."""
+    await conn.execute(
+        """UPDATE users SET password_hash = $3, updated_at = now()
+           WHERE id = $1 AND password_hash = $2""",
+        user_id,
+        old_hash,
+        new_hash,
+    )
+
+
+async def set_disabled(conn: asyncpg.Connection, user_id: int, disabled: bool) -> User | None:
+    """Disable (or enable again) a user; None if there is no such user."""
+    row = await conn.fetchrow(
+        f"""UPDATE users SET disabled = $2, updated_at = now()
+            WHERE id = $1 RETURNING {_USER_COLUMNS}""",
+        user_id,
+        disabled,
+    )
+    return _user(row) if row else None
+
+
+async def list_users(conn: asyncpg.Connection) -> list[User]:
+    rows = await conn.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY id")
+    return [_user(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """The fields of a user an admin changes (None: left as it is); the password arrives
+    already hashed."""
+
+    display_name: str | None = None
+    roles: frozenset[str] | None = None
+    disabled: bool | None = None
+    password_hash: str | None = None
+
+
+async def update_user(conn: asyncpg.Connection, user_id: int, change: UserChange) -> User | None:
+    """Apply `change`; None if there is no such user."""
+    row = await conn.fetchrow(
+        f"""UPDATE users
+               SET display_name = coalesce($2, display_name),
+                   roles = coalesce($3, roles),
+                   disabled = coalesce($4, disabled),
+                   password_hash = coalesce($5, password_hash),
+                   updated_at = now()
+             WHERE id = $1
+         RETURNING {_USER_COLUMNS}""",
+        user_id,
+        change.display_name,
+        sorted(change.roles) if change.roles is not None else None,
+        change.disabled,
+        change.password_hash,
+    )
+    return _user(row) if row else None
+
+
+# Any bigint names the lock; this one reads "bantin" in ASCII.
+_USER_CHANGES_LOCK = 0x62616E74696E
+
+
+async def lock_user_changes(conn: asyncpg.Connection) -> None:
+    """Serialise changes of users until the transaction ends, so two admins demoting
+    each other at the same moment cannot both succeed and leave no admin."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", _USER_CHANGES_LOCK)
+
+
+async def enabled_admins(conn: asyncpg.Connection) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM users WHERE NOT disabled AND roles @> ARRAY['admin']::text[]"
+        )
+    )
+
+
+async def is_active(conn: asyncpg.Connection, user_id: int) -> bool:
+    """True if the user exists and is not disabled."""
+    disabled = await conn.fetchval("SELECT disabled FROM users WHERE id = $1", user_id)
+    return disabled is False
+
+
+async def still_holds(conn: asyncpg.Connection, principal: Principal) -> bool:
+    """True if the principal's user exists, is enabled and still holds every role the
+    token names (a role an admin took away is gone at once, not when the token expires)."""
+    row = await conn.fetchrow("SELECT disabled, roles FROM users WHERE id = $1", principal.user_id)
+    return row is not None and not row["disabled"] and principal.roles <= set(row["roles"])
 
 
 # --- read models (views and feedback) ----------------------------------------------------

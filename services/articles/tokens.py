@@ -11,7 +11,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.articles.users import User
+from services.articles.domain import User
 from services.common import auth
 from services.common.config import ConfigError, env_int, read_key
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.articles import domain, login, users
+from services.articles import domain, store
 from services.articles.config import THROTTLE_SECRET
 from services.common.events.schemas import validate
 from tests.support.amqp import tap
@@ -174,7 +174,7 @@ async def test_failures_from_elsewhere_never_lock_a_name_out_for_its_owner(
 
     # Only HMACs are stored; the owner's success forgot the name's failures, not the
     # attacker's own block.
-    keys = login.throttle_keys(site.client.app[THROTTLE_SECRET], owner, "198.51.100.7")
+    keys = domain.throttle_keys(site.client.app[THROTTLE_SECRET], owner, "198.51.100.7")
     rows = {r["key"]: r for r in await site.pool.fetch("SELECT * FROM login_throttle")}
     assert keys.username not in rows
     assert rows[keys.pair]["blocked_until"] is not None
@@ -311,7 +311,7 @@ async def test_a_disabled_users_token_is_refused_at_once(site: Site) -> None:
     assert created.status == 201
 
     async with site.pool.acquire() as conn:
-        await users.set_disabled(conn, account.user.id, True)
+        await store.set_disabled(conn, account.user.id, True)
     refused = await site.client.post(
         "/api/v1/categories", json={"name": "Sau khi khoá"}, headers=account.headers
     )
@@ -564,6 +564,28 @@ async def test_a_too_large_article_is_413_and_a_large_one_is_fine(site: Site) ->
     await problem(too_big_login, 413, "body_too_large")
 
 
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "code"),
+    [
+        (b"[" * 5000, "application/json", 400, "invalid_json"),  # deeper than the parser goes
+        (b"{nope", "application/json", 400, "invalid_json"),
+        (b"title=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+    ids=["deeply-nested", "broken", "form"],
+)
+async def test_a_body_that_is_no_json_is_refused_with_nothing_written(
+    site: Site, data: bytes, content_type: str, status: int, code: str
+) -> None:
+    before = await count(site, "SELECT count(*) FROM articles")
+    response = await site.client.post(
+        "/api/v1/articles",
+        data=data,
+        headers={**site.auth("editor"), "Content-Type": content_type},
+    )
+    await problem(response, status, code)
+    assert await count(site, "SELECT count(*) FROM articles") == before
+
+
 async def test_body_html_is_sanitised(site: Site) -> None:
     dirty = (
         '<p onclick="steal()">Đoạn <strong>đậm</strong><script>alert("x")</script></p>'
@@ -661,6 +683,27 @@ async def test_non_images_and_huge_files_are_refused(
         "/api/v1/images", data=_file(data), headers=site.auth("editor")
     )
     await problem(response, status, code)
+    assert await count(site, "SELECT count(*) FROM images") == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--boundary\r\n-282245755361--boundary--",  # found by schemathesis: was a 500
+        b"--boundary\r\nX-Long: " + b"x" * 10_000 + b"\r\n\r\n--boundary--",
+        b"no boundary at all",
+        b"",
+    ],
+    ids=["broken-part", "header-too-long", "no-boundary", "empty"],
+)
+async def test_a_malformed_multipart_body_is_a_400(site: Site, body: bytes) -> None:
+    before = await count(site, "SELECT count(*) FROM images")
+    response = await site.client.post(
+        "/api/v1/images",
+        data=body,
+        headers={**site.auth("editor"), "Content-Type": "multipart/form-data; boundary=boundary"},
+    )
+    await problem(response, 400, "invalid_multipart")
     assert await count(site, "SELECT count(*) FROM images") == before
 
 

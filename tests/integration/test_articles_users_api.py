@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.articles import users
+from services.articles import store
 from tests.support.articles import PASSWORD, Account, Site, running_site
 
 NEW_PASSWORD = "mật khẩu mới cũng đủ dài"
@@ -335,7 +335,7 @@ async def test_the_last_admin_can_be_neither_disabled_nor_demoted(
 async def test_two_admins_removing_each_other_at_once_leave_one(
     site: Site, only_admin: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_count = users.enabled_admins
+    real_count = store.enabled_admins
     arrived: list[None] = []
     both_written = asyncio.Event()
 
@@ -350,7 +350,7 @@ async def test_two_admins_removing_each_other_at_once_leave_one(
             await asyncio.wait_for(both_written.wait(), timeout=1.0)
         return await real_count(conn)
 
-    monkeypatch.setattr(users, "enabled_admins", late_count)
+    monkeypatch.setattr(store, "enabled_admins", late_count)
     second = await site.new_account("admin")
     first = only_admin
     answers = await asyncio.gather(

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
-from services.articles import users
+from services.articles import actions, domain, login, passwords, store
 from services.articles.tokens import AccountDisabledError, TokenIssuer
 from services.common import auth, db
 from services.common.errors import PROBLEM_JSON, error_middleware
@@ -69,21 +69,21 @@ async def test_a_new_user_has_an_argon2id_hash_and_a_lower_case_name(
     conn: asyncpg.Connection,
 ) -> None:
     name = new_username()
-    user = await users.create_user(conn, f"  {name.upper()} ", PASSWORD, roles=["editor"])
+    user = await actions.create_user(conn, f"  {name.upper()} ", PASSWORD, roles=["editor"])
 
     assert (user.username, user.display_name, user.roles) == (name, name, {"editor"})
     assert not user.disabled
     password_hash = await stored_hash(conn, user.id)
     assert password_hash.startswith("$argon2id$")
     assert PASSWORD not in password_hash
-    assert await users.get_user(conn, user.id) == user
+    assert await store.get_user(conn, user.id) == user
 
 
 async def test_usernames_are_unique_whatever_their_case(conn: asyncpg.Connection) -> None:
     name = new_username()
-    await users.create_user(conn, name, PASSWORD, roles=["author"])
-    with pytest.raises(users.UsernameTakenError):
-        await users.create_user(conn, name.upper(), PASSWORD, roles=["admin"])
+    await actions.create_user(conn, name, PASSWORD, roles=["author"])
+    with pytest.raises(domain.UsernameTakenError):
+        await actions.create_user(conn, name.upper(), PASSWORD, roles=["admin"])
     assert await conn.fetchval("SELECT count(*) FROM users WHERE username = $1", name) == 1
 
 
@@ -91,9 +91,9 @@ async def test_a_short_password_is_refused_and_nothing_is_stored(
     conn: asyncpg.Connection,
 ) -> None:
     name = new_username()
-    with pytest.raises(users.WeakPasswordError, match="ít nhất 10 ký tự"):
-        await users.create_user(conn, name, "ngan-9chr", roles=["author"])
-    assert await users.get_user_by_username(conn, name) is None
+    with pytest.raises(domain.WeakPasswordError, match="ít nhất 10 ký tự"):
+        await actions.create_user(conn, name, "ngan-9chr", roles=["author"])
+    assert await store.get_user_by_username(conn, name) is None
 
 
 @pytest.mark.parametrize(
@@ -110,8 +110,8 @@ async def test_a_short_password_is_refused_and_nothing_is_stored(
 async def test_bad_usernames_and_roles_are_refused(
     conn: asyncpg.Connection, username: str, roles: list[str], field: str
 ) -> None:
-    with pytest.raises(users.UserInputError) as refused:
-        await users.create_user(conn, username, PASSWORD, roles=roles)
+    with pytest.raises(domain.UserInputError) as refused:
+        await actions.create_user(conn, username, PASSWORD, roles=roles)
     assert refused.value.field == field
 
 
@@ -140,61 +140,61 @@ async def test_the_table_itself_refuses_bad_rows(
 
 async def test_authenticate_accepts_only_the_right_password(conn: asyncpg.Connection) -> None:
     name = new_username()
-    created = await users.create_user(conn, name, PASSWORD, roles=["moderator"])
+    created = await actions.create_user(conn, name, PASSWORD, roles=["moderator"])
 
-    assert await users.authenticate(conn, f" {name.upper()}", PASSWORD) == created
-    assert await users.authenticate(conn, name, PASSWORD + "!") is None
-    assert await users.authenticate(conn, name, "") is None
-    assert await users.authenticate(conn, new_username(), PASSWORD) is None
+    assert await login.authenticate(conn, f" {name.upper()}", PASSWORD) == created
+    assert await login.authenticate(conn, name, PASSWORD + "!") is None
+    assert await login.authenticate(conn, name, "") is None
+    assert await login.authenticate(conn, new_username(), PASSWORD) is None
 
 
 async def test_an_unknown_user_still_costs_a_hash_check(
     conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked: list[str] = []
-    real_check = users._password_matches
+    real_check = passwords.matches
 
     def recording_check(password_hash: str, password: str) -> bool:
         checked.append(password_hash)
         return real_check(password_hash, password)
 
-    monkeypatch.setattr(users, "_password_matches", recording_check)
-    assert await users.authenticate(conn, new_username(), PASSWORD) is None
+    monkeypatch.setattr(passwords, "matches", recording_check)
+    assert await login.authenticate(conn, new_username(), PASSWORD) is None
     assert len(checked) == 1 and checked[0].startswith("$argon2id$")
 
 
 async def test_an_outdated_hash_is_upgraded_at_login(conn: asyncpg.Connection) -> None:
-    user = await users.create_user(conn, new_username(), PASSWORD, roles=["author"])
+    user = await actions.create_user(conn, new_username(), PASSWORD, roles=["author"])
     weak_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user.id, weak_hash)
 
-    assert await users.authenticate(conn, user.username, PASSWORD) is not None
+    assert await login.authenticate(conn, user.username, PASSWORD) is not None
 
     upgraded = await stored_hash(conn, user.id)
     assert upgraded != weak_hash
     assert not PasswordHasher().check_needs_rehash(upgraded)
-    assert await users.authenticate(conn, user.username, PASSWORD) is not None
+    assert await login.authenticate(conn, user.username, PASSWORD) is not None
 
 
 async def test_a_disabled_user_cannot_sign_in_nor_get_a_token(
     conn: asyncpg.Connection, key_pair: KeyPair
 ) -> None:
-    user = await users.create_user(conn, new_username(), PASSWORD, roles=["editor"])
-    disabled = await users.set_disabled(conn, user.id, True)
+    user = await actions.create_user(conn, new_username(), PASSWORD, roles=["editor"])
+    disabled = await store.set_disabled(conn, user.id, True)
 
     assert disabled is not None and disabled.disabled
-    assert await users.authenticate(conn, user.username, PASSWORD) is None
+    assert await login.authenticate(conn, user.username, PASSWORD) is None
     with pytest.raises(AccountDisabledError):
         TokenIssuer(key_pair.private_pem).issue(disabled)
 
-    await users.set_disabled(conn, user.id, False)
-    assert await users.authenticate(conn, user.username, PASSWORD) is not None
+    await store.set_disabled(conn, user.id, False)
+    assert await login.authenticate(conn, user.username, PASSWORD) is not None
 
 
 async def test_unknown_ids_are_none(conn: asyncpg.Connection) -> None:
-    assert await users.get_user(conn, 2**62) is None
-    assert await users.set_disabled(conn, 2**62, True) is None
-    assert not await users.is_active(conn, 2**62)
+    assert await store.get_user(conn, 2**62) is None
+    assert await store.set_disabled(conn, 2**62, True) is None
+    assert not await store.is_active(conn, 2**62)
 
 
 # --- tokens through real aiohttp apps -----------------------------------------------------
@@ -219,7 +219,7 @@ async def articles_client(
     key_pair: KeyPair, pool: asyncpg.Pool
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """An app set up like articles: it can look the principal's account up at once."""
-    async with TestClient(TestServer(guarded_app(key_pair, users.active_check(pool)))) as client:
+    async with TestClient(TestServer(guarded_app(key_pair, login.active_check(pool)))) as client:
         yield client
 
 
@@ -244,8 +244,8 @@ async def get_editor_page(
 
 
 async def signed_in_token(conn: asyncpg.Connection, key_pair: KeyPair, roles: list[str]) -> str:
-    user = await users.create_user(conn, new_username(), PASSWORD, roles=roles)
-    authenticated = await users.authenticate(conn, user.username, PASSWORD)
+    user = await actions.create_user(conn, new_username(), PASSWORD, roles=roles)
+    authenticated = await login.authenticate(conn, user.username, PASSWORD)
     assert authenticated is not None
     return TokenIssuer(key_pair.private_pem).issue(authenticated)[0]
 
@@ -338,7 +338,7 @@ async def test_disabling_a_user_ends_their_current_token_in_articles_at_once(
     user_id = auth.TokenVerifier(key_pair.public_pem).verify(token).user_id
     assert (await get_editor_page(articles_client, token))[0] == 200
 
-    await users.set_disabled(conn, user_id, True)
+    await store.set_disabled(conn, user_id, True)
 
     status, content_type, body = await get_editor_page(articles_client, token, "cookie")
     assert (status, content_type, body["code"]) == (401, PROBLEM_JSON, "account_disabled")
@@ -382,10 +382,10 @@ async def test_create_admin_makes_an_admin_once(
 
     assert (code, err) == (0, "")
     assert name in out and PASSWORD not in out
-    admin = await users.get_user_by_username(conn, name)
+    admin = await store.get_user_by_username(conn, name)
     assert admin is not None
     assert (admin.roles, admin.display_name) == ({"admin"}, "Quản trị viên")
-    assert await users.authenticate(conn, name, PASSWORD) == admin
+    assert await login.authenticate(conn, name, PASSWORD) == admin
     hash_before = await stored_hash(conn, admin.id)
 
     code, out, err = await run_create_admin(
@@ -394,7 +394,7 @@ async def test_create_admin_makes_an_admin_once(
 
     assert code != 0
     assert "đã tồn tại" in err and "khac-han-roi-nhe" not in out + err
-    assert await users.get_user_by_username(conn, name) == admin
+    assert await store.get_user_by_username(conn, name) == admin
     assert await stored_hash(conn, admin.id) == hash_before
 
     # The start-up job form: runs on every start, succeeds, changes nothing.

@@ -13,9 +13,10 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.articles import users
+from services.articles import actions
 from services.articles.app import create_app
 from services.articles.config import ArticlesConfig
+from services.articles.domain import User
 from services.articles.tokens import TokenIssuer
 from services.common import db
 from services.common.config import Settings
@@ -33,7 +34,7 @@ PNG = (
 
 @dataclass
 class Account:
-    user: users.User
+    user: User
     token: str
 
     @property
@@ -52,7 +53,7 @@ class Site:
 
     async def new_account(self, *roles: str) -> Account:
         async with self.pool.acquire() as conn:
-            user = await users.create_user(
+            user = await actions.create_user(
                 conn,
                 f"u.{uuid.uuid4().hex[:10]}",
                 PASSWORD,

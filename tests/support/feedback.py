@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
+from services.articles.domain import User
 from services.articles.tokens import TokenIssuer
-from services.articles.users import User
 from services.common.config import Settings
 from services.common.events import topology
 from services.common.events.envelope import CloudEvent, source_of

@@ -7,7 +7,7 @@ import json
 
 from jsonschema import Draft202012Validator
 
-from services.articles import api, openapi, users_api
+from services.articles import api, openapi
 from services.articles.app import create_app
 from services.articles.config import ArticlesConfig
 from services.common.config import Settings
@@ -36,7 +36,7 @@ def test_request_bodies_are_the_schemas_the_handlers_check() -> None:
     paths = openapi.document()["paths"]
     body = paths["/api/v1/articles"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] is api.ARTICLE_CREATE.schema
-    for method, validator in (("post", users_api.USER_CREATE), ("patch", users_api.USER_PATCH)):
+    for method, validator in (("post", api.USER_CREATE), ("patch", api.USER_PATCH)):
         path = "/api/v1/users" if method == "post" else "/api/v1/users/{id}"
         body = paths[path][method]["requestBody"]["content"]["application/json"]
         assert body["schema"] is validator.schema

@@ -71,7 +71,7 @@ def test_422_answers_come_from_the_shared_builders() -> None:
 
 
 def test_one_module_decides_what_a_bad_token_means_for_an_optional_sign_in() -> None:
-    assert users_of("principal_from_request") == {"request_context.py"}
+    assert users_of("principal_from_request") == {"http_common.py"}
 
 
 # --- no inline script in the pages (the Content-Security-Policy allows none) ---------------

@@ -17,13 +17,13 @@ from aiohttp.test_utils import make_mocked_request
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from services.articles.domain import User
 from services.articles.tokens import (
     MAX_TTL_SECONDS,
     AccountDisabledError,
     TokenIssuer,
     ttl_from_env,
 )
-from services.articles.users import User
 from services.common import auth
 from services.common.config import ConfigError
 from services.common.errors import PROBLEM_JSON, error_middleware

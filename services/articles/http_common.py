@@ -1,0 +1,72 @@
+"""What the handlers of api.py and pages.py share: who is signed in, if anyone, and the
+answer to each refusal of the rules (status, stable code, Vietnamese detail), so the JSON
+API and the HTML forms answer alike."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.articles import domain
+from services.common.auth import Principal, principal_from_request, token_from_request
+from services.common.errors import Problem, invalid_input
+
+
+async def optional_principal(request: web.Request) -> Principal | None:
+    """The signed-in user if the request carries a valid token; anyone else reads as the
+    public (an expired session cookie must not turn a public read into a 401, and sends a
+    person to the login form rather than to an error page)."""
+    if token_from_request(request) is None:
+        return None
+    try:
+        return await principal_from_request(request)
+    except Problem as refused:
+        if refused.status == 401:
+            return None
+        raise
+
+
+def problem_for(refusal: domain.RefusalError) -> Problem:
+    """The answer to a refusal of the rules."""
+    match refusal:
+        case domain.InvalidFieldsError():
+            return invalid_input(refusal.fields)
+        case domain.UsernameTakenError():
+            return Problem(409, "username_taken", refusal.message)
+        case domain.UserInputError():
+            return invalid_input({refusal.field: refusal.message})
+        case domain.ArticleNotFoundError():
+            return Problem(404, "article_not_found", "Không tìm thấy bài viết.")
+        case domain.EditForbiddenError():
+            return Problem(403, "forbidden", "Bạn không có quyền sửa bài viết này.")
+        case domain.VersionConflictError():
+            return Problem(
+                409,
+                "version_conflict",
+                "Bài viết đã được người khác sửa trong lúc bạn soạn; xin tải lại rồi sửa tiếp.",
+            )
+        case domain.NotPublishedError():
+            return Problem(409, "not_published", "Bài viết này hiện không được đăng.")
+        case domain.SlugTakenError():
+            return Problem(409, "slug_taken", f"Đã có chuyên mục với đường dẫn “{refusal.slug}”.")
+        case domain.UnsupportedImageError():
+            return Problem(415, "unsupported_image_type", "Chỉ nhận ảnh JPEG, PNG, WebP hoặc GIF.")
+        case domain.UserNotFoundError():
+            return Problem(404, "user_not_found", "Không tìm thấy người dùng.")
+        case domain.LastAdminError():
+            return Problem(
+                409,
+                "last_admin",
+                "Không thể khoá hoặc bỏ quyền quản trị của quản trị viên cuối cùng; "
+                "xin cấp quyền quản trị cho người khác trước.",
+            )
+        case domain.InvalidCredentialsError():
+            return Problem(401, "invalid_credentials", "Tên đăng nhập hoặc mật khẩu không đúng.")
+        case domain.TooManyAttemptsError():
+            minutes = max(1, -(-refusal.wait_seconds // 60))
+            return Problem(
+                429,
+                "too_many_attempts",
+                f"Bạn đã nhập sai quá nhiều lần. Xin vui lòng thử lại sau khoảng {minutes} phút.",
+                headers={"Retry-After": str(refusal.wait_seconds)},
+            )
+    raise TypeError(f"no answer for {type(refusal).__name__}")
