@@ -4,7 +4,6 @@ Errors are application/problem+json with stable codes (services.common.errors)."
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,7 +12,7 @@ from aiohttp import web
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
-from services.common.web import POOL, openapi_route
+from services.common.web import POOL
 from services.feedback import actions, events, limits, store
 from services.feedback.config import quota_of
 from services.feedback.domain import (
@@ -233,11 +232,7 @@ async def put_reply(request: web.Request) -> web.Response:
     return await _moderate(request, Action.REPLY, actions.reply_change(text, author))
 
 
-OPENAPI = Path(__file__).parent / "openapi.json"
-
-
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes([openapi_route("/api/v1/feedback/openapi.json", OPENAPI)])
     app.router.add_post("/api/v1/feedback", submit)
     app.router.add_get("/api/v1/feedback", list_items)
     app.router.add_get(ITEM_PATH, get_item)

@@ -10,7 +10,7 @@ from aiohttp import web
 from services.common.config import Settings
 from services.common.pages import TEMPLATES, make_environment
 from services.common.web import Subscription, create_base_app
-from services.feedback import api, events, moderation, pages
+from services.feedback import api, events, moderation, openapi, pages
 from services.feedback.config import DAILY_CAP, FORM_SIGNER, FeedbackConfig
 from services.feedback.limits import DailyCap
 from services.feedback.spam import FormSigner
@@ -31,6 +31,7 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
     app[FORM_SIGNER] = FormSigner(config.form_secret)
     app[DAILY_CAP] = DailyCap(config.form_secret, config.daily_limit_per_address)
     pages.add_routes(app)
+    app.router.add_routes(openapi.routes)
     api.add_routes(app)
     moderation.add_routes(app)
     return app
