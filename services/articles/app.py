@@ -64,7 +64,7 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
         return await login.active_check(app[POOL])(principal)
 
     app[ACTIVE_CHECK] = principal_is_active
-    app.router.add_get("/api/v1/articles/openapi.json", openapi.serve)
+    app.router.add_routes(openapi.routes)
     app.router.add_routes(api.routes)
     app.router.add_routes(pages.routes)
     return app

@@ -1,115 +1,49 @@
 """The OpenAPI 3.1 document of the articles API, served at /api/v1/articles/openapi.json.
 
 Request bodies are the very JSON Schemas the handlers check input with (services/articles/
-api.py), so the document cannot drift from what the API accepts.
+api.py), so the document cannot drift from what the API accepts. How documents are built and
+served is common to every service (services/common/openapi.py).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from typing import Any
 
 from aiohttp import web
 
-from services.articles import api, users_api
-from services.common.auth import ROLES
+from services.articles import api
+from services.articles.api import USER_CREATE, USER_PATCH
+from services.common import openapi
+from services.common.openapi import bodies, body, ok, op, param, ref
+from services.common.roles import ROLES
 
-JSON = "application/json"
-PROBLEM = "application/problem+json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _body(schema: dict[str, Any], content_type: str = JSON) -> dict[str, Any]:
-    return {"required": True, "content": {content_type: {"schema": schema}}}
-
-
-def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"description": description}
-    if schema is not None:
-        answer["content"] = {JSON: {"schema": schema}}
-    return answer
-
-
-_PROBLEMS = {
-    "400": "JSON or multipart body that cannot be read (invalid_json, invalid_multipart)",
-    "401": "no valid token (unauthenticated, token_expired, token_invalid, account_disabled)",
-    "403": "the role does not allow it (forbidden)",
-    "404": "not found (article_not_found, category_not_found, page_not_found, user_not_found)",
-    "409": (
-        "conflict (slug_taken, version_conflict, not_published, username_taken, and "
-        "last_admin: the change would leave no enabled admin)"
-    ),
-    "413": "body too large (body_too_large)",
-    "415": "wrong media type (unsupported_media_type, unsupported_image_type)",
-    "422": "input that breaks the rules; `errors` lists the fields (invalid_input)",
-    "429": "too many failed logins (too_many_attempts), with Retry-After",
-    "503": "database unavailable (service_unavailable), with Retry-After",
-}
-
-
-def _problems(*statuses: str) -> dict[str, Any]:
-    return {
-        s: {"description": _PROBLEMS[s], "content": {PROBLEM: {"schema": _ref("Problem")}}}
-        for s in statuses
+problems = openapi.Problems(
+    {
+        "401": (
+            "no valid token (unauthenticated, token_expired, token_invalid, account_disabled; "
+            "invalid_credentials when signing in)"
+        ),
+        "404": "not found (article_not_found, category_not_found, page_not_found, user_not_found)",
+        "409": (
+            "conflict (slug_taken, version_conflict, not_published, username_taken, and "
+            "last_admin: the change would leave no enabled admin)"
+        ),
+        "415": "wrong media type (unsupported_media_type, unsupported_image_type)",
+        "429": "too many failed logins (too_many_attempts), with Retry-After",
     }
+)
+# Every route with a JSON or multipart body: unreadable, too large, wrong type, bad fields.
+BODY_PROBLEMS = ("400", "413", "415", "422")
+# Every route that reads the database (the token's user is looked up on protected ones).
+DATABASE = "503"
+PROTECTED = ("401", "403")
 
-
-def _op(
-    summary: str,
-    responses: dict[str, Any],
-    *,
-    auth: bool = False,
-    body: dict[str, Any] | None = None,
-    parameters: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    operation: dict[str, Any] = {"summary": summary, "responses": responses}
-    if auth:
-        operation["security"] = [{"bearer": []}, {"session": []}]
-    if body is not None:
-        operation["requestBody"] = body
-    if parameters:
-        operation["parameters"] = parameters
-    return operation
-
-
-def _param(name: str, where: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": where,
-        "required": where == "path",
-        "schema": schema,
-        "description": description,
-    }
-
-
-ARTICLE_ID = _param("id", "path", {"type": "integer", "minimum": 1}, "article id")
-USER_ID = _param("id", "path", {"type": "integer", "minimum": 1}, "user id")
+ARTICLE_ID = param("id", "path", {"type": "integer", "minimum": 1}, "article id")
+USER_ID = param("id", "path", {"type": "integer", "minimum": 1}, "user id")
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "required": ["type", "title", "status", "code", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "code": {"type": "string", "description": "stable, for programs"},
-            "detail": {"type": "string", "description": "Vietnamese, for people"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                },
-            },
-        },
-    },
     "Token": {
         "type": "object",
         "required": ["access_token", "token_type", "expires_in"],
@@ -138,7 +72,7 @@ SCHEMAS: dict[str, Any] = {
             "summary": {"type": "string"},
             "byline": {"type": "string"},
             "category_id": {"type": "integer"},
-            "category": _ref("Category"),
+            "category": ref("Category"),
             "image_id": {"type": ["integer", "null"]},
             "image_url": {"type": ["string", "null"]},
             "image_caption": {"type": "string"},
@@ -152,7 +86,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Article": {
         "allOf": [
-            _ref("ArticleSummary"),
+            ref("ArticleSummary"),
             {
                 "type": "object",
                 "properties": {"body_html": {"type": "string", "description": "sanitised"}},
@@ -163,7 +97,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["items", "next_before"],
         "properties": {
-            "items": {"type": "array", "items": _ref("ArticleSummary")},
+            "items": {"type": "array", "items": ref("ArticleSummary")},
             "next_before": {
                 "type": ["integer", "null"],
                 "description": "pass as ?before= for the next page; null at the end",
@@ -200,7 +134,7 @@ SCHEMAS: dict[str, Any] = {
     "UserList": {
         "type": "object",
         "required": ["items"],
-        "properties": {"items": {"type": "array", "items": _ref("User")}},
+        "properties": {"items": {"type": "array", "items": ref("User")}},
     },
     "Page": {
         "type": "object",
@@ -215,197 +149,183 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def document() -> dict[str, Any]:
-    article = {"200": _ok("the article", _ref("Article"))}
-    publishing = _problems("401", "403", "404", "409")
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Bantin articles API",
-            "version": "1.0.0",
-            "description": (
-                "Access tokens, categories, articles, images, static pages and users. Errors "
-                "are application/problem+json with a stable `code` and a Vietnamese "
-                "`detail`. Writing needs a token (Authorization: Bearer, or the "
-                "bantin_session cookie): authors create and edit their own drafts; editors "
-                "create, edit, publish and unpublish any article; admins manage users and "
-                "pass every check."
-            ),
-        },
-        "servers": [{"url": "/"}],
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "bantin_session"},
-            },
-            "schemas": SCHEMAS,
-        },
-        "paths": {
+IMAGE_UPLOAD: dict[str, Any] = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary"}},
+}
+
+
+def document() -> openapi.Document:
+    article = {"200": ok("the article", ref("Article"))}
+    slug = param("slug", "path", {"type": "string"}, "page slug")
+    return openapi.document(
+        title="Bantin articles API",
+        description=(
+            "Access tokens, categories, articles, images, static pages and users. Errors "
+            "are application/problem+json with a stable `code` and a Vietnamese "
+            "`detail`. Writing needs a token (Authorization: Bearer, or the "
+            "bantin_session cookie): authors create and edit their own drafts; editors "
+            "create, edit, publish and unpublish any article; admins manage users and "
+            "pass every check."
+        ),
+        schemas=SCHEMAS,
+        paths={
+            "/api/v1/articles/openapi.json": openapi.this_document(),
             "/api/v1/auth/token": {
-                "post": _op(
+                "post": op(
                     "Sign in: an access token for a username and password",
-                    {"200": _ok("a token", _ref("Token"))}
-                    | _problems("400", "401", "413", "415", "422", "429"),
-                    body=_body(api.LOGIN.schema),
+                    {"200": ok("a token", ref("Token"))}
+                    | problems(*BODY_PROBLEMS, "401", "403", "429", DATABASE),
+                    body=body(api.LOGIN.schema),
                 )
             },
             "/api/v1/categories": {
-                "get": _op(
+                "get": op(
                     "Every category",
                     {
-                        "200": _ok(
+                        "200": ok(
                             "categories",
                             {
                                 "type": "object",
                                 "properties": {
-                                    "items": {"type": "array", "items": _ref("Category")}
+                                    "items": {"type": "array", "items": ref("Category")}
                                 },
                             },
                         )
-                    },
+                    }
+                    | problems(DATABASE),
                 ),
-                "post": _op(
+                "post": op(
                     "Create a category (editor); the slug comes from the name if not given",
-                    {"201": _ok("created", _ref("Category"))}
-                    | _problems("401", "403", "409", "422"),
+                    {"201": ok("created", ref("Category"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "409", DATABASE),
                     auth=True,
-                    body=_body(api.CATEGORY_CREATE.schema),
+                    body=body(api.CATEGORY_CREATE.schema),
                 ),
             },
             "/api/v1/articles": {
-                "get": _op(
+                "get": op(
                     "Published articles, newest first",
-                    {"200": _ok("a page of articles", _ref("ArticleList"))}
-                    | _problems("404", "422"),
+                    {"200": ok("a page of articles", ref("ArticleList"))}
+                    | problems("404", "422", DATABASE),
                     parameters=[
-                        _param("category", "query", {"type": "string"}, "category slug"),
-                        _param(
+                        param("category", "query", {"type": "string"}, "category slug"),
+                        param(
                             "limit",
                             "query",
                             {"type": "integer", "minimum": 1, "maximum": api.MAX_LIST_LIMIT},
                             "page size (default 20)",
                         ),
-                        _param(
+                        param(
                             "before", "query", {"type": "integer"}, "continue after this article"
                         ),
                     ],
                 ),
-                "post": _op(
+                "post": op(
                     "Create a draft (author, editor); body_html is sanitised",
-                    {"201": _ok("the draft", _ref("Article"))}
-                    | _problems("401", "403", "413", "422"),
+                    {"201": ok("the draft", ref("Article"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE),
                     auth=True,
-                    body=_body(api.ARTICLE_CREATE.schema),
+                    body=body(api.ARTICLE_CREATE.schema),
                 ),
             },
             "/api/v1/articles/{id}": {
-                "get": _op(
+                "get": op(
                     "An article: published ones for everyone, drafts for their author and editors",
-                    article | _problems("404"),
+                    article | problems("404", DATABASE),
                     parameters=[ARTICLE_ID],
                 ),
-                "patch": _op(
+                "patch": op(
                     "Change some fields; a published article's change writes article.updated. "
                     "`version`, if given, must be the current one",
-                    article | publishing | _problems("413", "422"),
+                    article | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
                     auth=True,
-                    body=_body(api.ARTICLE_PATCH.schema),
+                    body=body(api.ARTICLE_PATCH.schema),
                     parameters=[ARTICLE_ID],
                 ),
             },
             "/api/v1/articles/{id}/publish": {
-                "post": _op(
+                "post": op(
                     "Publish (editor): writes article.published, or article.updated when it "
                     "already was public",
-                    article | publishing,
+                    article | problems(*PROTECTED, "404", DATABASE),
                     auth=True,
                     parameters=[ARTICLE_ID],
                 )
             },
             "/api/v1/articles/{id}/unpublish": {
-                "post": _op(
+                "post": op(
                     "Unpublish (editor): writes article.unpublished",
-                    article | publishing,
+                    article | problems(*PROTECTED, "404", "409", DATABASE),
                     auth=True,
                     parameters=[ARTICLE_ID],
                 )
             },
             "/api/v1/images": {
-                "post": _op(
+                "post": op(
                     "Upload an image (author, editor): JPEG, PNG, WebP or GIF up to 5 MB, "
                     "recognised by its first bytes",
-                    {"201": _ok("stored", _ref("Image"))}
-                    | _problems("400", "401", "403", "413", "415", "422"),
+                    {"201": ok("stored", ref("Image"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE),
                     auth=True,
-                    body=_body(
-                        {
-                            "type": "object",
-                            "required": ["file"],
-                            "properties": {"file": {"type": "string", "format": "binary"}},
-                        },
-                        "multipart/form-data",
-                    ),
+                    body=bodies({"multipart/form-data": IMAGE_UPLOAD}),
                 )
             },
             "/api/v1/users": {
-                "get": _op(
+                "get": op(
                     "Every user (admin)",
-                    {"200": _ok("users", _ref("UserList"))} | _problems("401", "403"),
+                    {"200": ok("users", ref("UserList"))} | problems(*PROTECTED, DATABASE),
                     auth=True,
                 ),
-                "post": _op(
+                "post": op(
                     "Create a user (admin)",
-                    {"201": _ok("created", _ref("User"))}
-                    | _problems("400", "401", "403", "409", "415", "422"),
+                    {"201": ok("created", ref("User"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "409", DATABASE),
                     auth=True,
-                    body=_body(users_api.USER_CREATE.schema),
+                    body=body(USER_CREATE.schema),
                 ),
             },
             "/api/v1/users/{id}": {
-                "get": _op(
+                "get": op(
                     "A user (admin)",
-                    {"200": _ok("the user", _ref("User"))} | _problems("401", "403", "404"),
+                    {"200": ok("the user", ref("User"))} | problems(*PROTECTED, "404", DATABASE),
                     auth=True,
                     parameters=[USER_ID],
                 ),
-                "patch": _op(
+                "patch": op(
                     "Change a user's name, roles, password or disabled flag (admin). A "
                     "disabled user, or one who lost a role, has their current token refused "
                     "at once; a change that would leave no enabled admin is 409 last_admin",
-                    {"200": _ok("the user", _ref("User"))}
-                    | _problems("400", "401", "403", "404", "409", "415", "422"),
+                    {"200": ok("the user", ref("User"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
                     auth=True,
-                    body=_body(users_api.USER_PATCH.schema),
+                    body=body(USER_PATCH.schema),
                     parameters=[USER_ID],
                 ),
             },
             "/api/v1/pages/{slug}": {
-                "get": _op(
+                "get": op(
                     "A static page (its default until an admin writes it)",
-                    {"200": _ok("the page", _ref("Page"))} | _problems("404"),
-                    parameters=[_param("slug", "path", {"type": "string"}, "page slug")],
+                    {"200": ok("the page", ref("Page"))} | problems("404", DATABASE),
+                    parameters=[slug],
                 ),
-                "put": _op(
+                "put": op(
                     "Create or replace a static page (admin); body_html is sanitised",
-                    {"200": _ok("the page", _ref("Page"))} | _problems("401", "403", "413", "422"),
+                    {"200": ok("the page", ref("Page"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE),
                     auth=True,
-                    body=_body(api.PAGE_PUT.schema),
-                    parameters=[_param("slug", "path", {"type": "string"}, "page slug")],
+                    body=body(api.PAGE_PUT.schema),
+                    parameters=[slug],
                 ),
             },
         },
-    }
-
-
-@functools.cache
-def _text() -> str:
-    return json.dumps(document(), ensure_ascii=False, indent=2)
-
-
-async def serve(request: web.Request) -> web.Response:
-    """GET /api/v1/articles/openapi.json."""
-    return web.Response(
-        text=_text(),
-        content_type="application/json",
-        headers={"Cache-Control": "public, max-age=300"},
     )
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/articles/openapi.json")
+async def serve(request: web.Request) -> web.Response:
+    return openapi.response(document)

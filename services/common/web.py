@@ -219,16 +219,6 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def openapi_route(path: str, document: Path) -> web.RouteDef:
-    """GET `path` answers the service's OpenAPI document (read once, at start)."""
-    body = document.read_bytes()
-
-    async def openapi(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
-    return web.get(path, openapi)
-
-
 def client_address(request: web.Request) -> str:
     """The reader's address: the gateway's X-Forwarded-For, trusted only from a proxy
     listed in TRUSTED_PROXIES (DESIGN rule 9); otherwise the peer itself. Never log it."""

@@ -3,8 +3,6 @@ imported from an earlier system."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp import web
 
 from services.common import db
@@ -19,8 +17,6 @@ from services.counter.ingest import CLOCK
 CACHE = {"Cache-Control": "public, max-age=5"}
 MOST_READ_MAX_LIMIT = 100
 MOST_READ_MAX_DAYS = 365
-
-OPENAPI = Path(__file__).parent / "openapi.json"
 
 IMPORTED_SCHEMA = input_validator(
     {

@@ -16,9 +16,8 @@ from services.common.web import (
     SETTINGS,
     Subscription,
     create_base_app,
-    openapi_route,
 )
-from services.counter import api, ingest, tasks
+from services.counter import api, ingest, openapi, tasks
 from services.counter.counting import CountableArticles, utc_now
 from services.counter.events import (
     ARTICLE_HANDLERS,
@@ -82,7 +81,7 @@ def create_app(
 
     app.router.add_post("/api/v1/views", ingest.beacon)
     app.router.add_get("/v.gif", ingest.pixel)
-    app.router.add_routes([openapi_route("/api/v1/views/openapi.json", api.OPENAPI)])
+    app.router.add_routes(openapi.routes)
     app.router.add_get("/api/v1/views/most-read", api.most_read)
     app.router.add_get(r"/api/v1/views/{article_id:\d{1,19}}", api.article_views)
     app.router.add_put(r"/api/v1/views/{article_id:\d{1,19}}/imported", api.set_imported)

@@ -9,14 +9,13 @@ from aiohttp import web
 
 from services.common.config import Settings
 from services.common.pages import TEMPLATES, make_environment
-from services.common.web import Subscription, create_base_app, openapi_route
-from services.feedback import api, events, pages
+from services.common.web import Subscription, create_base_app
+from services.feedback import api, events, openapi, pages
 from services.feedback.config import DAILY_CAP, FORM_SIGNER, FeedbackConfig
 from services.feedback.limits import DailyCap
 from services.feedback.spam import FormSigner
 
 SERVICE_DIR = Path(__file__).parent
-OPENAPI = SERVICE_DIR / "openapi.json"
 
 
 def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.Application:
@@ -31,7 +30,7 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
     app[TEMPLATES] = make_environment(SERVICE_DIR)
     app[FORM_SIGNER] = FormSigner(config.form_secret)
     app[DAILY_CAP] = DailyCap(config.form_secret, config.daily_limit_per_address)
-    app.router.add_routes([openapi_route("/api/v1/feedback/openapi.json", OPENAPI)])
+    app.router.add_routes(openapi.routes)
     app.router.add_routes(pages.routes)
     app.router.add_routes(api.routes)
     return app

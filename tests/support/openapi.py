@@ -18,16 +18,13 @@ def documented_routes(document: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def served_routes(
-    app: web.Application, prefixes: tuple[str, ...], with_document: bool = True
-) -> set[tuple[str, str]]:
-    """(method, path) of every route under `prefixes`; `with_document` keeps the route of
-    the OpenAPI document itself (documents differ on whether they list it)."""
+def served_routes(app: web.Application, prefixes: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(method, path) of every route under `prefixes` (the document's own route included:
+    every document lists itself)."""
     return {
         (route.method, route.resource.canonical)
         for route in app.router.routes()
         if route.resource is not None
         and route.resource.canonical.startswith(prefixes)
         and route.method in METHODS
-        and (with_document or not route.resource.canonical.endswith("openapi.json"))
     }
