@@ -1,5 +1,6 @@
 """The counter's rules without I/O: Vietnamese days, 30-minute buckets, view keys, bots,
-beacon bodies, the countable set and the data of the events it sends."""
+beacon bodies (read by the domain, checked and answered by the API), the countable set and
+the data of the events it sends."""
 
 from __future__ import annotations
 
@@ -14,17 +15,19 @@ from services.common.errors import Problem
 from services.common.events.envelope import CloudEvent, source_of
 from services.common.events.payloads import ViewsBatchData, ViewsCountedData
 from services.common.events.schemas import EventSchemaError, validate
-from services.counter.counting import (
+from services.common.vietnam import vn_day
+from services.counter.api import beacon_article_id, beacon_problem
+from services.counter.domain import (
+    BeaconFault,
     CountableArticles,
+    InvalidBeacon,
     View,
     bucket_of,
     is_bot,
     oldest_kept_day,
     parse_article_id,
-    parse_beacon,
     parse_notification,
     view_key,
-    vn_day,
 )
 
 SALT = bytes(range(32))
@@ -150,7 +153,7 @@ def test_a_huge_user_agent_is_still_checked() -> None:
     ],
 )
 def test_a_beacon_names_its_article(content_type: str, body: bytes, article_id: int) -> None:
-    assert parse_beacon(content_type, body) == article_id
+    assert beacon_article_id(content_type, body) == article_id
 
 
 @pytest.mark.parametrize(
@@ -180,17 +183,20 @@ def test_a_malformed_beacon_is_a_clear_problem(
     content_type: str, body: bytes, status: int, code: str
 ) -> None:
     with pytest.raises(Problem) as raised:
-        parse_beacon(content_type, body)
+        beacon_article_id(content_type, body)
     assert (raised.value.status, raised.value.code) == (status, code)
     assert raised.value.detail  # a Vietnamese sentence for whoever reads it
 
 
 @pytest.mark.parametrize("raw", [None, "", "x", "-1", "0", "1.0", "٣", "9" * 20])
 def test_the_pixel_needs_a_positive_article_id(raw: str | None) -> None:
-    with pytest.raises(Problem) as raised:
+    with pytest.raises(InvalidBeacon) as raised:
         parse_article_id(raw)
-    assert raised.value.status == 422
-    assert raised.value.errors[0]["field"] == "a"
+    assert raised.value.fault is BeaconFault.INVALID_INPUT
+    assert list(raised.value.errors) == ["a"]
+    problem = beacon_problem(raised.value)
+    assert (problem.status, problem.code) == (422, "invalid_input")
+    assert problem.errors[0]["field"] == "a"
 
 
 def test_the_pixel_takes_a_plain_number() -> None:
