@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -26,6 +27,8 @@ from services.counter.domain import (
     is_bot,
     oldest_kept_day,
     parse_article_id,
+    parse_beacon_form,
+    parse_beacon_json,
     parse_notification,
     view_key,
 )
@@ -186,6 +189,31 @@ def test_a_malformed_beacon_is_a_clear_problem(
         beacon_article_id(content_type, body)
     assert (raised.value.status, raised.value.code) == (status, code)
     assert raised.value.detail  # a Vietnamese sentence for whoever reads it
+
+
+@pytest.mark.parametrize(
+    ("read", "fault"),
+    [
+        (lambda: parse_beacon_json("multipart/form-data", b"a=7"), "unsupported_media_type"),
+        (lambda: parse_beacon_json("text/plain", b"{not json"), "invalid_json"),
+        (lambda: parse_beacon_form(b"a=%FF"), "invalid_input"),
+        (lambda: parse_beacon_form(b"\xff"), "invalid_form"),
+    ],
+)
+def test_the_domain_says_what_is_wrong_with_a_beacon_without_http(
+    read: Callable[[], object], fault: str
+) -> None:
+    with pytest.raises(InvalidBeacon) as raised:
+        read()
+    assert raised.value.fault == fault
+    assert raised.value.message
+
+
+def test_the_domain_reads_a_json_beacon_for_the_api_to_check() -> None:
+    assert parse_beacon_json("text/plain", b'{"article_id": 7, "x": 1}') == {
+        "article_id": 7,
+        "x": 1,
+    }
 
 
 @pytest.mark.parametrize("raw", [None, "", "x", "-1", "0", "1.0", "٣", "9" * 20])
