@@ -49,7 +49,12 @@ def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
 
 
 def _id(nullable: bool = False) -> dict[str, Any]:
-    return {"type": ["integer", "null"] if nullable else "integer", "minimum": 1}
+    # Postgres' bigint: a larger number is no row's id, and no query may fail on it.
+    return {
+        "type": ["integer", "null"] if nullable else "integer",
+        "minimum": 1,
+        "maximum": 2**63 - 1,
+    }
 
 
 ARTICLE_PROPERTIES: dict[str, Any] = {

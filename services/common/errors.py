@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -199,7 +200,23 @@ async def read_json(request: web.Request, validator: Draft202012Validator | None
         raise Problem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.") from exc
     if validator is not None:
         check_input(body, validator)
+    if nul_fields := sorted(_fields_with_nul(body)):
+        # Postgres text cannot hold U+0000, and no reader ever types it.
+        raise invalid_input(dict.fromkeys(nul_fields, "Không được chứa ký tự NUL (\\u0000)."))
     return body
+
+
+def _fields_with_nul(value: Any, path: str = "") -> Iterator[str]:
+    """The paths ("author_name", "items.2") of the strings in `value` holding U+0000."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path or "(toàn bộ)"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _fields_with_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _fields_with_nul(item, f"{path}.{index}" if path else str(index))
 
 
 def input_validator(schema: dict[str, Any]) -> Draft202012Validator:

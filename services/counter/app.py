@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-from services.common.config import Settings, env_int
+from services.common.config import Settings
+from services.common.vietnam import utc_now
 from services.common.web import (
     POOL,
     PUBLISHER,
@@ -17,8 +17,17 @@ from services.common.web import (
     Subscription,
     create_base_app,
 )
-from services.counter import api, ingest, openapi, tasks
-from services.counter.counting import CountableArticles, utc_now
+from services.counter import api, openapi, tasks
+from services.counter.batcher import ViewBatcher
+from services.counter.config import (
+    ARTICLES,
+    BATCHER,
+    CLOCK,
+    COUNTER_SETTINGS,
+    SALTS,
+    CounterSettings,
+)
+from services.counter.domain import Clock, CountableArticles
 from services.counter.events import (
     ARTICLE_HANDLERS,
     ARTICLE_STATE_QUEUE,
@@ -27,33 +36,10 @@ from services.counter.events import (
     publish_views,
     views_batch_handler,
 )
-from services.counter.ingest import ARTICLES, BATCHER, CLOCK, SALTS, Clock
+from services.counter.salts import SaltKeeper
+from services.counter.watcher import ArticleWatcher
 
 SERVICE_DIR = Path(__file__).parent
-
-
-@dataclass(frozen=True)
-class CounterSettings:
-    """The counter's own knobs (environment variables, all optional)."""
-
-    batch_max: int = 500  # COUNTER_BATCH_MAX: views per views.batch at most
-    batch_delay: float = 0.02  # COUNTER_BATCH_DELAY_MS: longest wait before a batch goes
-    counts_interval: float = 1.0  # COUNTER_COUNTS_INTERVAL_MS: views.counted round
-    article_reload: float = 60.0  # COUNTER_ARTICLE_RELOAD_SECONDS: full reload of the set
-    maintenance_interval: float = 600.0  # COUNTER_MAINTENANCE_SECONDS: salts, old keys
-
-    @classmethod
-    def from_env(cls) -> CounterSettings:
-        return cls(
-            batch_max=max(1, min(5000, env_int("COUNTER_BATCH_MAX", 500))),
-            batch_delay=env_int("COUNTER_BATCH_DELAY_MS", 20) / 1000,
-            counts_interval=env_int("COUNTER_COUNTS_INTERVAL_MS", 1000) / 1000,
-            article_reload=float(env_int("COUNTER_ARTICLE_RELOAD_SECONDS", 60)),
-            maintenance_interval=float(env_int("COUNTER_MAINTENANCE_SECONDS", 600)),
-        )
-
-
-COUNTER_SETTINGS = web.AppKey("counter_settings", CounterSettings)
 
 
 def create_app(
@@ -69,7 +55,7 @@ def create_app(
             # applied; the keys make that idempotent.
             Subscription(VIEW_BATCHES_QUEUE, {VIEWS_BATCH: views_batch_handler(clock)}),
         ],
-        client_max_size=ingest.BODY_LIMIT,
+        client_max_size=api.BODY_LIMIT,
     )
     app[COUNTER_SETTINGS] = counter
     app[CLOCK] = clock
@@ -79,12 +65,8 @@ def create_app(
     # wait for them are answered before the server stops waiting for handlers.
     app.on_shutdown.insert(0, _flush_views)
 
-    app.router.add_post("/api/v1/views", ingest.beacon)
-    app.router.add_get("/v.gif", ingest.pixel)
+    app.router.add_routes(api.routes)
     app.router.add_routes(openapi.routes)
-    app.router.add_get("/api/v1/views/most-read", api.most_read)
-    app.router.add_get(r"/api/v1/views/{article_id:\d{1,19}}", api.article_views)
-    app.router.add_put(r"/api/v1/views/{article_id:\d{1,19}}/imported", api.set_imported)
     return app
 
 
@@ -92,13 +74,13 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     """The countable articles (loaded before the first request), the salts and the batcher.
     The batcher is drained before the publisher it uses closes."""
     counter = app[COUNTER_SETTINGS]
-    watcher = ingest.ArticleWatcher(
+    watcher = ArticleWatcher(
         app[SETTINGS].database_url, app[POOL], CountableArticles(), counter.article_reload
     )
     await watcher.start()
     app[ARTICLES] = watcher.articles
-    app[SALTS] = ingest.SaltKeeper(app[POOL])
-    app[BATCHER] = ingest.ViewBatcher(
+    app[SALTS] = SaltKeeper(app[POOL])
+    app[BATCHER] = ViewBatcher(
         functools.partial(publish_views, app[PUBLISHER]),
         max_size=counter.batch_max,
         max_delay=counter.batch_delay,

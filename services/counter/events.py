@@ -1,18 +1,18 @@
 """Events in and out of the counter: the read model of articles, the counting of view
-batches, and the views.batch / views.counted events it sends."""
+batches, and the views.batch / views.counted events it sends (actions writes the
+views.counted to the outbox)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 
 from services.common.events.broker import Publisher
 from services.common.events.consumer import Handler
 from services.common.events.envelope import CloudEvent
-from services.common.events.outbox import write_event
 from services.common.events.payloads import (
     ArticleData,
     ArticleUnpublishedData,
@@ -21,12 +21,9 @@ from services.common.events.payloads import (
     new_event,
 )
 from services.common.events.topology import INTERNAL_EXCHANGE
+from services.common.vietnam import vn_day
 from services.counter import store
-from services.counter.counting import (
-    View,
-    oldest_kept_day,
-    vn_day,
-)
+from services.counter.domain import Clock, View, oldest_kept_day
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +64,7 @@ ARTICLE_HANDLERS: dict[str, Handler] = {
 # --- consumed: our own view batches -------------------------------------------------------
 
 
-def views_batch_handler(clock: Callable[[], datetime]) -> Handler:
+def views_batch_handler(clock: Clock) -> Handler:
     """Count a views.batch in the consumer's transaction: keys seen before add nothing, so
     a batch delivered twice (or published twice) counts once."""
 
@@ -105,17 +102,12 @@ async def publish_views(publisher: Publisher, views: Sequence[View]) -> None:
         raise BatchNotPublished("views.batch was confirmed but routed to no queue")
 
 
-async def write_counts(conn: asyncpg.Connection, today: date, limit: int) -> int:
-    """Write a views.counted to the outbox for up to `limit` articles whose totals changed,
-    in the transaction that clears their changed mark. Returns how many."""
-    rows = await store.claim_changed_totals(conn, today, limit)
-    for row in rows:
-        counted = ViewsCountedData(
-            article_id=row["article_id"],
-            version=row["version"],
-            total=row["total"],
-            today=row["today"],
-            day=today,
-        )
-        await write_event(conn, VIEWS_COUNTED, counted)
-    return len(rows)
+def views_counted(row: asyncpg.Record, today: date) -> ViewsCountedData:
+    """The views.counted of an article's claimed totals (store.claim_changed_totals)."""
+    return ViewsCountedData(
+        article_id=row["article_id"],
+        version=row["version"],
+        total=row["total"],
+        today=row["today"],
+        day=today,
+    )

@@ -12,8 +12,12 @@ from aiohttp import web
 
 from services.common import openapi
 from services.common.openapi import bodies, body, ok, op, param, ref
-from services.counter.api import IMPORTED_SCHEMA, MOST_READ_MAX_DAYS, MOST_READ_MAX_LIMIT
-from services.counter.counting import BEACON_SCHEMA
+from services.counter.api import (
+    BEACON_SCHEMA,
+    IMPORTED_SCHEMA,
+    MOST_READ_MAX_DAYS,
+    MOST_READ_MAX_LIMIT,
+)
 
 problems = openapi.Problems(
     {

@@ -10,7 +10,7 @@ from datetime import date
 
 import asyncpg
 
-from services.counter.counting import SALT_BYTES, View
+from services.counter.domain import SALT_BYTES, View
 
 # --- the read model of articles -----------------------------------------------------------
 

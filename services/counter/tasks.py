@@ -13,9 +13,10 @@ from datetime import timedelta
 import asyncpg
 
 from services.common import db
-from services.counter import events, store
-from services.counter.counting import KEEP_DAYS, oldest_kept_day, vn_day
-from services.counter.ingest import Clock, SaltKeeper
+from services.common.vietnam import vn_day
+from services.counter import actions, events, store
+from services.counter.domain import KEEP_DAYS, Clock, oldest_kept_day
+from services.counter.salts import SaltKeeper
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,14 @@ class Periodic:
 
 
 def publish_counts(pool: asyncpg.Pool, clock: Clock) -> Callable[[], Awaitable[None]]:
-    """views.counted for every article whose totals changed. Rows are claimed with SKIP
-    LOCKED, so instances running this at once never publish the same change twice."""
+    """views.counted for every article whose totals changed, a batch at a time; instances
+    running this at once never publish the same change twice (actions.write_counts)."""
 
     async def job() -> None:
         today = vn_day(clock())
         while True:
-            async with pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn, conn.transaction():
-                written = await events.write_counts(conn, today, COUNTS_BATCH)
+            async with db.acquire(pool) as conn:
+                written = await actions.write_counts(conn, today, COUNTS_BATCH)
             if written < COUNTS_BATCH:
                 return
 
@@ -78,7 +79,7 @@ def maintain(pool: asyncpg.Pool, salts: SaltKeeper, clock: Clock) -> Callable[[]
         await salts.salt_for(today)
         await salts.salt_for(today + timedelta(days=1))
         salts.forget_before(oldest)
-        async with pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn:
+        async with db.acquire(pool) as conn:
             dropped_salts = await store.delete_salts_before(conn, oldest)
             dropped_keys = 0
             while (chunk := await store.delete_keys_before(conn, oldest, KEYS_CHUNK)) > 0:

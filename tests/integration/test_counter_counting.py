@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from services.counter.app import CounterSettings, create_app
-from services.counter.ingest import BATCHER
+from services.counter.app import create_app
+from services.counter.config import BATCHER, CounterSettings
 from tests.support.amqp import Tap, tap
 from tests.support.counter import (
     Counter,

@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.common.events import topology
+from services.counter.api import PIXEL
 from services.counter.app import create_app
-from services.counter.ingest import PIXEL
 from tests.support.counter import (
     BROWSER,
     FAST,

@@ -14,10 +14,11 @@ import asyncpg
 import pytest
 
 from services.common import db
-from services.counter import events, store, tasks
+from services.common.vietnam import vn_day
+from services.counter import actions, store, tasks
 from services.counter.app import SERVICE_DIR
-from services.counter.counting import View, view_key, vn_day
-from services.counter.ingest import SaltKeeper
+from services.counter.domain import View, view_key
+from services.counter.salts import SaltKeeper
 from tests.support.infra import Database, create_database, drop_database
 
 NOW = datetime.now(UTC)
@@ -113,13 +114,12 @@ async def test_changed_totals_are_claimed_by_one_instance_only(pool: asyncpg.Poo
     first = await pool.acquire()
     second = await pool.acquire()
     try:
+        # An outer transaction keeps the first claims locked until its block ends.
         async with first.transaction():
-            written = await events.write_counts(first, TODAY, 500)
+            written = await actions.write_counts(first, TODAY, 500)
             assert written >= 2
-            async with second.transaction():
-                assert await events.write_counts(second, TODAY, 500) == 0  # all held
-        async with second.transaction():
-            assert await events.write_counts(second, TODAY, 500) == 0  # all published
+            assert await actions.write_counts(second, TODAY, 500) == 0  # all held
+        assert await actions.write_counts(second, TODAY, 500) == 0  # all published
     finally:
         await pool.release(first)
         await pool.release(second)
@@ -133,8 +133,8 @@ async def test_changed_totals_are_claimed_by_one_instance_only(pool: asyncpg.Poo
     ]
     # The next change of 31 goes out with the next version.
     await count(pool, views_of(31, [secrets.token_hex(32)]))
-    async with pool.acquire() as conn, conn.transaction():
-        await events.write_counts(conn, TODAY, 500)
+    async with pool.acquire() as conn:
+        await actions.write_counts(conn, TODAY, 500)
     latest = await pool.fetchval(
         """SELECT envelope->'data' FROM outbox WHERE subject = '31'
             ORDER BY (envelope->'data'->>'version')::int DESC LIMIT 1"""

@@ -20,10 +20,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.common.config import Settings
 from services.common.events import topology
 from services.common.events.envelope import CloudEvent, source_of
-from services.common.vietnam import VIETNAM
+from services.common.vietnam import VIETNAM, vn_day
 from services.common.web import POOL
-from services.counter.app import CounterSettings, create_app
-from services.counter.counting import is_bot, vn_day
+from services.counter.app import create_app
+from services.counter.config import CounterSettings
+from services.counter.domain import is_bot
 from tests.support.amqp import publish_event
 from tests.support.infra import (
     Database,

@@ -11,8 +11,8 @@ from datetime import date
 
 import pytest
 
-from services.counter.counting import View
-from services.counter.ingest import BatchFailed, ViewBatcher
+from services.counter.batcher import BatchFailed, ViewBatcher
+from services.counter.domain import View
 from tests.support.polling import eventually
 
 DAY = date(2026, 11, 28)

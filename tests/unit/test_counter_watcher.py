@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from services.counter import store
-from services.counter.counting import CountableArticles
-from services.counter.ingest import ArticleWatcher
+from services.counter.domain import CountableArticles
+from services.counter.watcher import ArticleWatcher
 from tests.support.polling import eventually
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY
 
-import services.counter.ingest  # noqa: F401  (registers the counter's metrics)
+import services.counter.app  # noqa: F401  (registers the counter's metrics)
 import services.feedback.metrics  # noqa: F401
 from scripts.run_local import load_compose
 from services.common import metrics  # noqa: F401

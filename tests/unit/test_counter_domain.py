@@ -1,11 +1,13 @@
 """The counter's rules without I/O: Vietnamese days, 30-minute buckets, view keys, bots,
-beacon bodies, the countable set and the data of the events it sends."""
+beacon bodies (read by the domain, checked and answered by the API), the countable set and
+the data of the events it sends."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,17 +16,21 @@ from services.common.errors import Problem
 from services.common.events.envelope import CloudEvent, source_of
 from services.common.events.payloads import ViewsBatchData, ViewsCountedData
 from services.common.events.schemas import EventSchemaError, validate
-from services.counter.counting import (
+from services.common.vietnam import vn_day
+from services.counter.api import beacon_article_id, beacon_problem
+from services.counter.domain import (
+    BeaconFault,
     CountableArticles,
+    InvalidBeacon,
     View,
     bucket_of,
     is_bot,
     oldest_kept_day,
     parse_article_id,
-    parse_beacon,
+    parse_beacon_form,
+    parse_beacon_json,
     parse_notification,
     view_key,
-    vn_day,
 )
 
 SALT = bytes(range(32))
@@ -150,7 +156,7 @@ def test_a_huge_user_agent_is_still_checked() -> None:
     ],
 )
 def test_a_beacon_names_its_article(content_type: str, body: bytes, article_id: int) -> None:
-    assert parse_beacon(content_type, body) == article_id
+    assert beacon_article_id(content_type, body) == article_id
 
 
 @pytest.mark.parametrize(
@@ -180,17 +186,45 @@ def test_a_malformed_beacon_is_a_clear_problem(
     content_type: str, body: bytes, status: int, code: str
 ) -> None:
     with pytest.raises(Problem) as raised:
-        parse_beacon(content_type, body)
+        beacon_article_id(content_type, body)
     assert (raised.value.status, raised.value.code) == (status, code)
     assert raised.value.detail  # a Vietnamese sentence for whoever reads it
 
 
+@pytest.mark.parametrize(
+    ("read", "fault"),
+    [
+        (lambda: parse_beacon_json("multipart/form-data", b"a=7"), "unsupported_media_type"),
+        (lambda: parse_beacon_json("text/plain", b"{not json"), "invalid_json"),
+        (lambda: parse_beacon_form(b"a=%FF"), "invalid_input"),
+        (lambda: parse_beacon_form(b"\xff"), "invalid_form"),
+    ],
+)
+def test_the_domain_says_what_is_wrong_with_a_beacon_without_http(
+    read: Callable[[], object], fault: str
+) -> None:
+    with pytest.raises(InvalidBeacon) as raised:
+        read()
+    assert raised.value.fault == fault
+    assert raised.value.message
+
+
+def test_the_domain_reads_a_json_beacon_for_the_api_to_check() -> None:
+    assert parse_beacon_json("text/plain", b'{"article_id": 7, "x": 1}') == {
+        "article_id": 7,
+        "x": 1,
+    }
+
+
 @pytest.mark.parametrize("raw", [None, "", "x", "-1", "0", "1.0", "٣", "9" * 20])
 def test_the_pixel_needs_a_positive_article_id(raw: str | None) -> None:
-    with pytest.raises(Problem) as raised:
+    with pytest.raises(InvalidBeacon) as raised:
         parse_article_id(raw)
-    assert raised.value.status == 422
-    assert raised.value.errors[0]["field"] == "a"
+    assert raised.value.fault is BeaconFault.INVALID_INPUT
+    assert list(raised.value.errors) == ["a"]
+    problem = beacon_problem(raised.value)
+    assert (problem.status, problem.code) == (422, "invalid_input")
+    assert problem.errors[0]["field"] == "a"
 
 
 def test_the_pixel_takes_a_plain_number() -> None:

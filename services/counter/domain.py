@@ -1,22 +1,21 @@
-"""The counting rules, free of I/O: the calendar day in Vietnam, the 30-minute bucket, the
-view key, which user agents are bots, the beacon body, the set of countable articles and
-the data of the events the counter publishes."""
+"""The counting rules, free of I/O: the 30-minute bucket, the view key, which user agents
+are bots, the article id a beacon or pixel names, and the set of countable articles."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qs
 
 from crawlerdetect import CrawlerDetect
 
-from services.common.errors import Problem, check_input, input_validator, invalid_input
 from services.common.events.payloads import BatchedView
-from services.common.vietnam import VIETNAM
 
 BUCKET_SECONDS = 30 * 60
 # Keys and salts of today and yesterday are kept; older ones are deleted, and a view of an
@@ -25,10 +24,8 @@ KEEP_DAYS = 2
 SALT_BYTES = 32
 ARTICLE_ID_MAX = 2**63 - 1
 
-
-def vn_day(moment: datetime) -> date:
-    """The calendar day in Asia/Ho_Chi_Minh of an aware moment."""
-    return moment.astimezone(VIETNAM).date()
+# What tells the time: utc_now, or a fixed moment in tests.
+Clock = Callable[[], datetime]
 
 
 def bucket_of(moment: datetime) -> int:
@@ -79,55 +76,74 @@ _detect_cached = lru_cache(maxsize=4096)(_detect)
 View = BatchedView
 
 
-# --- the beacon body ----------------------------------------------------------------------
+# --- the article id a beacon or pixel names ----------------------------------------------
 
-BEACON_SCHEMA = input_validator(
-    {
-        "type": "object",
-        "required": ["article_id"],
-        "additionalProperties": False,
-        "properties": {
-            "article_id": {"type": "integer", "minimum": 1, "maximum": ARTICLE_ID_MAX},
-        },
-    }
-)
 # navigator.sendBeacon sends a string as text/plain and a Blob with the Blob's type.
 JSON_TYPES = frozenset({"application/json", "text/plain"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
+class BeaconFault(StrEnum):
+    """What is wrong with a beacon or pixel request; each value is the stable code its
+    answer carries."""
+
+    UNSUPPORTED_TYPE = "unsupported_media_type"
+    INVALID_FORM = "invalid_form"
+    INVALID_JSON = "invalid_json"
+    INVALID_INPUT = "invalid_input"
+
+
+class InvalidBeacon(Exception):
+    """A beacon or pixel request that names no article id we can read: the fault, a
+    Vietnamese message, and for INVALID_INPUT the message of each bad field."""
+
+    def __init__(
+        self, fault: BeaconFault, message: str, errors: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{fault}: {message}")
+        self.fault = fault
+        self.message = message
+        self.errors = errors or {}
+
+
+def _bad_article_id(field: str, message: str) -> InvalidBeacon:
+    return InvalidBeacon(BeaconFault.INVALID_INPUT, "Mã bài viết không hợp lệ.", {field: message})
+
+
 def parse_article_id(raw: str | None, field: str = "a") -> int:
     """An article id given as text (the pixel's ?a=, a form field)."""
     if raw is None or raw == "":
-        raise invalid_input({field: "Thiếu mã bài viết."})
+        raise _bad_article_id(field, "Thiếu mã bài viết.")
     text = raw.strip()
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= ARTICLE_ID_MAX:
-        raise invalid_input({field: "Mã bài viết phải là số nguyên dương."})
+        raise _bad_article_id(field, "Mã bài viết phải là số nguyên dương.")
     return int(text)
 
 
-def parse_beacon(content_type: str, body: bytes) -> int:
-    """The article id a beacon body names: JSON {"article_id": N} (as application/json or
-    text/plain) or a form a=N. Problem 415/400/422 otherwise."""
-    if content_type == FORM_TYPE:
-        try:
-            fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError as exc:
-            raise Problem(400, "invalid_form", "Nội dung biểu mẫu không hợp lệ.") from exc
-        values = fields.get("a") or fields.get("article_id")
-        return parse_article_id(values[0] if values else None)
+def parse_beacon_form(body: bytes) -> int:
+    """The article id of a beacon sent as a form: a=N (or article_id=N)."""
+    try:
+        fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise InvalidBeacon(BeaconFault.INVALID_FORM, "Nội dung biểu mẫu không hợp lệ.") from exc
+    values = fields.get("a") or fields.get("article_id")
+    return parse_article_id(values[0] if values else None)
+
+
+def parse_beacon_json(content_type: str, body: bytes) -> Any:
+    """The JSON document of a beacon that is not a form: sent as application/json or
+    text/plain. Its shape is the caller's to check (the beacon's JSON Schema)."""
     if content_type not in JSON_TYPES:
-        raise Problem(
-            415,
-            "unsupported_media_type",
+        raise InvalidBeacon(
+            BeaconFault.UNSUPPORTED_TYPE,
             "Nội dung phải ở dạng JSON (application/json, text/plain) hoặc biểu mẫu.",
         )
     try:
-        parsed = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise Problem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.") from exc
-    check_input(parsed, BEACON_SCHEMA)
-    return int(parsed["article_id"])
+        raise InvalidBeacon(
+            BeaconFault.INVALID_JSON, "Nội dung gửi lên không phải JSON hợp lệ."
+        ) from exc
 
 
 # --- the countable articles ---------------------------------------------------------------
@@ -181,7 +197,3 @@ def parse_notification(payload: str) -> tuple[int, bool]:
     """The "id:1" / "id:0" payload of the articles table's NOTIFY."""
     article_id, _, state = payload.partition(":")
     return int(article_id), state == "1"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
