@@ -273,6 +273,15 @@ def test_articles_builds_its_422_answers_with_the_shared_builder() -> None:
     assert own_422_builders(SERVICES_DIR / "articles") == []
 
 
+def test_one_articles_module_decides_what_a_bad_token_means_for_an_optional_sign_in() -> None:
+    users = {
+        name
+        for name, tree in service_modules("articles").items()
+        if any(isinstance(n, ast.Name) and n.id == "principal_from_request" for n in ast.walk(tree))
+    }
+    assert users == {"http_common"}
+
+
 # --- no inline script in the pages (the Content-Security-Policy allows none) -----------------
 
 INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
