@@ -3,7 +3,7 @@ administration of users (admins only).
 
 Handlers parse and check the request, call an action (services/articles/actions.py) or a
 store read, and render. Errors are application/problem+json (services/common/errors.py);
-a refusal of the rules is answered by http_common.problem_for.
+a refusal of the rules is answered by answers.problem_for.
 
 No change of users may leave the site without an enabled admin (409 last_admin, nothing
 written). Disabling a user, or taking a role away, ends their current token in articles at
@@ -19,9 +19,9 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from services.articles import actions, domain, login, store
+from services.articles.answers import optional_principal, problem_for
 from services.articles.config import ISSUER, THROTTLE_SECRET
 from services.articles.domain import Article, Category, RefusalError, StaticPage, User
-from services.articles.http_common import optional_principal, problem_for
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json

@@ -24,7 +24,7 @@ from services.common.roles import ROLES, Principal
 
 class RefusalError(Exception):
     """Something the rules refuse. The handlers answer each kind the same way wherever it
-    is raised (services/articles/http_common.py: problem_for)."""
+    is raised (services/articles/answers.py: problem_for)."""
 
 
 class ArticleNotFoundError(RefusalError):

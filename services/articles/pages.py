@@ -28,9 +28,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from services.articles import domain, feeds, login, store
+from services.articles.answers import optional_principal, problem_for
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET
 from services.articles.domain import Article, RefusalError
-from services.articles.http_common import optional_principal, problem_for
 from services.common import db
 from services.common.auth import SESSION_COOKIE
 from services.common.pages import TEMPLATES, render

@@ -279,7 +279,7 @@ def test_one_articles_module_decides_what_a_bad_token_means_for_an_optional_sign
         for name, tree in service_modules("articles").items()
         if any(isinstance(n, ast.Name) and n.id == "principal_from_request" for n in ast.walk(tree))
     }
-    assert users == {"http_common"}
+    assert users == {"answers"}
 
 
 # --- no inline script in the pages (the Content-Security-Policy allows none) -----------------

@@ -142,7 +142,7 @@ class Consumer:
             return
 
     async def _handle(self, event: CloudEvent, handler: Handler) -> str:
-        async with self._pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn, conn.transaction():
+        async with db.acquire(self._pool) as conn, conn.transaction():
             first_time = await conn.fetchval(
                 """INSERT INTO handled_events (consumer, event_id) VALUES ($1, $2)
                    ON CONFLICT DO NOTHING RETURNING true""",

@@ -129,7 +129,7 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Claim a batch of due rows, publish them, mark what was confirmed. Returns the count."""
-        async with self._pool.acquire(timeout=db.ACQUIRE_TIMEOUT) as conn, conn.transaction():
+        async with db.acquire(self._pool) as conn, conn.transaction():
             rows = await conn.fetch(
                 """SELECT id, type, envelope, attempts FROM outbox
                     WHERE sent_at IS NULL AND next_attempt_at <= now()

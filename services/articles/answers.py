@@ -1,6 +1,6 @@
-"""What the handlers of api.py and pages.py share: who is signed in, if anyone, and the
-answer to each refusal of the rules (status, stable code, Vietnamese detail), so the JSON
-API and the HTML forms answer alike."""
+"""What the handlers of api.py and pages.py share (as feedback's answers.py does there):
+who is signed in, if anyone, and the answer to each refusal of the rules (status, stable
+code, Vietnamese detail), so the JSON API and the HTML forms answer alike."""
 
 from __future__ import annotations
 
