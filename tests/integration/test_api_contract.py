@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -215,3 +216,41 @@ def test_every_answer_is_documented(stack: Stack, service: str, tmp_path: Path) 
     assert run.returncode == 0, (
         f"schemathesis found problems in {service}:\n{run.stdout}{run.stderr}"
     )
+
+
+def json_operations(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """(method, path) of every operation that takes a JSON body, path parameters filled."""
+    return [
+        (method.upper(), re.sub(r"\{(id|article_id)\}", "1", path).replace("{slug}", "gioi-thieu"))
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+
+
+def raw_post(method: str, url: str, body: bytes, token: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Content-Type", "application/json")
+    request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read() or b"null")
+
+
+@pytest.mark.parametrize("service", DOCUMENTS)
+def test_json_nested_deeper_than_the_parser_goes_is_a_400(stack: Stack, service: str) -> None:
+    """ "[" repeated past the parser's depth is no JSON anyone sends: a clear 400 on every
+    JSON route, never a 500 (or, where the body limit is smaller, a 413)."""
+    url = stack.urls[service]
+    status, document = call("GET", url + DOCUMENTS[service])
+    assert status == 200
+    operations = json_operations(document)
+    assert operations
+    for method, path in operations:
+        # Past the parser's depth (about 1000) yet under the smallest body limit (1 KB).
+        status, problem = raw_post(method, url + path, b"[" * 1020, stack.token)
+        assert (status, problem["code"]) == (400, "invalid_json"), (method, path, problem)
+        status, problem = raw_post(method, url + path, b"[" * 5000, stack.token)
+        assert (status, problem["code"]) in ((400, "invalid_json"), (413, "body_too_large"))

@@ -586,6 +586,34 @@ async def test_a_body_that_is_no_json_is_refused_with_nothing_written(
     assert await count(site, "SELECT count(*) FROM articles") == before
 
 
+async def test_a_nul_character_or_an_id_past_bigint_is_a_422_with_nothing_written(
+    site: Site,
+) -> None:
+    """Found by schemathesis: both reached Postgres and answered 500."""
+    categories = await count(site, "SELECT count(*) FROM categories")
+    nul = await site.client.post(
+        "/api/v1/categories", json={"name": "Thời\u0000 sự"}, headers=site.auth("editor")
+    )
+    body = await problem(nul, 422, "invalid_input")
+    assert [e["field"] for e in body["errors"]] == ["name"]
+    assert await count(site, "SELECT count(*) FROM categories") == categories
+    articles = await count(site, "SELECT count(*) FROM articles")
+    past_bigint = await site.client.post(
+        "/api/v1/articles",
+        json={
+            "title": "T",
+            "summary": "",
+            "body_html": "<p>x</p>",
+            "byline": "",
+            "category_id": 2**64 + 1,
+        },
+        headers=site.auth("editor"),
+    )
+    body = await problem(past_bigint, 422, "invalid_input")
+    assert [e["field"] for e in body["errors"]] == ["category_id"]
+    assert await count(site, "SELECT count(*) FROM articles") == articles
+
+
 async def test_body_html_is_sanitised(site: Site) -> None:
     dirty = (
         '<p onclick="steal()">Đoạn <strong>đậm</strong><script>alert("x")</script></p>'
