@@ -16,6 +16,7 @@ import asyncpg
 
 from services.articles import domain, events, passwords, store
 from services.articles.domain import (
+    DRAFT,
     PUBLISHED,
     UNPUBLISHED,
     Article,
@@ -150,14 +151,106 @@ async def add_image(pool: asyncpg.Pool, uploader: Principal, data: bytes) -> Sto
 
 
 # --- static pages -------------------------------------------------------------------------
+# Static pages publish no events: no other service keeps anything about them.
 
 
-async def put_page(pool: asyncpg.Pool, slug: str, title: str, body_html: str) -> StaticPage:
-    """Create or replace a static page, its HTML sanitised."""
-    async with db.acquire(pool) as conn:
-        return await store.put_page(
-            conn, slug, domain.one_line(title), domain.sanitize_html(body_html)
+async def _locked_page(conn: asyncpg.Connection, slug: str) -> StaticPage:
+    """The stored page, locked until the transaction ends; PageNotFoundError if none."""
+    page = await store.get_page(conn, slug, for_update=True)
+    if page is None:
+        raise domain.PageNotFoundError
+    return page
+
+
+async def create_page(
+    pool: asyncpg.Pool, principal: Principal, body: Mapping[str, Any]
+) -> StaticPage:
+    """A new draft page and its first revision; its slug made from the title unless given
+    (PageSlugTakenError when a given slug is any page's, the trash included)."""
+    fields = domain.clean_page_fields(body)
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.purge_deleted_pages(conn)
+        slug = body.get("slug") or domain.page_slug_for(
+            fields["title"], await store.page_slugs(conn)
         )
+        page = await store.insert_page(
+            conn, slug, fields["title"], fields.get("body_html", ""), DRAFT, principal.user_id
+        )
+        await store.add_page_revision(conn, page, principal.user_id)
+    return page
+
+
+async def put_page(
+    pool: asyncpg.Pool, principal: Principal, slug: str, title: str, body_html: str
+) -> StaticPage:
+    """Create or replace a page and publish it (from any state, the trash included), its
+    HTML sanitised; a new revision."""
+    fields = domain.clean_page_fields({"title": title, "body_html": body_html})
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.purge_deleted_pages(conn)
+        page = await store.put_page(
+            conn, slug, fields["title"], fields["body_html"], principal.user_id
+        )
+        await store.add_page_revision(conn, page, principal.user_id)
+    return page
+
+
+async def edit_page(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    slug: str,
+    body: Mapping[str, Any],
+    version: int | None = None,
+) -> StaticPage:
+    """Change a page's title or body (a new revision), keeping its state: a published
+    page's new text is public at once. `version`, if given, must still be the page's."""
+    fields = domain.clean_page_fields(body)
+    if not fields:
+        raise InvalidFieldsError({"(toàn bộ)": "Cần gửi tiêu đề hoặc nội dung để sửa."})
+    async with db.acquire(pool) as conn, conn.transaction():
+        page = await _locked_page(conn, slug)
+        domain.page_transition("edit", page.status)
+        if version is not None and version != page.version:
+            raise domain.PageVersionConflictError
+        edited = await store.update_page_text(
+            conn,
+            slug,
+            fields.get("title", page.title),
+            fields.get("body_html", page.body_html),
+            principal.user_id,
+        )
+        await store.add_page_revision(conn, edited, principal.user_id)
+    return edited
+
+
+async def change_page_state(
+    pool: asyncpg.Pool, principal: Principal, slug: str, command: str
+) -> StaticPage:
+    """Publish, unpublish, delete (to the trash) or restore (from it) a page, as
+    domain.PAGE_TRANSITIONS allows."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.purge_deleted_pages(conn)
+        page = await _locked_page(conn, slug)
+        after = domain.page_transition(command, page.status)
+        return await store.set_page_status(conn, slug, after, principal.user_id)
+
+
+async def restore_page_revision(
+    pool: asyncpg.Pool, principal: Principal, slug: str, number: int
+) -> StaticPage:
+    """Bring back the text of revision `number`: an edit like any other, so a new revision
+    (which names the one it restored)."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        page = await _locked_page(conn, slug)
+        domain.page_transition("edit", page.status)
+        revision = await store.page_revision(conn, slug, number)
+        if revision is None:
+            raise domain.PageRevisionNotFoundError
+        restored = await store.update_page_text(
+            conn, slug, revision.title, revision.body_html, principal.user_id
+        )
+        await store.add_page_revision(conn, restored, principal.user_id, restored_from=number)
+    return restored
 
 
 # --- users --------------------------------------------------------------------------------

@@ -46,8 +46,27 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
             )
         case domain.NotPublishedError():
             return Problem(409, "not_published", "Bài viết này hiện không được đăng.")
+        # Before its parent class, which answers for categories.
+        case domain.PageSlugTakenError():
+            return Problem(
+                409,
+                "slug_taken",
+                f"Đã có trang với đường dẫn “{refusal.slug}” (có thể đang trong thùng rác).",
+            )
         case domain.SlugTakenError():
             return Problem(409, "slug_taken", f"Đã có chuyên mục với đường dẫn “{refusal.slug}”.")
+        case domain.PageNotFoundError():
+            return Problem(404, "page_not_found", "Không tìm thấy trang.")
+        case domain.PageRevisionNotFoundError():
+            return Problem(404, "revision_not_found", "Không tìm thấy phiên bản này của trang.")
+        case domain.PageVersionConflictError():
+            return Problem(
+                409,
+                "version_conflict",
+                "Trang đã được người khác sửa trong lúc bạn soạn; xin tải lại rồi sửa tiếp.",
+            )
+        case domain.PageStateError():
+            return _page_state_problem(refusal)
         case domain.UnsupportedImageError():
             return Problem(415, "unsupported_image_type", "Chỉ nhận ảnh JPEG, PNG, WebP hoặc GIF.")
         case domain.UserNotFoundError():
@@ -70,3 +89,17 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
                 headers={"Retry-After": str(refusal.wait_seconds)},
             )
     raise TypeError(f"no answer for {type(refusal).__name__}")
+
+
+def _page_state_problem(refusal: domain.PageStateError) -> Problem:
+    """409 for a page command its state does not allow, one stable code per case."""
+    if refusal.status == domain.PAGE_DELETED:
+        return Problem(
+            409, "page_deleted", "Trang đang ở trong thùng rác; xin khôi phục trang trước."
+        )
+    code, detail = {
+        "publish": ("already_published", "Trang này đã được đăng."),
+        "unpublish": ("not_published", "Trang này hiện không được đăng."),
+        "restore": ("not_deleted", "Trang này không ở trong thùng rác."),
+    }[refusal.command]
+    return Problem(409, code, detail)

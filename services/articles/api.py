@@ -21,7 +21,14 @@ from aiohttp.http_exceptions import BadHttpMessage
 from services.articles import actions, domain, login, store
 from services.articles.answers import optional_principal, problem_for
 from services.articles.config import ISSUER, THROTTLE_SECRET
-from services.articles.domain import Article, Category, RefusalError, StaticPage, User
+from services.articles.domain import (
+    Article,
+    Category,
+    PageRevision,
+    RefusalError,
+    StaticPage,
+    User,
+)
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
@@ -109,12 +116,42 @@ LOGIN = input_validator(
         },
     }
 )
+PAGE_BODY_MAX_LENGTH = 200_000
+_PAGE_TEXT: dict[str, Any] = {
+    "title": _text(domain.PAGE_TITLE_MAX_LENGTH, required=True),
+    "body_html": _text(PAGE_BODY_MAX_LENGTH),
+}
 PAGE_PUT = input_validator(
     {
         "type": "object",
         "required": ["title", "body_html"],
         "additionalProperties": False,
-        "properties": {"title": _text(200, required=True), "body_html": _text(200_000)},
+        "properties": _PAGE_TEXT,
+    }
+)
+PAGE_CREATE = input_validator(
+    {
+        "type": "object",
+        "required": ["title"],
+        "additionalProperties": False,
+        "properties": {
+            **_PAGE_TEXT,
+            "slug": {
+                "type": "string",
+                "maxLength": domain.SLUG_MAX_LENGTH,
+                "pattern": r"^[a-z0-9]+(-[a-z0-9]+)*$",
+                "description": "made from the title when not given",
+            },
+        },
+    }
+)
+PAGE_PATCH = input_validator(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        # "version": the version the editor started from; a newer one is a 409.
+        "properties": {**_PAGE_TEXT, "version": _id()},
     }
 )
 _USER_FIELDS: dict[str, Any] = {
@@ -219,14 +256,42 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
     return shown
 
 
-def page_json(page: StaticPage) -> dict[str, Any]:
-    return {
+def page_json(
+    page: StaticPage, *, for_staff: bool = False, with_body: bool = True
+) -> dict[str, Any]:
+    """A page; the people who manage pages also see who changed it last and when it went
+    to the trash."""
+    shown: dict[str, Any] = {
         "slug": page.slug,
+        "url": domain.static_page_path(page.slug),
         "title": page.title,
-        "body_html": page.body_html,
+        "status": page.status,
         "version": page.version,
         "updated_at": iso_time(page.updated_at) if page.updated_at else None,
     }
+    if with_body:
+        shown["body_html"] = page.body_html
+    if for_staff:
+        shown["updated_by"] = _who(page.updated_by, page.updated_by_name)
+        shown["deleted_at"] = iso_time(page.deleted_at) if page.deleted_at else None
+    return shown
+
+
+def _who(user_id: int | None, name: str | None) -> dict[str, Any] | None:
+    return {"id": user_id, "display_name": name} if user_id is not None else None
+
+
+def page_revision_json(revision: PageRevision, *, with_body: bool = True) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "number": revision.number,
+        "title": revision.title,
+        "saved_by": _who(revision.saved_by, revision.saved_by_name),
+        "saved_at": iso_time(revision.saved_at),
+        "restored_from": revision.restored_from,
+    }
+    if with_body:
+        shown["body_html"] = revision.body_html
+    return shown
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -460,28 +525,173 @@ async def upload_image(request: web.Request) -> web.Response:
 # --- static pages -------------------------------------------------------------------------
 
 
+def _page_slug(request: web.Request) -> str:
+    """The route's {slug}; one no page can have is answered as no such page."""
+    slug = request.match_info["slug"]
+    if not domain.is_slug(slug):
+        raise problem_for(domain.PageNotFoundError())
+    return slug
+
+
+def _revision_number(request: web.Request) -> int:
+    raw = request.match_info["rev"]
+    if len(raw) > 9:  # past the column's integer: no revision has it
+        raise problem_for(domain.PageRevisionNotFoundError())
+    return int(raw)
+
+
+def _staff_page(page: StaticPage, *, status: int = 200) -> web.Response:
+    return _json(page_json(page, for_staff=True), status=status, headers=PRIVATE)
+
+
+@routes.get("/api/v1/pages")
+@require_role(*domain.PAGE_MANAGERS)
+async def list_pages(request: web.Request) -> web.Response:
+    """Every page in every state (the trash included), and the built-in defaults nobody
+    has written yet (status "default", version 0)."""
+    async with db.acquire(request.app[POOL]) as conn:
+        pages = domain.with_default_pages(await store.list_pages(conn))
+    items = [page_json(p, for_staff=True, with_body=False) for p in pages]
+    return _json({"items": items}, headers=PRIVATE)
+
+
+@routes.post("/api/v1/pages")
+@require_role(*domain.PAGE_MANAGERS)
+async def create_page(request: web.Request) -> web.Response:
+    """A new draft: {"title", ["body_html"], ["slug"]}."""
+    body = await _read_article_body(request, PAGE_CREATE)
+    try:
+        page = await actions.create_page(request.app[POOL], request[PRINCIPAL], body)
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    location = {"Location": f"/api/v1/pages/{page.slug}"}
+    return _json(page_json(page, for_staff=True), status=201, headers=PRIVATE | location)
+
+
 @routes.put("/api/v1/pages/{slug}")
-@require_role(ADMIN)
+@require_role(*domain.PAGE_MANAGERS)
 async def put_page(request: web.Request) -> web.Response:
-    """Create or replace a static page: {"title","body_html"} (sanitised)."""
+    """Create or replace a static page and publish it: {"title","body_html"} (sanitised)."""
     slug = request.match_info["slug"]
     if not domain.is_slug(slug):
         raise invalid_input(
             {"slug": "Đường dẫn trang chỉ gồm chữ thường không dấu, số và dấu gạch."}
         )
     body = await _read_article_body(request, PAGE_PUT)
-    page = await actions.put_page(request.app[POOL], slug, body["title"], body["body_html"])
-    return _json(page_json(page))
+    page = await actions.put_page(
+        request.app[POOL], request[PRINCIPAL], slug, body["title"], body["body_html"]
+    )
+    return _staff_page(page)
 
 
 @routes.get("/api/v1/pages/{slug}")
 async def get_page(request: web.Request) -> web.Response:
+    """The published page (or its built-in default) for everyone; the page in any state
+    for the people who manage pages."""
     slug = request.match_info["slug"]
+    principal = await optional_principal(request)
     async with db.acquire(request.app[POOL]) as conn:
-        page = await store.get_page(conn, slug) or domain.default_page(slug)
+        stored = await store.get_page(conn, slug) if domain.is_slug(slug) else None
+    page = domain.page_shown(slug, stored, principal)
     if page is None:
-        raise Problem(404, "page_not_found", "Không tìm thấy trang.")
+        raise problem_for(domain.PageNotFoundError())
+    if domain.can_manage_pages(principal):
+        return _staff_page(page)
     return _json(page_json(page))
+
+
+@routes.patch("/api/v1/pages/{slug}")
+@require_role(*domain.PAGE_MANAGERS)
+async def edit_page(request: web.Request) -> web.Response:
+    """Change the title or body; the page keeps its state (a published page's new text is
+    public at once). A new revision."""
+    slug = _page_slug(request)
+    body = await _read_article_body(request, PAGE_PATCH)
+    try:
+        page = await actions.edit_page(
+            request.app[POOL], request[PRINCIPAL], slug, body, version=body.get("version")
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _staff_page(page)
+
+
+async def _change_page_state(request: web.Request, command: str) -> web.Response:
+    slug = _page_slug(request)
+    try:
+        page = await actions.change_page_state(request.app[POOL], request[PRINCIPAL], slug, command)
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _staff_page(page)
+
+
+@routes.post("/api/v1/pages/{slug}/publish")
+@require_role(*domain.PAGE_MANAGERS)
+async def publish_page(request: web.Request) -> web.Response:
+    return await _change_page_state(request, "publish")
+
+
+@routes.post("/api/v1/pages/{slug}/unpublish")
+@require_role(*domain.PAGE_MANAGERS)
+async def unpublish_page(request: web.Request) -> web.Response:
+    """Back to a draft: off the public site at once."""
+    return await _change_page_state(request, "unpublish")
+
+
+@routes.delete("/api/v1/pages/{slug}")
+@require_role(*domain.PAGE_MANAGERS)
+async def delete_page(request: web.Request) -> web.Response:
+    """To the trash: off the public site at once, restorable for PAGE_TRASH_DAYS."""
+    return await _change_page_state(request, "delete")
+
+
+@routes.post("/api/v1/pages/{slug}/restore")
+@require_role(*domain.PAGE_MANAGERS)
+async def restore_page(request: web.Request) -> web.Response:
+    """Out of the trash, as a draft."""
+    return await _change_page_state(request, "restore")
+
+
+@routes.get("/api/v1/pages/{slug}/revisions")
+@require_role(*domain.PAGE_MANAGERS)
+async def list_page_revisions(request: web.Request) -> web.Response:
+    """The page's revisions, newest first, without their bodies."""
+    slug = _page_slug(request)
+    async with db.acquire(request.app[POOL]) as conn:
+        if await store.get_page(conn, slug) is None:
+            raise problem_for(domain.PageNotFoundError())
+        revisions = await store.page_revisions(conn, slug)
+    items = [page_revision_json(r, with_body=False) for r in revisions]
+    return _json({"items": items}, headers=PRIVATE)
+
+
+@routes.get(r"/api/v1/pages/{slug}/revisions/{rev:\d+}")
+@require_role(*domain.PAGE_MANAGERS)
+async def get_page_revision(request: web.Request) -> web.Response:
+    slug = _page_slug(request)
+    number = _revision_number(request)
+    async with db.acquire(request.app[POOL]) as conn:
+        if await store.get_page(conn, slug) is None:
+            raise problem_for(domain.PageNotFoundError())
+        revision = await store.page_revision(conn, slug, number)
+    if revision is None:
+        raise problem_for(domain.PageRevisionNotFoundError())
+    return _json(page_revision_json(revision), headers=PRIVATE)
+
+
+@routes.post(r"/api/v1/pages/{slug}/revisions/{rev:\d+}/restore")
+@require_role(*domain.PAGE_MANAGERS)
+async def restore_page_revision(request: web.Request) -> web.Response:
+    """The revision's title and body become the page's text again (a new revision)."""
+    slug = _page_slug(request)
+    number = _revision_number(request)
+    try:
+        page = await actions.restore_page_revision(
+            request.app[POOL], request[PRINCIPAL], slug, number
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _staff_page(page)
 
 
 # --- users (admins only) ------------------------------------------------------------------

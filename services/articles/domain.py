@@ -1,6 +1,6 @@
 """The articles service's rules, without I/O: slugs, sanitising, who may do what to an
 article, what a publication announces, image types, users and their input, login
-slow-down, static pages' defaults, page numbers, and the refusals of these rules."""
+slow-down, static pages (states, defaults), page numbers, and the refusals of these rules."""
 
 from __future__ import annotations
 
@@ -519,6 +519,55 @@ DEFAULT_PAGES: dict[str, tuple[str, str]] = {
     ),
 }
 
+# A page is a draft or published, or in the trash. "default" is no stored state: it is how
+# a built-in page nobody has written yet is shown.
+PAGE_DELETED = "deleted"
+PAGE_DEFAULT = "default"
+PAGE_STATUSES = (DRAFT, PUBLISHED, PAGE_DELETED)
+# Who manages static pages (admin passes every check): the people who publish articles.
+PAGE_MANAGERS = ("editor",)
+# A deleted page stays restorable this long, then it is purged with its revisions.
+PAGE_TRASH_DAYS = 30
+PAGE_TITLE_MAX_LENGTH = 200
+
+# What each command does to a stored page: the states it is allowed from and the state it
+# leads to. An edit keeps the state: editing a published page changes the public text at
+# once (only editors and admins manage pages, and they may publish anyway; every save is a
+# revision, so a bad edit is undone by restoring the one before). Unpublishing makes the
+# page a draft again; restoring from the trash makes it a draft, never public by surprise.
+PAGE_TRANSITIONS: dict[str, dict[str, str]] = {
+    "edit": {DRAFT: DRAFT, PUBLISHED: PUBLISHED},
+    "publish": {DRAFT: PUBLISHED},
+    "unpublish": {PUBLISHED: DRAFT},
+    "delete": {DRAFT: PAGE_DELETED, PUBLISHED: PAGE_DELETED},
+    "restore": {PAGE_DELETED: DRAFT},
+}
+
+
+class PageNotFoundError(RefusalError):
+    """No such page (or none the asker may see, or one purged from the trash)."""
+
+
+class PageSlugTakenError(SlugTakenError):
+    """A page (in any state, the trash included) already has this slug."""
+
+
+class PageVersionConflictError(RefusalError):
+    """The page changed since the version the editor started from."""
+
+
+class PageStateError(RefusalError):
+    """The command is not allowed from the page's state."""
+
+    def __init__(self, command: str, status: str) -> None:
+        super().__init__(command, status)
+        self.command = command
+        self.status = status
+
+
+class PageRevisionNotFoundError(RefusalError):
+    pass
+
 
 @dataclass(frozen=True)
 class StaticPage:
@@ -527,6 +576,38 @@ class StaticPage:
     body_html: str
     version: int
     updated_at: datetime | None
+    status: str = PAGE_DEFAULT
+    updated_by: int | None = None
+    updated_by_name: str | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def is_public(self) -> bool:
+        return self.status in (PUBLISHED, PAGE_DEFAULT)
+
+
+@dataclass(frozen=True)
+class PageRevision:
+    slug: str
+    number: int
+    title: str
+    body_html: str
+    saved_by: int | None
+    saved_by_name: str | None
+    saved_at: datetime
+    restored_from: int | None
+
+
+def can_manage_pages(principal: Principal | None) -> bool:
+    return principal is not None and principal.has_role(*PAGE_MANAGERS)
+
+
+def page_transition(command: str, status: str) -> str:
+    """The state `command` leads a page in `status` to; PageStateError if not allowed."""
+    after = PAGE_TRANSITIONS[command].get(status)
+    if after is None:
+        raise PageStateError(command, status)
+    return after
 
 
 def default_page(slug: str) -> StaticPage | None:
@@ -537,9 +618,20 @@ def default_page(slug: str) -> StaticPage | None:
     return StaticPage(slug, title, body_html, version=0, updated_at=None)
 
 
+def page_shown(
+    slug: str, stored: StaticPage | None, principal: Principal | None
+) -> StaticPage | None:
+    """What GET of a page shows: to the public, the page if it is published, else the
+    built-in default (so "Giới thiệu" keeps its default text until a page with that slug
+    is published); to page managers, the stored page in whatever state, else the default."""
+    if stored is not None and (stored.is_public or can_manage_pages(principal)):
+        return stored
+    return default_page(slug)
+
+
 def with_default_pages(stored: Iterable[StaticPage]) -> list[StaticPage]:
-    """Every page for the site map: the stored ones and the defaults nobody replaced,
-    the about page first, then by title."""
+    """The stored pages and the defaults of slugs nobody has stored, the about page first,
+    then by title: the public site map gets the published pages, the staff list all."""
     pages = {p.slug: p for p in stored}
     for slug in DEFAULT_PAGES:
         if slug not in pages:
@@ -547,6 +639,31 @@ def with_default_pages(stored: Iterable[StaticPage]) -> list[StaticPage]:
             assert page is not None
             pages[slug] = page
     return sorted(pages.values(), key=lambda p: (p.slug != ABOUT_PAGE, p.title))
+
+
+def clean_page_fields(body: Mapping[str, Any]) -> dict[str, str]:
+    """A page's title (one line) and body (sanitised) from a request, those it carries."""
+    fields: dict[str, str] = {}
+    if "title" in body:
+        fields["title"] = one_line(body["title"])
+    if "body_html" in body:
+        fields["body_html"] = sanitize_html(body["body_html"])
+    return fields
+
+
+def page_slug_for(title: str, taken: Iterable[str]) -> str:
+    """A free slug from a page's title: "Liên hệ" -> "lien-he", then "lien-he-2", ..."""
+    base = make_slug(title, fallback="trang")
+    taken = set(taken)
+    if base not in taken:
+        return base
+    number = 2
+    while True:
+        suffix = f"-{number}"
+        candidate = base[: SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1
 
 
 def static_page_path(slug: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.articles import api
+from services.articles import api, domain
 from services.articles.api import USER_CREATE, USER_PATCH
 from services.common import openapi
 from services.common.openapi import bodies, body, ok, op, param, ref
@@ -23,10 +23,14 @@ problems = openapi.Problems(
             "no valid token (unauthenticated, token_expired, token_invalid, account_disabled; "
             "invalid_credentials when signing in)"
         ),
-        "404": "not found (article_not_found, category_not_found, page_not_found, user_not_found)",
+        "404": (
+            "not found (article_not_found, category_not_found, page_not_found, "
+            "revision_not_found, user_not_found)"
+        ),
         "409": (
-            "conflict (slug_taken, version_conflict, not_published, username_taken, and "
-            "last_admin: the change would leave no enabled admin)"
+            "conflict (slug_taken, version_conflict, not_published, username_taken, "
+            "last_admin: the change would leave no enabled admin; for pages also "
+            "already_published, not_deleted and page_deleted: restore it first)"
         ),
         "415": "wrong media type (unsupported_media_type, unsupported_image_type)",
         "429": "too many failed logins (too_many_attempts), with Retry-After",
@@ -39,6 +43,9 @@ DATABASE = "503"
 PROTECTED = ("401", "403")
 
 ARTICLE_ID = param("id", "path", {"type": "integer", "minimum": 1}, "article id")
+REVISION = param(
+    "rev", "path", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "revision number"
+)
 USER_ID = param("id", "path", {"type": "integer", "minimum": 1}, "user id")
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -138,16 +145,77 @@ SCHEMAS: dict[str, Any] = {
     },
     "Page": {
         "type": "object",
+        "description": ("a static page; `updated_by` and `deleted_at` only for editors and admins"),
+        "required": ["slug", "url", "title", "status", "version", "updated_at"],
         "properties": {
             "slug": {"type": "string"},
+            "url": {"type": "string", "description": "/gioi-thieu or /trang/{slug}"},
+            "title": {"type": "string"},
+            "body_html": {"type": "string", "description": "sanitised"},
+            "status": {
+                "enum": ["draft", "published", "deleted", "default"],
+                "description": "default: the built-in text of a page nobody has written",
+            },
+            "version": {"type": "integer", "description": "rises with every change; 0: default"},
+            "updated_at": _NULLABLE_TIME,
+            "updated_by": {"anyOf": [ref("Who"), {"type": "null"}]},
+            "deleted_at": {
+                **_NULLABLE_TIME,
+                "description": f"in the trash since; purged {domain.PAGE_TRASH_DAYS} days later",
+            },
+        },
+    },
+    "PageList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {"type": "array", "items": ref("Page"), "description": "without body_html"}
+        },
+    },
+    "Who": {
+        "type": "object",
+        "required": ["id", "display_name"],
+        "properties": {"id": {"type": "integer"}, "display_name": {"type": ["string", "null"]}},
+    },
+    "PageRevision": {
+        "type": "object",
+        "required": ["number", "title", "saved_by", "saved_at", "restored_from"],
+        "properties": {
+            "number": {"type": "integer", "description": "1, 2, 3... per page"},
             "title": {"type": "string"},
             "body_html": {"type": "string"},
-            "version": {"type": "integer", "description": "0: the built-in default"},
-            "updated_at": _NULLABLE_TIME,
+            "saved_by": {"anyOf": [ref("Who"), {"type": "null"}]},
+            "saved_at": _TIME,
+            "restored_from": {
+                "type": ["integer", "null"],
+                "description": "the revision this save restored",
+            },
+        },
+    },
+    "PageRevisionList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": ref("PageRevision"),
+                "description": "newest first, without body_html",
+            }
         },
     },
 }
 
+PAGES_DESCRIPTION = (
+    'Static pages ("Giới thiệu" at /gioi-thieu, others at /trang/{slug}) are managed by '
+    "editors and admins (authors and moderators get 403). A page is a `draft` or "
+    "`published`, or `deleted` (in the trash, restorable for "
+    f"{domain.PAGE_TRASH_DAYS} days, then purged with its revisions). Only a published page "
+    "is public (its page, /so-do, /sitemap.xml, the public GET); a built-in page "
+    '("gioi-thieu") shows its default text until a page with its slug is published. '
+    "Editing a published page changes the public text at once (like WordPress' Update); "
+    "to prepare a change out of sight, unpublish first. Every save of the text keeps a "
+    "revision. Pages publish no events."
+)
 
 IMAGE_UPLOAD: dict[str, Any] = {
     "type": "object",
@@ -159,6 +227,7 @@ IMAGE_UPLOAD: dict[str, Any] = {
 def document() -> openapi.Document:
     article = {"200": ok("the article", ref("Article"))}
     slug = param("slug", "path", {"type": "string"}, "page slug")
+    page = {"200": ok("the page", ref("Page"))}
     return openapi.document(
         title="Bantin articles API",
         description=(
@@ -166,8 +235,8 @@ def document() -> openapi.Document:
             "are application/problem+json with a stable `code` and a Vietnamese "
             "`detail`. Writing needs a token (Authorization: Bearer, or the "
             "bantin_session cookie): authors create and edit their own drafts; editors "
-            "create, edit, publish and unpublish any article; admins manage users and "
-            "pass every check."
+            "create, edit, publish and unpublish any article and manage static pages; admins "
+            "manage users and pass every check. " + PAGES_DESCRIPTION
         ),
         schemas=SCHEMAS,
         paths={
@@ -304,20 +373,105 @@ def document() -> openapi.Document:
                     parameters=[USER_ID],
                 ),
             },
+            "/api/v1/pages": {
+                "get": op(
+                    "Every page in every state, the trash included, and the built-in "
+                    "defaults nobody has written (editor)",
+                    {"200": ok("pages", ref("PageList"))} | problems(*PROTECTED, DATABASE),
+                    auth=True,
+                ),
+                "post": op(
+                    "Create a draft page (editor); the slug comes from the title if not "
+                    "given; body_html is sanitised. A new revision",
+                    {"201": ok("the draft", ref("Page"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "409", DATABASE),
+                    auth=True,
+                    body=body(api.PAGE_CREATE.schema),
+                ),
+            },
             "/api/v1/pages/{slug}": {
                 "get": op(
-                    "A static page (its default until an admin writes it)",
-                    {"200": ok("the page", ref("Page"))} | problems("404", DATABASE),
+                    "A static page: the published one (or its built-in default) for "
+                    "everyone; in any state for editors",
+                    page | problems("404", DATABASE),
                     parameters=[slug],
                 ),
                 "put": op(
-                    "Create or replace a static page (admin); body_html is sanitised",
-                    {"200": ok("the page", ref("Page"))}
-                    | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE),
+                    "Create or replace a static page and publish it, from any state (editor); "
+                    "body_html is sanitised. A new revision",
+                    page | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE),
                     auth=True,
                     body=body(api.PAGE_PUT.schema),
                     parameters=[slug],
                 ),
+                "patch": op(
+                    "Change the title or body (editor), keeping the state: a published "
+                    "page's new text is public at once. `version`, if given, must be the "
+                    "current one (409 version_conflict). A new revision",
+                    page | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    body=body(api.PAGE_PATCH.schema),
+                    parameters=[slug],
+                ),
+                "delete": op(
+                    f"Move to the trash (editor): off the public site at once, restorable "
+                    f"for {domain.PAGE_TRASH_DAYS} days",
+                    page | problems(*PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    parameters=[slug],
+                ),
+            },
+            "/api/v1/pages/{slug}/publish": {
+                "post": op(
+                    "Publish a draft page (editor); 409 already_published",
+                    page | problems(*PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    parameters=[slug],
+                )
+            },
+            "/api/v1/pages/{slug}/unpublish": {
+                "post": op(
+                    "Unpublish (editor): a draft again, off the public site at once; "
+                    "409 not_published",
+                    page | problems(*PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    parameters=[slug],
+                )
+            },
+            "/api/v1/pages/{slug}/restore": {
+                "post": op(
+                    "Take a page out of the trash, as a draft (editor); 409 not_deleted",
+                    page | problems(*PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    parameters=[slug],
+                )
+            },
+            "/api/v1/pages/{slug}/revisions": {
+                "get": op(
+                    "A page's revisions, newest first (editor)",
+                    {"200": ok("revisions", ref("PageRevisionList"))}
+                    | problems(*PROTECTED, "404", DATABASE),
+                    auth=True,
+                    parameters=[slug],
+                )
+            },
+            "/api/v1/pages/{slug}/revisions/{rev}": {
+                "get": op(
+                    "One revision with its body (editor)",
+                    {"200": ok("the revision", ref("PageRevision"))}
+                    | problems(*PROTECTED, "404", DATABASE),
+                    auth=True,
+                    parameters=[slug, REVISION],
+                )
+            },
+            "/api/v1/pages/{slug}/revisions/{rev}/restore": {
+                "post": op(
+                    "Make a revision's title and body the page's text again (editor): a "
+                    "new revision; 409 page_deleted for a page in the trash",
+                    page | problems(*PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    parameters=[slug, REVISION],
+                )
             },
         },
     )

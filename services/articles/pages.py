@@ -275,7 +275,7 @@ async def category_feed(request: web.Request) -> web.Response:
 async def sitemap_xml(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
-        pages = domain.with_default_pages(await store.list_pages(conn))
+        pages = domain.with_default_pages(await store.list_published_pages(conn))
         articles = await store.sitemap_entries(conn, SITEMAP_LIMIT)
     site = origin(request)
     entries = [
@@ -296,7 +296,8 @@ async def sitemap_xml(request: web.Request) -> web.Response:
 
 async def _static_page(request: web.Request, slug: str) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
-        page = await store.get_page(conn, slug) or domain.default_page(slug)
+        # Only a published page is public; until there is one, the built-in default shows.
+        page = await store.get_published_page(conn, slug) or domain.default_page(slug)
         categories = await store.list_categories(conn)
     if page is None:
         return not_found(request, "Không tìm thấy trang bạn yêu cầu.")
@@ -320,7 +321,7 @@ async def other_page(request: web.Request) -> web.StreamResponse:
 async def site_map_page(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
-        pages = domain.with_default_pages(await store.list_pages(conn))
+        pages = domain.with_default_pages(await store.list_published_pages(conn))
     return public_page(
         request,
         "so_do.html",

@@ -12,8 +12,11 @@ import asyncpg
 
 from services.articles.domain import (
     EDITABLE,
+    PAGE_TRASH_DAYS,
     Article,
     Category,
+    PageRevision,
+    PageSlugTakenError,
     SlugTakenError,
     StaticPage,
     User,
@@ -324,35 +327,173 @@ async def image_digest(conn: asyncpg.Connection, image_id: int) -> str | None:
 
 # --- static pages -------------------------------------------------------------------------
 
+_PAGE = """
+    SELECT p.slug, p.title, p.body_html, p.version, p.updated_at, p.status, p.updated_by,
+           u.display_name AS updated_by_name, p.deleted_at
+      FROM static_pages p LEFT JOIN users u ON u.id = p.updated_by
+"""
+# A page in the trash for longer than PAGE_TRASH_DAYS counts as gone even before the next
+# write purges it.
+_KEPT = f"""(p.status <> 'deleted'
+             OR p.deleted_at > now() - interval '{PAGE_TRASH_DAYS} days')"""
 
-async def get_page(conn: asyncpg.Connection, slug: str) -> StaticPage | None:
-    row = await conn.fetchrow(
-        "SELECT slug, title, body_html, version, updated_at FROM static_pages WHERE slug = $1",
-        slug,
-    )
-    return StaticPage(**dict(row)) if row else None
+
+def _page(row: asyncpg.Record) -> StaticPage:
+    return StaticPage(**dict(row))
+
+
+async def get_page(
+    conn: asyncpg.Connection, slug: str, *, for_update: bool = False
+) -> StaticPage | None:
+    """The stored page in any state (the trash included), or None."""
+    if for_update:
+        # Two changes of one page take turns: versions and revision numbers never collide.
+        await conn.execute("SELECT 1 FROM static_pages WHERE slug = $1 FOR UPDATE", slug)
+    row = await conn.fetchrow(f"{_PAGE} WHERE p.slug = $1 AND {_KEPT}", slug)
+    return _page(row) if row else None
+
+
+async def get_published_page(conn: asyncpg.Connection, slug: str) -> StaticPage | None:
+    row = await conn.fetchrow(f"{_PAGE} WHERE p.slug = $1 AND p.status = 'published'", slug)
+    return _page(row) if row else None
 
 
 async def list_pages(conn: asyncpg.Connection) -> list[StaticPage]:
-    rows = await conn.fetch(
-        "SELECT slug, title, body_html, version, updated_at FROM static_pages ORDER BY slug"
+    """Every stored page, the trash included, for the people who manage them."""
+    rows = await conn.fetch(f"{_PAGE} WHERE {_KEPT} ORDER BY p.slug")
+    return [_page(r) for r in rows]
+
+
+async def list_published_pages(conn: asyncpg.Connection) -> list[StaticPage]:
+    rows = await conn.fetch(f"{_PAGE} WHERE p.status = 'published' ORDER BY p.slug")
+    return [_page(r) for r in rows]
+
+
+async def page_slugs(conn: asyncpg.Connection) -> set[str]:
+    """Every slug a page holds (the trash included); a site has a few dozen pages."""
+    return {r["slug"] for r in await conn.fetch("SELECT slug FROM static_pages")}
+
+
+async def purge_deleted_pages(conn: asyncpg.Connection) -> None:
+    """Remove for good the pages in the trash for longer than PAGE_TRASH_DAYS (their
+    revisions go with them)."""
+    await conn.execute(
+        f"""DELETE FROM static_pages
+             WHERE status = 'deleted' AND deleted_at <= now() - interval '{PAGE_TRASH_DAYS} days'"""
     )
-    return [StaticPage(**dict(r)) for r in rows]
 
 
-async def put_page(conn: asyncpg.Connection, slug: str, title: str, body_html: str) -> StaticPage:
-    row = await conn.fetchrow(
-        """INSERT INTO static_pages (slug, title, body_html) VALUES ($1, $2, $3)
+async def insert_page(
+    conn: asyncpg.Connection, slug: str, title: str, body_html: str, status: str, user_id: int
+) -> StaticPage:
+    try:
+        await conn.execute(
+            """INSERT INTO static_pages (slug, title, body_html, status, updated_by)
+               VALUES ($1, $2, $3, $4, $5)""",
+            slug,
+            title,
+            body_html,
+            status,
+            user_id,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise PageSlugTakenError(slug) from exc
+    return await _page_now(conn, slug)
+
+
+async def put_page(
+    conn: asyncpg.Connection, slug: str, title: str, body_html: str, user_id: int
+) -> StaticPage:
+    """Create or replace the page and publish it, whatever state it was in."""
+    await conn.execute(
+        """INSERT INTO static_pages (slug, title, body_html, status, updated_by)
+           VALUES ($1, $2, $3, 'published', $4)
            ON CONFLICT (slug) DO UPDATE
               SET title = EXCLUDED.title, body_html = EXCLUDED.body_html,
-                  version = static_pages.version + 1, updated_at = now()
-           RETURNING slug, title, body_html, version, updated_at""",
+                  status = 'published', deleted_at = NULL, updated_by = EXCLUDED.updated_by,
+                  version = static_pages.version + 1, updated_at = now()""",
         slug,
         title,
         body_html,
+        user_id,
     )
+    return await _page_now(conn, slug)
+
+
+async def update_page_text(
+    conn: asyncpg.Connection, slug: str, title: str, body_html: str, user_id: int
+) -> StaticPage:
+    await conn.execute(
+        """UPDATE static_pages
+              SET title = $2, body_html = $3, updated_by = $4,
+                  version = version + 1, updated_at = now()
+            WHERE slug = $1""",
+        slug,
+        title,
+        body_html,
+        user_id,
+    )
+    return await _page_now(conn, slug)
+
+
+async def set_page_status(
+    conn: asyncpg.Connection, slug: str, status: str, user_id: int
+) -> StaticPage:
+    """Move the page to `status`; going to the trash stamps deleted_at, leaving clears it."""
+    await conn.execute(
+        """UPDATE static_pages
+              SET status = $2, updated_by = $3, version = version + 1, updated_at = now(),
+                  deleted_at = CASE WHEN $2 = 'deleted' THEN now() END
+            WHERE slug = $1""",
+        slug,
+        status,
+        user_id,
+    )
+    return await _page_now(conn, slug)
+
+
+async def _page_now(conn: asyncpg.Connection, slug: str) -> StaticPage:
+    row = await conn.fetchrow(f"{_PAGE} WHERE p.slug = $1", slug)
     assert row is not None
-    return StaticPage(**dict(row))
+    return _page(row)
+
+
+_PAGE_REVISION = """
+    SELECT r.slug, r.number, r.title, r.body_html, r.saved_by,
+           u.display_name AS saved_by_name, r.saved_at, r.restored_from
+      FROM static_page_revisions r LEFT JOIN users u ON u.id = r.saved_by
+"""
+
+
+async def add_page_revision(
+    conn: asyncpg.Connection,
+    page: StaticPage,
+    user_id: int,
+    restored_from: int | None = None,
+) -> None:
+    """Keep the page's text as its next revision (the caller holds the page's row lock)."""
+    await conn.execute(
+        """INSERT INTO static_page_revisions
+                  (slug, number, title, body_html, saved_by, restored_from)
+           SELECT $1, coalesce(max(number), 0) + 1, $2, $3, $4, $5
+             FROM static_page_revisions WHERE slug = $1""",
+        page.slug,
+        page.title,
+        page.body_html,
+        user_id,
+        restored_from,
+    )
+
+
+async def page_revisions(conn: asyncpg.Connection, slug: str) -> list[PageRevision]:
+    """A page's revisions, newest first."""
+    rows = await conn.fetch(f"{_PAGE_REVISION} WHERE r.slug = $1 ORDER BY r.number DESC", slug)
+    return [PageRevision(**dict(r)) for r in rows]
+
+
+async def page_revision(conn: asyncpg.Connection, slug: str, number: int) -> PageRevision | None:
+    row = await conn.fetchrow(f"{_PAGE_REVISION} WHERE r.slug = $1 AND r.number = $2", slug, number)
+    return PageRevision(**dict(row)) if row else None
 
 
 # --- users --------------------------------------------------------------------------------

@@ -110,6 +110,8 @@ def test_request_bodies_are_the_schemas_the_handlers_check() -> None:
         (articles_openapi, "/api/v1/articles/{id}", "patch", articles_api.ARTICLE_PATCH),
         (articles_openapi, "/api/v1/categories", "post", articles_api.CATEGORY_CREATE),
         (articles_openapi, "/api/v1/pages/{slug}", "put", articles_api.PAGE_PUT),
+        (articles_openapi, "/api/v1/pages", "post", articles_api.PAGE_CREATE),
+        (articles_openapi, "/api/v1/pages/{slug}", "patch", articles_api.PAGE_PATCH),
         (articles_openapi, "/api/v1/users", "post", articles_api.USER_CREATE),
         (articles_openapi, "/api/v1/users/{id}", "patch", articles_api.USER_PATCH),
         (feedback_openapi, "/api/v1/feedback", "post", feedback_api.SUBMISSION_SCHEMA),
