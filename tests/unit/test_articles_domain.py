@@ -35,6 +35,15 @@ def article(**changes: object) -> Article:
         "created_at": NOW - timedelta(days=1),
         "updated_at": NOW,
         "published_at": NOW - timedelta(hours=2),
+        "author_name": "Hồng Tươi",
+        "unit": "VP HND",
+        "source": "",
+        "text_updated_at": NOW,
+        "publish_at": None,
+        "end_at": None,
+        "return_reason": None,
+        "deleted_at": None,
+        "deleted_from": None,
     }
     fields.update(changes)
     return Article(**fields)  # type: ignore[arg-type]
@@ -139,7 +148,7 @@ def test_the_public_sees_only_published_articles() -> None:
     assert not domain.can_see(principal("moderator"), article(status=domain.UNPUBLISHED))
 
 
-def test_authors_see_and_edit_their_own_unpublished_articles_only() -> None:
+def test_authors_see_their_own_articles_and_edit_their_own_drafts_only() -> None:
     own_draft = article(status=domain.DRAFT, author_id=7)
     someone_elses = article(status=domain.DRAFT, author_id=8)
     author = principal("author", user_id=7)
@@ -147,6 +156,7 @@ def test_authors_see_and_edit_their_own_unpublished_articles_only() -> None:
     assert not domain.can_see(author, someone_elses)
     assert not domain.can_edit(author, someone_elses)
     assert not domain.can_edit(author, article(author_id=7))  # published
+    assert not domain.can_edit(author, article(author_id=7, status=domain.PENDING))
     assert not domain.is_publisher(author)
 
 
@@ -160,9 +170,10 @@ def test_editors_and_admins_edit_and_publish_anything(roles: tuple[str, ...]) ->
 
 
 def test_which_event_a_change_writes() -> None:
-    assert domain.publication_event(domain.DRAFT) == "article.published"
-    assert domain.publication_event(domain.UNPUBLISHED) == "article.published"
-    assert domain.publication_event(domain.PUBLISHED) == "article.updated"
+    publish = domain.TRANSITIONS["publish"]
+    assert domain.transition_event(publish, domain.DRAFT) == "article.published"
+    assert domain.transition_event(publish, domain.UNPUBLISHED) == "article.published"
+    assert domain.transition_event(publish, domain.PUBLISHED) == "article.updated"
     assert domain.edit_event(domain.PUBLISHED) == "article.updated"
     assert domain.edit_event(domain.DRAFT) is None
     assert domain.edit_event(domain.UNPUBLISHED) is None
