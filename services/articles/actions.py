@@ -8,8 +8,9 @@ domain.py; the handlers turn those into answers.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -17,8 +18,6 @@ import asyncpg
 from services.articles import domain, events, passwords, store
 from services.articles.domain import (
     DRAFT,
-    PUBLISHED,
-    UNPUBLISHED,
     Article,
     Category,
     InvalidFieldsError,
@@ -28,6 +27,7 @@ from services.articles.domain import (
 from services.common import db
 from services.common.events.outbox import write_event
 from services.common.roles import Principal
+from services.common.vietnam import utc_now
 
 # --- categories ---------------------------------------------------------------------------
 
@@ -52,27 +52,58 @@ async def _check_references(conn: asyncpg.Connection, fields: Mapping[str, Any])
 
 
 async def _locked_article(
-    conn: asyncpg.Connection, principal: Principal, article_id: int
+    conn: asyncpg.Connection, principal: Principal | None, article_id: int
 ) -> Article:
     """The article, locked until the transaction ends; ArticleNotFoundError if there is
-    none the principal may see."""
+    none the principal (None: the scheduler, which sees every one) may see."""
     article = await store.get_article(conn, article_id, for_update=True)
-    if article is None or not domain.can_see(principal, article):
+    if article is None or (principal is not None and not domain.can_see(principal, article)):
         raise domain.ArticleNotFoundError
     return article
+
+
+async def _free_slug(conn: asyncpg.Connection, title: str, article_id: int | None) -> str:
+    """The title's slug, with -2, -3, ... when another article has (or had) it."""
+    await store.lock_slugs(conn)
+    for candidate in domain.slug_candidates(title):
+        if not await store.slug_taken(conn, candidate, article_id):
+            return candidate
+    raise InvalidFieldsError({"title": "Không tìm được đường dẫn còn trống cho tiêu đề này."})
 
 
 async def create_article(
     pool: asyncpg.Pool, principal: Principal, body: Mapping[str, Any]
 ) -> Article:
-    """A new draft of `body`'s fields, owned by `principal`."""
+    """A new draft of `body`'s fields, owned by `principal`; its text is revision 1."""
     fields = domain.clean_article_fields(body)
     derived = domain.derived_columns(fields)
     async with db.acquire(pool) as conn, conn.transaction():
         await _check_references(conn, fields)
-        return await store.create_article(
-            conn, fields, derived["slug"], derived["body_text"], principal.user_id
-        )
+        derived["slug"] = await _free_slug(conn, fields["title"], None)
+        created = await store.create_article(conn, fields, derived, principal.user_id)
+        await store.add_revision(conn, created, principal.user_id)
+    return created
+
+
+async def _edit(
+    conn: asyncpg.Connection, principal: Principal, article: Article, fields: Mapping[str, Any]
+) -> Article:
+    """Write an edit of the locked `article`: a new slug for a new title (the old one kept
+    to redirect), a revision when the text really changed, article.updated if public."""
+    await _check_references(conn, fields)
+    changes = {**fields, **domain.derived_columns(fields, article)}
+    if "title" in fields and fields["title"] != article.title:
+        changes["slug"] = await _free_slug(conn, fields["title"], article.id)
+        if changes["slug"] != article.slug:
+            await store.keep_old_slug(conn, article.id, article.slug, changes["slug"])
+    text_changed = domain.changes_text(fields, article)
+    updated = await store.update_article(conn, article.id, changes, text_changed=text_changed)
+    if text_changed:
+        await store.add_revision(conn, updated, principal.user_id)
+    event_type = domain.edit_event(updated.status)
+    if event_type:
+        await write_event(conn, event_type, events.article_data(updated))
+    return updated
 
 
 async def update_article(
@@ -89,39 +120,112 @@ async def update_article(
         raise InvalidFieldsError({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
     async with db.acquire(pool) as conn, conn.transaction():
         article = await _locked_article(conn, principal, article_id)
-        if not domain.can_edit(principal, article):
-            raise domain.EditForbiddenError
+        domain.check_edit(principal, article)
         if version is not None and version != article.version:
             raise domain.VersionConflictError
-        await _check_references(conn, fields)
-        updated = await store.update_article(
-            conn, article.id, fields | domain.derived_columns(fields)
-        )
-        event_type = domain.edit_event(updated.status)
-        if event_type:
-            await write_event(conn, event_type, events.article_data(updated))
-    return updated
+        return await _edit(conn, principal, article, fields)
 
 
-async def publish_article(pool: asyncpg.Pool, principal: Principal, article_id: int) -> Article:
-    """Publish (or publish again) and announce it."""
+async def restore_revision(
+    pool: asyncpg.Pool, principal: Principal, article_id: int, number: int
+) -> Article:
+    """Bring back the text of revision `number`: an edit like any other, kept as a new
+    revision."""
     async with db.acquire(pool) as conn, conn.transaction():
         article = await _locked_article(conn, principal, article_id)
-        event_type = domain.publication_event(article.status)
-        published = await store.set_status(conn, article.id, PUBLISHED)
-        await write_event(conn, event_type, events.article_data(published))
-    return published
+        domain.check_edit(principal, article)
+        revision = await store.get_revision(conn, article.id, number)
+        if revision is None:
+            raise domain.RevisionNotFoundError
+        return await _edit(conn, principal, article, revision.text_fields())
 
 
-async def unpublish_article(pool: asyncpg.Pool, principal: Principal, article_id: int) -> Article:
-    """Take a published article down and announce it; NotPublishedError otherwise."""
+def _check_step_input(action: str, given: domain.StepInput, now: datetime) -> None:
+    if action == "schedule":
+        assert given.publish_at is not None, "the handler requires publish_at"
+        domain.check_schedule(given.publish_at, given.end_at, now)
+    if action == "publish" and given.published_at is not None:
+        domain.check_backdate(given.published_at, now)
+
+
+async def _step(
+    conn: asyncpg.Connection,
+    principal: Principal | None,
+    article: Article,
+    action: str,
+    given: domain.StepInput,
+) -> Article:
+    """Take the step `action` of the locked `article`: check it against the table, write
+    the new state, the history row and the event, all in the caller's transaction."""
+    transition = domain.check_transition(principal, article, action)
+    now = utc_now()
+    _check_step_input(action, given, now)
+    change = domain.state_after(article, transition, now, given)
+    changed = await store.write_state(conn, article.id, change)
+    await store.record_transition(
+        conn,
+        article.id,
+        article.status,
+        changed.status,
+        action,
+        principal.user_id if principal else None,
+        given.reason,
+    )
+    match domain.transition_event(transition, article.status):
+        case "article.unpublished":
+            await write_event(conn, "article.unpublished", events.unpublished_data(changed))
+        case str(event_type):
+            await write_event(conn, event_type, events.article_data(changed))
+    return changed
+
+
+async def take_step(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    article_id: int,
+    action: str,
+    given: domain.StepInput | None = None,
+) -> Article:
+    """A step of the workflow asked for by `principal` (submit, return, publish, schedule,
+    unpublish, delete, restore): ActionForbiddenError, InvalidTransitionError,
+    InvalidFieldsError, or the article after it."""
     async with db.acquire(pool) as conn, conn.transaction():
         article = await _locked_article(conn, principal, article_id)
-        if not article.is_public:
-            raise domain.NotPublishedError
-        withdrawn = await store.set_status(conn, article.id, UNPUBLISHED)
-        await write_event(conn, "article.unpublished", events.unpublished_data(withdrawn))
-    return withdrawn
+        return await _step(conn, principal, article, action, given or domain.StepInput())
+
+
+# --- the scheduler ------------------------------------------------------------------------
+
+
+async def publish_next_due(pool: asyncpg.Pool) -> bool:
+    """Publish one scheduled article whose time has come, in its own transaction; False
+    when there is none left (or every due one is being published by another instance)."""
+    return await _next_claimed(pool, store.claim_due, "publish_due")
+
+
+async def expire_next(pool: asyncpg.Pool) -> bool:
+    """Take down one published article whose end time has passed (state expired)."""
+    return await _next_claimed(pool, store.claim_ending, "expire")
+
+
+async def _next_claimed(
+    pool: asyncpg.Pool,
+    claim: Callable[[asyncpg.Connection], Awaitable[int | None]],
+    action: str,
+) -> bool:
+    async with db.acquire(pool) as conn, conn.transaction():
+        article_id = await claim(conn)
+        if article_id is None:
+            return False
+        article = await _locked_article(conn, None, article_id)
+        await _step(conn, None, article, action, domain.StepInput())
+    return True
+
+
+async def purge_trash(pool: asyncpg.Pool) -> int:
+    """Delete for good what has been in the trash longer than domain.TRASH_DAYS."""
+    async with db.acquire(pool) as conn:
+        return await store.purge_deleted(conn, domain.purge_before(utc_now()))
 
 
 # --- images -------------------------------------------------------------------------------

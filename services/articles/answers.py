@@ -44,8 +44,6 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
                 "version_conflict",
                 "Bài viết đã được người khác sửa trong lúc bạn soạn; xin tải lại rồi sửa tiếp.",
             )
-        case domain.NotPublishedError():
-            return Problem(409, "not_published", "Bài viết này hiện không được đăng.")
         # Before its parent class, which answers for categories.
         case domain.PageSlugTakenError():
             return Problem(
@@ -53,6 +51,16 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
                 "slug_taken",
                 f"Đã có trang với đường dẫn “{refusal.slug}” (có thể đang trong thùng rác).",
             )
+        case domain.ActionForbiddenError():
+            return Problem(
+                403,
+                "forbidden",
+                f"Bạn không có quyền {domain.ACTION_NAMES[refusal.action]} bài viết này.",
+            )
+        case domain.InvalidTransitionError():
+            return Problem(409, "invalid_transition", refusal.message)
+        case domain.RevisionNotFoundError():
+            return Problem(404, "revision_not_found", "Không tìm thấy bản lưu này của bài viết.")
         case domain.SlugTakenError():
             return Problem(409, "slug_taken", f"Đã có chuyên mục với đường dẫn “{refusal.slug}”.")
         case domain.PageNotFoundError():

@@ -13,6 +13,7 @@ once (login.active_check); signing in is refused to a disabled user.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -26,6 +27,7 @@ from services.articles.domain import (
     Category,
     PageRevision,
     RefusalError,
+    Revision,
     StaticPage,
     User,
 )
@@ -68,7 +70,13 @@ ARTICLE_PROPERTIES: dict[str, Any] = {
     "title": _text(300, required=True),
     "summary": _text(1000),
     "body_html": _text(ARTICLE_BODY_MAX_BYTES, required=True),
-    "byline": _text(200),
+    "author_name": _text(200),
+    "unit": _text(200),
+    "byline": {
+        **_text(200),
+        "description": "older form: taken as author_name (send it or author_name and unit)",
+    },
+    "source": _text(300),
     "category_id": _id(),
     "image_id": _id(nullable=True),
     "image_caption": _text(500),
@@ -76,7 +84,7 @@ ARTICLE_PROPERTIES: dict[str, Any] = {
 ARTICLE_CREATE = input_validator(
     {
         "type": "object",
-        "required": ["title", "summary", "body_html", "byline", "category_id"],
+        "required": ["title", "summary", "body_html", "category_id"],
         "additionalProperties": False,
         "properties": ARTICLE_PROPERTIES,
     }
@@ -88,6 +96,42 @@ ARTICLE_PATCH = input_validator(
         "additionalProperties": False,
         # "version": the version the editor started from; a newer one is a 409.
         "properties": {**ARTICLE_PROPERTIES, "version": _id()},
+    }
+)
+_TIME_INPUT = {
+    "type": "string",
+    "maxLength": 64,
+    "description": "ISO 8601 with its offset, e.g. 2025-03-01T08:00:00+07:00",
+}
+ARTICLE_RETURN = input_validator(
+    {
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": False,
+        "properties": {"reason": _text(2000, required=True)},
+    }
+)
+ARTICLE_PUBLISH = input_validator(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "published_at": {
+                **_TIME_INPUT,
+                "description": "a publication time in the past (news written earlier)",
+            }
+        },
+    }
+)
+ARTICLE_SCHEDULE = input_validator(
+    {
+        "type": "object",
+        "required": ["publish_at"],
+        "additionalProperties": False,
+        "properties": {
+            "publish_at": {**_TIME_INPUT, "description": "when it publishes itself (future)"},
+            "end_at": {**_TIME_INPUT, "description": "when it expires (after publish_at)"},
+        },
     }
 )
 CATEGORY_CREATE = input_validator(
@@ -231,6 +275,10 @@ def category_json(category: Category) -> dict[str, Any]:
     return {"id": category.id, "name": category.name, "slug": category.slug}
 
 
+def _time(moment: datetime | None) -> str | None:
+    return iso_time(moment) if moment else None
+
+
 def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
     shown: dict[str, Any] = {
         "id": article.id,
@@ -239,6 +287,9 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
         "title": article.title,
         "summary": article.summary,
         "byline": article.byline,
+        "author_name": article.author_name,
+        "unit": article.unit,
+        "source": article.source,
         "category_id": article.category.id,
         "category": category_json(article.category),
         "image_id": article.image_id,
@@ -249,10 +300,44 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
         "author_id": article.author_id,
         "created_at": iso_time(article.created_at),
         "updated_at": iso_time(article.updated_at),
-        "published_at": iso_time(article.published_at) if article.published_at else None,
+        "published_at": _time(article.published_at),
+        "text_updated_at": iso_time(article.text_updated_at),
+        "publish_at": _time(article.publish_at),
+        "end_at": _time(article.end_at),
+        "return_reason": article.return_reason,
+        "deleted_at": _time(article.deleted_at),
     }
     if with_body:
         shown["body_html"] = article.body_html
+    return shown
+
+
+def transition_json(record: store.TransitionRecord) -> dict[str, Any]:
+    return {
+        "from": record.from_status,
+        "to": record.to_status,
+        "action": record.action,
+        "user_id": record.user_id,
+        "at": iso_time(record.at),
+        "reason": record.reason,
+    }
+
+
+def revision_json(revision: Revision, *, with_body: bool = True) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "number": revision.number,
+        "article_id": revision.article_id,
+        "title": revision.title,
+        "summary": revision.summary,
+        "author_name": revision.author_name,
+        "unit": revision.unit,
+        "byline": domain.make_byline(revision.author_name, revision.unit),
+        "source": revision.source,
+        "user_id": revision.user_id,
+        "created_at": iso_time(revision.created_at),
+    }
+    if with_body:
+        shown["body_html"] = revision.body_html
     return shown
 
 
@@ -396,9 +481,16 @@ async def get_article(request: web.Request) -> web.Response:
     return _json(article_json(article), headers=headers)
 
 
+STAFF_FILTERS = ("status", "author", "q")
+
+
 @routes.get("/api/v1/articles")
 async def list_articles(request: web.Request) -> web.Response:
-    """Published articles, newest first: ?category={slug}&limit={1..100}&before={id}."""
+    """Published articles, newest first: ?category={slug}&limit={1..100}&before={id}.
+    With a staff token, ?status=, ?author= and ?q= list articles in any state (an author's
+    own only)."""
+    if any(name in request.query for name in STAFF_FILTERS):
+        return await _staff_list(request)
     limit = query_int(request, "limit", 1, MAX_LIST_LIMIT) or DEFAULT_LIST_LIMIT
     before = query_int(request, "before", 1, 2**62)
     category_slug = request.query.get("category")
@@ -414,6 +506,10 @@ async def list_articles(request: web.Request) -> web.Response:
             limit=limit + 1,
             before_id=before,
         )
+    return _article_page(found, limit, {"Cache-Control": "public, max-age=30"})
+
+
+def _article_page(found: list[Article], limit: int, headers: dict[str, str]) -> web.Response:
     items = found[:limit]
     next_before = items[-1].id if len(found) > limit else None
     return _json(
@@ -421,8 +517,34 @@ async def list_articles(request: web.Request) -> web.Response:
             "items": [article_json(a, with_body=False) for a in items],
             "next_before": next_before,
         },
-        headers={"Cache-Control": "public, max-age=30"},
+        headers=headers,
     )
+
+
+async def _staff_list(request: web.Request) -> web.Response:
+    principal = await optional_principal(request)
+    if principal is None:
+        raise Problem(401, "unauthenticated", "Bạn cần đăng nhập để lọc bài viết theo trạng thái.")
+    if not principal.has_role(*domain.WRITERS):
+        raise Problem(403, "forbidden", "Bạn không có quyền thực hiện thao tác này.")
+    status = request.query.get("status") or None
+    if status is not None and status not in domain.STATES:
+        raise invalid_input({"status": "Trạng thái phải là một trong: " + ", ".join(domain.STATES)})
+    author = query_int(request, "author", 1, 2**63 - 1)
+    if not domain.is_publisher(principal):
+        author = principal.user_id  # an author lists their own articles only
+    terms = domain.search_terms(request.query.get("q", "").replace("\0", ""))
+    limit = query_int(request, "limit", 1, MAX_LIST_LIMIT) or DEFAULT_LIST_LIMIT
+    async with db.acquire(request.app[POOL]) as conn:
+        found = await store.list_for_staff(
+            conn,
+            status=status,
+            author_id=author,
+            patterns=[domain.like_pattern(t) for t in terms],
+            limit=limit + 1,
+            before_id=query_int(request, "before", 1, 2**62),
+        )
+    return _article_page(found, limit, PRIVATE)
 
 
 @routes.patch(r"/api/v1/articles/{id:\d+}")
@@ -443,28 +565,174 @@ async def update_article(request: web.Request) -> web.Response:
     return _json(article_json(updated))
 
 
-@routes.post(r"/api/v1/articles/{id:\d+}/publish")
-@require_role(*domain.PUBLISHERS)
-async def publish_article(request: web.Request) -> web.Response:
+async def _step_input(request: web.Request, step: str) -> domain.StepInput:
+    """What the step's body says: a reason (return), times (schedule, publish)."""
+    if step == "return":
+        body = await read_json(request, ARTICLE_RETURN)
+        return domain.StepInput(reason=" ".join(body["reason"].split()))
+    if step == "schedule":
+        body = await read_json(request, ARTICLE_SCHEDULE)
+        end = body.get("end_at")
+        return domain.StepInput(
+            publish_at=domain.parse_time(body["publish_at"], "publish_at"),
+            end_at=domain.parse_time(end, "end_at") if end is not None else None,
+        )
+    if step == "publish" and request.body_exists:
+        body = await read_json(request, ARTICLE_PUBLISH)
+        published = body.get("published_at")
+        return domain.StepInput(
+            published_at=domain.parse_time(published, "published_at") if published else None
+        )
+    return domain.StepInput()
+
+
+async def _take_step(request: web.Request, step: str) -> web.Response:
     try:
-        published = await actions.publish_article(
-            request.app[POOL], request[PRINCIPAL], _article_id(request)
+        given = await _step_input(request, step)
+        changed = await actions.take_step(
+            request.app[POOL], request[PRINCIPAL], _article_id(request), step, given
         )
     except RefusalError as refused:
         raise problem_for(refused) from refused
-    return _json(article_json(published))
+    return _json(article_json(changed), headers=PRIVATE)
+
+
+# One route per step of the workflow (domain.TRANSITIONS decides who and from where: 403
+# forbidden for the role, 409 invalid_transition for the state).
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/submit")
+@require_role(*domain.WRITERS)
+async def submit_article(request: web.Request) -> web.Response:
+    """Send a draft for review (its author, or an editor)."""
+    return await _take_step(request, "submit")
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/return")
+@require_role(*domain.WRITERS)
+async def return_article(request: web.Request) -> web.Response:
+    """Send a pending article back to its author as a draft, with a reason."""
+    return await _take_step(request, "return")
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/publish")
+@require_role(*domain.WRITERS)
+async def publish_article(request: web.Request) -> web.Response:
+    """Publish now, or with a publication time in the past; article.published
+    (article.updated when it already was public)."""
+    return await _take_step(request, "publish")
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/schedule")
+@require_role(*domain.WRITERS)
+async def schedule_article(request: web.Request) -> web.Response:
+    """Publish by itself at `publish_at`, and expire at `end_at` if given."""
+    return await _take_step(request, "schedule")
 
 
 @routes.post(r"/api/v1/articles/{id:\d+}/unpublish")
-@require_role(*domain.PUBLISHERS)
+@require_role(*domain.WRITERS)
 async def unpublish_article(request: web.Request) -> web.Response:
+    """Take down a published article, or cancel a schedule."""
+    return await _take_step(request, "unpublish")
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/delete")
+@routes.delete(r"/api/v1/articles/{id:\d+}")
+@require_role(*domain.WRITERS)
+async def delete_article(request: web.Request) -> web.Response:
+    """Into the trash, restorable for 30 days, then purged."""
+    return await _take_step(request, "delete")
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/restore")
+@require_role(*domain.WRITERS)
+async def restore_article(request: web.Request) -> web.Response:
+    """Out of the trash, into the state it had (unpublished if it was public)."""
+    return await _take_step(request, "restore")
+
+
+async def _visible_article(request: web.Request, conn: Any) -> Article:
+    article = await store.get_article(conn, _article_id(request))
+    if article is None or not domain.can_see(request[PRINCIPAL], article):
+        raise problem_for(domain.ArticleNotFoundError())
+    return article
+
+
+@routes.get(r"/api/v1/articles/{id:\d+}/history")
+@require_role(*domain.WRITERS)
+async def article_history(request: web.Request) -> web.Response:
+    """Every step the article went through, oldest first."""
+    async with db.acquire(request.app[POOL]) as conn:
+        article = await _visible_article(request, conn)
+        records = await store.history(conn, article.id)
+    return _json({"items": [transition_json(r) for r in records]}, headers=PRIVATE)
+
+
+# --- revisions ----------------------------------------------------------------------------
+
+
+def _revision_number(raw: str | None, name: str) -> int:
+    if raw is None or not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
+        raise invalid_input({name: "Phải là số thứ tự của một bản lưu (từ 1)."})
+    return int(raw)
+
+
+@routes.get(r"/api/v1/articles/{id:\d+}/revisions")
+@require_role(*domain.WRITERS)
+async def list_revisions(request: web.Request) -> web.Response:
+    """Every saved text of the article, newest first (without the body)."""
+    async with db.acquire(request.app[POOL]) as conn:
+        article = await _visible_article(request, conn)
+        revisions = await store.list_revisions(conn, article.id)
+    return _json({"items": [revision_json(r, with_body=False) for r in revisions]}, headers=PRIVATE)
+
+
+async def _revision(request: web.Request, conn: Any, article: Article, number: int) -> Revision:
+    revision = await store.get_revision(conn, article.id, number)
+    if revision is None:
+        raise problem_for(domain.RevisionNotFoundError())
+    return revision
+
+
+@routes.get(r"/api/v1/articles/{id:\d+}/revisions/{rev:\d+}")
+@require_role(*domain.WRITERS)
+async def get_revision(request: web.Request) -> web.Response:
+    number = _revision_number(request.match_info["rev"], "rev")
+    async with db.acquire(request.app[POOL]) as conn:
+        article = await _visible_article(request, conn)
+        revision = await _revision(request, conn, article, number)
+    return _json(revision_json(revision), headers=PRIVATE)
+
+
+@routes.get(r"/api/v1/articles/{id:\d+}/revisions/compare")
+@require_role(*domain.WRITERS)
+async def compare_revisions(request: web.Request) -> web.Response:
+    """?from=&to=: a unified diff of the title, the summary and the body's text."""
+    old_number = _revision_number(request.query.get("from"), "from")
+    new_number = _revision_number(request.query.get("to"), "to")
+    async with db.acquire(request.app[POOL]) as conn:
+        article = await _visible_article(request, conn)
+        old = await _revision(request, conn, article, old_number)
+        new = await _revision(request, conn, article, new_number)
+    return _json(
+        {"from": old.number, "to": new.number, **domain.compare_revisions(old, new)},
+        headers=PRIVATE,
+    )
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/revisions/{rev:\d+}/restore")
+@require_role(*domain.WRITERS)
+async def restore_revision(request: web.Request) -> web.Response:
+    """The revision's text becomes the article's again, as a new revision."""
+    number = _revision_number(request.match_info["rev"], "rev")
     try:
-        withdrawn = await actions.unpublish_article(
-            request.app[POOL], request[PRINCIPAL], _article_id(request)
+        restored = await actions.restore_revision(
+            request.app[POOL], request[PRINCIPAL], _article_id(request), number
         )
     except RefusalError as refused:
         raise problem_for(refused) from refused
-    return _json(article_json(withdrawn))
+    return _json(article_json(restored), headers=PRIVATE)
 
 
 # --- images -------------------------------------------------------------------------------
@@ -533,7 +801,7 @@ def _page_slug(request: web.Request) -> str:
     return slug
 
 
-def _revision_number(request: web.Request) -> int:
+def _page_revision_number(request: web.Request) -> int:
     raw = request.match_info["rev"]
     if len(raw) > 9:  # past the column's integer: no revision has it
         raise problem_for(domain.PageRevisionNotFoundError())
@@ -669,7 +937,7 @@ async def list_page_revisions(request: web.Request) -> web.Response:
 @require_role(*domain.PAGE_MANAGERS)
 async def get_page_revision(request: web.Request) -> web.Response:
     slug = _page_slug(request)
-    number = _revision_number(request)
+    number = _page_revision_number(request)
     async with db.acquire(request.app[POOL]) as conn:
         if await store.get_page(conn, slug) is None:
             raise problem_for(domain.PageNotFoundError())
@@ -684,7 +952,7 @@ async def get_page_revision(request: web.Request) -> web.Response:
 async def restore_page_revision(request: web.Request) -> web.Response:
     """The revision's title and body become the page's text again (a new revision)."""
     slug = _page_slug(request)
-    number = _revision_number(request)
+    number = _page_revision_number(request)
     try:
         page = await actions.restore_page_revision(
             request.app[POOL], request[PRINCIPAL], slug, number

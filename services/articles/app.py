@@ -6,14 +6,16 @@ and the read models of views and feedback.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from services.articles import api, events, login, openapi, pages
-from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
+from services.articles.config import CONFIG, ISSUER, SCHEDULER, THROTTLE_SECRET, ArticlesConfig
 from services.articles.config import throttle_secret as make_throttle_secret
+from services.articles.tasks import Scheduler
 from services.articles.tokens import TokenIssuer, ttl_from_env
 from services.common.auth import ACTIVE_CHECK, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings
@@ -64,7 +66,17 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
         return await login.active_check(app[POOL])(principal)
 
     app[ACTIVE_CHECK] = principal_is_active
+    # After the pool (the base app's first resource): the scheduler's first round runs
+    # at start, so what fell due while no instance ran publishes now.
+    app.cleanup_ctx.append(_scheduler)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(api.routes)
     app.router.add_routes(pages.routes)
     return app
+
+
+async def _scheduler(app: web.Application) -> AsyncIterator[None]:
+    app[SCHEDULER] = Scheduler(app[POOL], app[CONFIG].schedule_interval)
+    app[SCHEDULER].start()
+    yield
+    await app[SCHEDULER].stop()

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from services.articles.tasks import Scheduler
 from services.articles.tokens import TokenIssuer
-from services.common.config import env_bool
+from services.common.config import env_bool, env_int
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,17 @@ class ArticlesConfig:
     # SITE_URL: the public origin (https://tin.example.vn) for absolute links in feeds,
     # the sitemap and og: tags; without it they use the origin the request came to.
     site_url: str | None = None
+    # ARTICLES_SCHEDULE_INTERVAL_MS: how often the scheduler looks for due articles.
+    schedule_interval: float = 1.0
 
     @classmethod
     def from_env(cls) -> ArticlesConfig:
         site_url = os.environ.get("SITE_URL", "").strip().rstrip("/") or None
-        return cls(cookie_secure=env_bool("COOKIE_SECURE", False), site_url=site_url)
+        return cls(
+            cookie_secure=env_bool("COOKIE_SECURE", False),
+            site_url=site_url,
+            schedule_interval=max(10, env_int("ARTICLES_SCHEDULE_INTERVAL_MS", 1000)) / 1000,
+        )
 
 
 def throttle_secret(private_key_pem: str) -> bytes:
@@ -36,3 +43,4 @@ def throttle_secret(private_key_pem: str) -> bytes:
 CONFIG = web.AppKey("articles_config", ArticlesConfig)
 ISSUER = web.AppKey("token_issuer", TokenIssuer)
 THROTTLE_SECRET = web.AppKey("throttle_secret", bytes)
+SCHEDULER = web.AppKey("scheduler", Scheduler)

@@ -4,13 +4,14 @@ slow-down, static pages (states, defaults), page numbers, and the refusals of th
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,8 +40,32 @@ class VersionConflictError(RefusalError):
     """The article changed since the version the editor started from."""
 
 
-class NotPublishedError(RefusalError):
-    """Only a published article can be unpublished."""
+class ActionForbiddenError(RefusalError):
+    """The asker's role may not take this step of the workflow."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+
+class InvalidTransitionError(RefusalError):
+    """The step is not open from the article's current state."""
+
+    def __init__(self, action: str, status: str) -> None:
+        super().__init__(action, status)
+        self.action = action
+        self.status = status
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Không thể {ACTION_NAMES[self.action]} bài viết đang ở trạng thái "
+            f"“{STATE_NAMES[self.status]}”."
+        )
+
+
+class RevisionNotFoundError(RefusalError):
+    """No such revision of the article."""
 
 
 class SlugTakenError(RefusalError):
@@ -104,7 +129,9 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-DRAFT, PUBLISHED, UNPUBLISHED = "draft", "published", "unpublished"
+DRAFT, PENDING, SCHEDULED = "draft", "pending", "scheduled"
+PUBLISHED, UNPUBLISHED, EXPIRED, DELETED = "published", "unpublished", "expired", "deleted"
+STATES = (DRAFT, PENDING, SCHEDULED, PUBLISHED, UNPUBLISHED, EXPIRED, DELETED)
 SLUG_MAX_LENGTH = 80
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -126,18 +153,33 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start"},
 }
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+# Images come from our own store only (/anh/{id}): an image from elsewhere would let
+# another site follow who reads what.
+OWN_IMAGE = re.compile(r"/anh/\d{1,18}")
+_IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
+
+
+def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src" and not OWN_IMAGE.fullmatch(value):
+        return None
+    return value
 
 
 def sanitize_html(raw: str) -> str:
     """The HTML an editor sent, reduced to the allowed tags and attributes; links get
-    rel="noopener noreferrer", and only http(s), mailto, tel or relative URLs survive."""
-    return nh3.clean(
+    rel="noopener noreferrer", only http(s), mailto, tel or relative URLs survive, and
+    only images of our own store."""
+    clean = nh3.clean(
         raw,
         tags=set(ALLOWED_TAGS),
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
         url_schemes=set(URL_SCHEMES),
         strip_comments=True,
-    ).strip()
+        attribute_filter=_own_images_only,
+    )
+    # An image whose source was dropped goes as a whole (nh3 serialises every tag alike,
+    # so the pattern reads its output safely).
+    return _IMAGE_WITHOUT_SOURCE.sub("", clean).strip()
 
 
 def html_to_text(clean_html: str) -> str:
@@ -198,6 +240,16 @@ class Article:
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    author_name: str
+    unit: str
+    source: str
+    # The last change of the text: what "Cập nhật vào ngày" shows.
+    text_updated_at: datetime
+    publish_at: datetime | None
+    end_at: datetime | None
+    return_reason: str | None
+    deleted_at: datetime | None
+    deleted_from: str | None
 
     @property
     def url(self) -> str:
@@ -238,20 +290,23 @@ def can_see(principal: Principal | None, article: Article) -> bool:
 
 
 def can_edit(principal: Principal, article: Article) -> bool:
-    """Publishers edit any article; an author edits their own while it is not public."""
+    """Publishers edit any article; an author edits their own while it is a draft (not
+    once submitted, scheduled or published)."""
     if is_publisher(principal):
         return True
     return (
         principal.has_role("author")
         and principal.user_id == article.author_id
-        and not article.is_public
+        and article.status == DRAFT
     )
 
 
-def publication_event(status: str) -> str:
-    """The event a publish request writes: article.published when the article becomes
-    public, article.updated when it already was (a re-publication)."""
-    return "article.updated" if status == PUBLISHED else "article.published"
+def check_edit(principal: Principal, article: Article) -> None:
+    """EditForbiddenError, or InvalidTransitionError for an article in the trash."""
+    if not can_edit(principal, article):
+        raise EditForbiddenError
+    if article.status == DELETED:
+        raise InvalidTransitionError("edit", DELETED)
 
 
 def edit_event(status: str) -> str | None:
@@ -259,17 +314,258 @@ def edit_event(status: str) -> str | None:
     return "article.updated" if status == PUBLISHED else None
 
 
+# --- the workflow -------------------------------------------------------------------------
+
+STATE_NAMES = {
+    DRAFT: "bản nháp",
+    PENDING: "chờ duyệt",
+    SCHEDULED: "đã hẹn giờ đăng",
+    PUBLISHED: "đã đăng",
+    UNPUBLISHED: "đã gỡ",
+    EXPIRED: "đã hết hạn",
+    DELETED: "đã xoá",
+}
+ACTION_NAMES = {
+    "submit": "gửi duyệt",
+    "return": "trả lại",
+    "publish": "đăng",
+    "schedule": "hẹn giờ đăng",
+    "unpublish": "gỡ",
+    "delete": "xoá",
+    "restore": "khôi phục",
+    "publish_due": "tự đăng theo lịch",
+    "expire": "cho hết hạn",
+    "edit": "sửa",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of the workflow: who may take it (`roles`, or the article's own author
+    when `own_author`; no roles at all: only the scheduler), from which states, to which
+    state (None: the one it had before the trash), and the event it writes."""
+
+    action: str
+    roles: tuple[str, ...]
+    own_author: bool
+    sources: frozenset[str]
+    target: str | None
+    # article.published is article.updated when the article already was public;
+    # article.unpublished is written only when it was public.
+    event: str | None
+    needs_reason: bool = False
+
+
+_ANY_BUT_DELETED = frozenset(STATES) - {DELETED}
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("submit", PUBLISHERS, True, frozenset({DRAFT}), PENDING, None),
+        Transition(
+            "return", PUBLISHERS, False, frozenset({PENDING}), DRAFT, None, needs_reason=True
+        ),
+        Transition(
+            "publish",
+            PUBLISHERS,
+            False,
+            frozenset({DRAFT, PENDING, SCHEDULED, PUBLISHED, UNPUBLISHED, EXPIRED}),
+            PUBLISHED,
+            "article.published",
+        ),
+        Transition(
+            "schedule",
+            PUBLISHERS,
+            False,
+            frozenset({DRAFT, PENDING, UNPUBLISHED, EXPIRED}),
+            SCHEDULED,
+            None,
+        ),
+        Transition(
+            "unpublish",
+            PUBLISHERS,
+            False,
+            frozenset({PUBLISHED, SCHEDULED}),
+            UNPUBLISHED,
+            "article.unpublished",
+        ),
+        Transition("delete", PUBLISHERS, False, _ANY_BUT_DELETED, DELETED, "article.unpublished"),
+        Transition("restore", PUBLISHERS, False, frozenset({DELETED}), None, None),
+        # The scheduler's own steps.
+        Transition(
+            "publish_due", (), False, frozenset({SCHEDULED}), PUBLISHED, "article.published"
+        ),
+        Transition("expire", (), False, frozenset({PUBLISHED}), EXPIRED, "article.unpublished"),
+    )
+}
+# How long a deleted article stays restorable before the purge.
+TRASH_DAYS = 30
+
+
+def check_transition(principal: Principal | None, article: Article, action: str) -> Transition:
+    """The transition `action` of `article` by `principal` (None: the scheduler);
+    ActionForbiddenError for the role, InvalidTransitionError for the state."""
+    transition = TRANSITIONS[action]
+    if principal is None:
+        allowed = not transition.roles
+    else:
+        allowed = bool(transition.roles) and (
+            principal.has_role(*transition.roles)
+            or (
+                transition.own_author
+                and principal.has_role("author")
+                and principal.user_id == article.author_id
+            )
+        )
+    if not allowed:
+        raise ActionForbiddenError(action)
+    if article.status not in transition.sources:
+        raise InvalidTransitionError(action, article.status)
+    return transition
+
+
+def transition_target(transition: Transition, article: Article) -> str:
+    """The state the transition leads to. A restored article gets its state back, but a
+    public one comes back unpublished (and a scheduled one too: its time may have passed):
+    it goes public again only by a publish."""
+    if transition.target is not None:
+        return transition.target
+    before = article.deleted_from or DRAFT
+    return UNPUBLISHED if before in (PUBLISHED, SCHEDULED) else before
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """Everything a step of the workflow writes on the article row."""
+
+    status: str
+    published_at: datetime | None
+    publish_at: datetime | None
+    end_at: datetime | None
+    return_reason: str | None
+    deleted_at: datetime | None
+    deleted_from: str | None
+
+
+@dataclass(frozen=True)
+class StepInput:
+    """What a request may add to a step: a publication time in the past (publish), the
+    times of a schedule, the reason of a send-back."""
+
+    published_at: datetime | None = None
+    publish_at: datetime | None = None
+    end_at: datetime | None = None
+    reason: str | None = None
+
+
+def state_after(
+    article: Article, transition: Transition, now: datetime, given: StepInput
+) -> StateChange:
+    """The row after the step. The first publication fixes published_at (the time an
+    editor gave, else the scheduled time, else now); later ones keep it unless an editor
+    gives one. A schedule holds until published or unpublished; the end time stays with
+    a scheduled publication; a send-back's reason stays with the draft until it moves on."""
+    action, target = transition.action, transition_target(transition, article)
+    published_at = article.published_at
+    if target == PUBLISHED:
+        scheduled = article.publish_at if action == "publish_due" else None
+        published_at = given.published_at or published_at or scheduled or now
+    end_at = article.end_at
+    if action == "schedule":
+        end_at = given.end_at
+    elif action in ("publish", "unpublish"):
+        end_at = None  # a publication by hand lasts until taken down by hand
+    reason = given.reason if action == "return" else article.return_reason
+    if target not in (DRAFT, DELETED):
+        reason = None  # shown with the draft only: gone once it moves on
+    deleting = action == "delete"
+    return StateChange(
+        status=target,
+        published_at=published_at,
+        publish_at=given.publish_at if action == "schedule" else None,
+        end_at=end_at,
+        return_reason=reason,
+        deleted_at=now if deleting else None,
+        deleted_from=article.status if deleting else None,
+    )
+
+
+def transition_event(transition: Transition, before: str) -> str | None:
+    if transition.event == "article.published":
+        return "article.updated" if before == PUBLISHED else "article.published"
+    if transition.event == "article.unpublished":
+        return transition.event if before == PUBLISHED else None
+    return transition.event
+
+
+def purge_before(now: datetime) -> datetime:
+    """Articles deleted before this are purged."""
+    return now - timedelta(days=TRASH_DAYS)
+
+
+TIME_FORMAT_MESSAGE = "Thời điểm phải theo ISO 8601 kèm múi giờ, ví dụ 2025-03-01T08:00:00+07:00."
+
+
+def parse_time(raw: str, field: str) -> datetime:
+    """An ISO 8601 time with its offset; InvalidFieldsError naming `field` otherwise."""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidFieldsError({field: TIME_FORMAT_MESSAGE}) from None
+    if moment.tzinfo is None:
+        raise InvalidFieldsError({field: TIME_FORMAT_MESSAGE})
+    return moment
+
+
+def check_schedule(publish_at: datetime, end_at: datetime | None, now: datetime) -> None:
+    if publish_at <= now:
+        raise InvalidFieldsError(
+            {"publish_at": "Thời điểm hẹn đăng phải ở tương lai; muốn đăng ngay, hãy đăng."}
+        )
+    if end_at is not None and end_at <= publish_at:
+        raise InvalidFieldsError({"end_at": "Thời điểm kết thúc phải sau thời điểm đăng."})
+
+
+def check_backdate(published_at: datetime, now: datetime) -> None:
+    """An editor may date a publication in the past (news written earlier), never in the
+    future: that is scheduling."""
+    if published_at > now:
+        raise InvalidFieldsError(
+            {"published_at": "Thời điểm đăng không được ở tương lai; muốn đăng sau, hãy hẹn giờ."}
+        )
+
+
 # --- an article's fields ------------------------------------------------------------------
 
-# Columns an editor writes; body_text follows body_html.
-EDITABLE = ("title", "summary", "body_html", "byline", "category_id", "image_id", "image_caption")
-ONE_LINE_FIELDS = ("title", "summary", "byline", "image_caption")
+# Columns an editor writes; body_text follows body_html, byline author_name and unit.
+EDITABLE = (
+    "title", "summary", "body_html", "author_name", "unit", "source",
+    "category_id", "image_id", "image_caption",
+)  # fmt: skip
+ONE_LINE_FIELDS = ("title", "summary", "author_name", "unit", "source", "image_caption")
+# The text of an article: a change of any of these keeps a revision and moves
+# "Cập nhật vào ngày"; a change of the others (category, image) does not.
+TEXT_FIELDS = ("title", "summary", "body_html", "author_name", "unit", "source")
+
+
+def make_byline(author_name: str, unit: str) -> str:
+    """What the page shows under the article: "Hồng Tươi (VP HND)"."""
+    if author_name and unit:
+        return f"{author_name} ({unit})"
+    return author_name or unit
 
 
 def clean_article_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """The editable fields of a request, tidied: body_html sanitised (InvalidFieldsError if
-    nothing is left of it), single-line texts trimmed."""
+    nothing is left of it), single-line texts trimmed. A `byline` (the older form) becomes
+    the author's name."""
     fields = {k: v for k, v in body.items() if k in EDITABLE}
+    if "byline" in body:
+        if "author_name" in body or "unit" in body:
+            raise InvalidFieldsError(
+                {"byline": "Gửi byline hoặc author_name và unit, không gửi cả hai."}
+            )
+        fields["author_name"], fields["unit"] = body["byline"], ""
     for name in ONE_LINE_FIELDS:
         if name in fields:
             fields[name] = one_line(fields[name])
@@ -282,15 +578,83 @@ def clean_article_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def derived_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns that follow from the edited ones: the slug from the title, the search
-    text from the body."""
+def derived_columns(fields: Mapping[str, Any], current: Article | None = None) -> dict[str, Any]:
+    """The columns that follow from the edited ones: the search text from the body, the
+    byline from the author's name and unit (those of `current` where not edited)."""
     derived: dict[str, Any] = {}
-    if "title" in fields:
-        derived["slug"] = make_slug(fields["title"], fallback="bai-viet")
     if "body_html" in fields:
         derived["body_text"] = html_to_text(fields["body_html"])
+    if current is None or "author_name" in fields or "unit" in fields:
+        derived["byline"] = make_byline(
+            fields.get("author_name", current.author_name if current else ""),
+            fields.get("unit", current.unit if current else ""),
+        )
     return derived
+
+
+def changes_text(fields: Mapping[str, Any], article: Article) -> bool:
+    """True if the edit really changes the article's text."""
+    return any(name in fields and fields[name] != getattr(article, name) for name in TEXT_FIELDS)
+
+
+def slug_candidates(title: str, tries: int = 1000) -> Iterable[str]:
+    """The slug of a title, then the same with -2, -3, ... for when it is taken."""
+    base = make_slug(title, fallback="bai-viet")
+    yield base
+    for n in range(2, tries + 2):
+        suffix = f"-{n}"
+        yield base[: SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+
+
+# --- revisions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revision:
+    article_id: int
+    number: int
+    title: str
+    summary: str
+    body_html: str
+    author_name: str
+    unit: str
+    source: str
+    user_id: int | None
+    created_at: datetime
+
+    def text_fields(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in TEXT_FIELDS}
+
+
+# Where a block of the body starts: one line of the compared text each.
+_BLOCK_START = re.compile(r"(?=<(?:p|h[2-4]|li|blockquote|tr|figure|figcaption|br)\b)")
+
+
+def body_lines(clean_html: str) -> list[str]:
+    """The body's text, one line per paragraph, heading, list item or table row."""
+    lines = (html_to_text(block) for block in _BLOCK_START.split(clean_html))
+    return [line for line in lines if line]
+
+
+def compare_revisions(old: Revision, new: Revision) -> dict[str, str]:
+    """A unified diff of the title, the summary and the body's text ("" when equal)."""
+    texts = {
+        "title": ([old.title], [new.title]),
+        "summary": ([old.summary], [new.summary]),
+        "body": (body_lines(old.body_html), body_lines(new.body_html)),
+    }
+    return {
+        field: "\n".join(
+            difflib.unified_diff(
+                before,
+                after,
+                fromfile=f"bản {old.number}",
+                tofile=f"bản {new.number}",
+                lineterm="",
+            )
+        )
+        for field, (before, after) in texts.items()
+    }
 
 
 # --- images -------------------------------------------------------------------------------

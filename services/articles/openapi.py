@@ -13,6 +13,7 @@ from aiohttp import web
 
 from services.articles import api, domain
 from services.articles.api import USER_CREATE, USER_PATCH
+from services.articles.domain import STATES, TRANSITIONS
 from services.common import openapi
 from services.common.openapi import bodies, body, ok, op, param, ref
 from services.common.roles import ROLES
@@ -28,9 +29,10 @@ problems = openapi.Problems(
             "revision_not_found, user_not_found)"
         ),
         "409": (
-            "conflict (slug_taken, version_conflict, not_published, username_taken, "
-            "last_admin: the change would leave no enabled admin; for pages also "
-            "already_published, not_deleted and page_deleted: restore it first)"
+            "conflict (slug_taken, version_conflict, invalid_transition: the step is not "
+            "open from the article's state, not_published, username_taken, last_admin: "
+            "the change would leave no enabled admin; for pages also already_published, "
+            "not_deleted and page_deleted: restore it first)"
         ),
         "415": "wrong media type (unsupported_media_type, unsupported_image_type)",
         "429": "too many failed logins (too_many_attempts), with Retry-After",
@@ -47,6 +49,7 @@ REVISION = param(
     "rev", "path", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "revision number"
 )
 USER_ID = param("id", "path", {"type": "integer", "minimum": 1}, "user id")
+REVISION = param("rev", "path", {"type": "integer", "minimum": 1}, "revision number")
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -83,12 +86,83 @@ SCHEMAS: dict[str, Any] = {
             "image_id": {"type": ["integer", "null"]},
             "image_url": {"type": ["string", "null"]},
             "image_caption": {"type": "string"},
-            "status": {"enum": ["draft", "published", "unpublished"]},
+            "author_name": {"type": "string"},
+            "unit": {"type": "string"},
+            "source": {"type": "string", "description": "Nguồn"},
+            "status": {"enum": list(STATES)},
             "version": {"type": "integer", "description": "rises with every change"},
             "author_id": {"type": "integer"},
             "created_at": _TIME,
             "updated_at": _TIME,
             "published_at": _NULLABLE_TIME,
+            "text_updated_at": {
+                **_TIME,
+                "description": "last change of the text ('Cập nhật vào ngày')",
+            },
+            "publish_at": {**_NULLABLE_TIME, "description": "scheduled publication"},
+            "end_at": {**_NULLABLE_TIME, "description": "when it expires"},
+            "return_reason": {
+                "type": ["string", "null"],
+                "description": "why an editor sent it back (until it moves on)",
+            },
+            "deleted_at": {**_NULLABLE_TIME, "description": "in the trash since"},
+        },
+    },
+    "History": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["from", "to", "action", "user_id", "at", "reason"],
+                    "properties": {
+                        "from": {"enum": list(STATES)},
+                        "to": {"enum": list(STATES)},
+                        "action": {"enum": list(TRANSITIONS)},
+                        "user_id": {
+                            "type": ["integer", "null"],
+                            "description": "null: the scheduler",
+                        },
+                        "at": _TIME,
+                        "reason": {"type": ["string", "null"]},
+                    },
+                },
+            }
+        },
+    },
+    "Revision": {
+        "type": "object",
+        "required": ["number", "article_id", "title", "summary", "created_at"],
+        "properties": {
+            "number": {"type": "integer"},
+            "article_id": {"type": "integer"},
+            "title": {"type": "string"},
+            "summary": {"type": "string"},
+            "body_html": {"type": "string", "description": "only when one revision is read"},
+            "author_name": {"type": "string"},
+            "unit": {"type": "string"},
+            "byline": {"type": "string"},
+            "source": {"type": "string"},
+            "user_id": {"type": ["integer", "null"]},
+            "created_at": _TIME,
+        },
+    },
+    "RevisionList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": ref("Revision")}},
+    },
+    "RevisionDiff": {
+        "type": "object",
+        "required": ["from", "to", "title", "summary", "body"],
+        "properties": {
+            "from": {"type": "integer"},
+            "to": {"type": "integer"},
+            "title": {"type": "string", "description": "unified diff; empty when equal"},
+            "summary": {"type": "string", "description": "unified diff; empty when equal"},
+            "body": {"type": "string", "description": "unified diff of the text, per block"},
         },
     },
     "Article": {
@@ -224,6 +298,56 @@ IMAGE_UPLOAD: dict[str, Any] = {
 }
 
 
+STEP_SUMMARIES = {
+    "submit": "Send a draft for review (its author, an editor)",
+    "return": "Send a pending article back to its author as a draft, with a reason (editor)",
+    "publish": (
+        "Publish (editor), now or at a publication time in the past: article.published, "
+        "or article.updated when it already was public"
+    ),
+    "schedule": (
+        "Schedule (editor): it publishes itself at publish_at (future) and, with end_at, "
+        "expires then (article.unpublished)"
+    ),
+    "unpublish": "Take down a published article or cancel a schedule (editor)",
+    "delete": (
+        "Into the trash (editor), restorable for 30 days, then purged; article.unpublished "
+        "when it was public"
+    ),
+    "restore": "Out of the trash into its former state, unpublished if it was public (editor)",
+}
+# The steps that read a body, and whether it may be left out.
+STEP_BODIES = {
+    "return": (api.ARTICLE_RETURN.schema, True),
+    "schedule": (api.ARTICLE_SCHEDULE.schema, True),
+    "publish": (api.ARTICLE_PUBLISH.schema, False),
+}
+
+
+def step_operation(step: str, summary: str) -> dict[str, Any]:
+    """A step of the workflow: who may take it from where is domain.TRANSITIONS."""
+    transition = TRANSITIONS[step]
+    description = (
+        f"From {', '.join(s for s in STATES if s in transition.sources)}; "
+        "403 forbidden for a role the step is not open to, 409 invalid_transition from "
+        "any other state."
+    )
+    statuses = [*PROTECTED, "404", "409", DATABASE]
+    step_body = None
+    if step in STEP_BODIES:
+        schema, required = STEP_BODIES[step]
+        step_body = body(schema) | {"required": required}
+        statuses += BODY_PROBLEMS
+    return op(
+        summary,
+        {"200": ok("the article after the step", ref("Article"))} | problems(*statuses),
+        auth=True,
+        body=step_body,
+        parameters=[ARTICLE_ID],
+        description=description,
+    )
+
+
 def document() -> openapi.Document:
     article = {"200": ok("the article", ref("Article"))}
     slug = param("slug", "path", {"type": "string"}, "page slug")
@@ -275,10 +399,20 @@ def document() -> openapi.Document:
             },
             "/api/v1/articles": {
                 "get": op(
-                    "Published articles, newest first",
+                    "Published articles, newest first; with a staff token and any of "
+                    "status, author, q: articles in any state, newest first by id (an "
+                    "author's own only)",
                     {"200": ok("a page of articles", ref("ArticleList"))}
-                    | problems("404", "422", DATABASE),
+                    | problems("401", "403", "404", "422", DATABASE),
                     parameters=[
+                        param("status", "query", {"enum": list(STATES)}, "staff: this state"),
+                        param(
+                            "author",
+                            "query",
+                            {"type": "integer", "minimum": 1},
+                            "staff: this author's articles",
+                        ),
+                        param("q", "query", {"type": "string"}, "staff: words in the text"),
                         param("category", "query", {"type": "string"}, "category slug"),
                         param(
                             "limit",
@@ -307,28 +441,74 @@ def document() -> openapi.Document:
                 ),
                 "patch": op(
                     "Change some fields; a published article's change writes article.updated. "
-                    "`version`, if given, must be the current one",
+                    "`version`, if given, must be the current one. An author edits only "
+                    "their own drafts",
                     article | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
                     auth=True,
                     body=body(api.ARTICLE_PATCH.schema),
                     parameters=[ARTICLE_ID],
                 ),
+                "delete": step_operation("delete", "Into the trash (as POST .../delete)"),
             },
-            "/api/v1/articles/{id}/publish": {
-                "post": op(
-                    "Publish (editor): writes article.published, or article.updated when it "
-                    "already was public",
-                    article | problems(*PROTECTED, "404", DATABASE),
+            **{
+                f"/api/v1/articles/{{id}}/{step}": {"post": step_operation(step, summary)}
+                for step, summary in STEP_SUMMARIES.items()
+            },
+            "/api/v1/articles/{id}/history": {
+                "get": op(
+                    "Every step the article went through, oldest first (its author, editors)",
+                    {"200": ok("the history", ref("History"))}
+                    | problems(*PROTECTED, "404", DATABASE),
                     auth=True,
                     parameters=[ARTICLE_ID],
                 )
             },
-            "/api/v1/articles/{id}/unpublish": {
-                "post": op(
-                    "Unpublish (editor): writes article.unpublished",
-                    article | problems(*PROTECTED, "404", "409", DATABASE),
+            "/api/v1/articles/{id}/revisions": {
+                "get": op(
+                    "Every saved text of the article, newest first, without the body",
+                    {"200": ok("revisions", ref("RevisionList"))}
+                    | problems(*PROTECTED, "404", DATABASE),
                     auth=True,
                     parameters=[ARTICLE_ID],
+                )
+            },
+            "/api/v1/articles/{id}/revisions/{rev}": {
+                "get": op(
+                    "One saved text of the article",
+                    {"200": ok("the revision", ref("Revision"))}
+                    | problems(*PROTECTED, "404", "422", DATABASE),
+                    auth=True,
+                    parameters=[ARTICLE_ID, REVISION],
+                )
+            },
+            "/api/v1/articles/{id}/revisions/compare": {
+                "get": op(
+                    "A unified diff of two revisions' title, summary and body text",
+                    {"200": ok("the differences", ref("RevisionDiff"))}
+                    | problems(*PROTECTED, "404", "422", DATABASE),
+                    auth=True,
+                    parameters=[
+                        ARTICLE_ID,
+                        param(
+                            "from",
+                            "query",
+                            {"type": "integer", "minimum": 1},
+                            "older",
+                            required=True,
+                        ),
+                        param(
+                            "to", "query", {"type": "integer", "minimum": 1}, "newer", required=True
+                        ),
+                    ],
+                )
+            },
+            "/api/v1/articles/{id}/revisions/{rev}/restore": {
+                "post": op(
+                    "Make a revision's text the article's again (an edit: a new revision, "
+                    "article.updated if public)",
+                    article | problems(*PROTECTED, "404", "409", "422", DATABASE),
+                    auth=True,
+                    parameters=[ARTICLE_ID, REVISION],
                 )
             },
             "/api/v1/images": {

@@ -158,15 +158,19 @@ async def _public_article(request: web.Request, article_id: int) -> Article | No
 
 @routes.get("/tin/{ref}")
 async def article_page(request: web.Request) -> web.StreamResponse:
-    """/tin/{slug}-{id}, the canonical address; /tin/{id} and a wrong slug move there."""
-    parsed = domain.parse_article_ref(request.match_info["ref"])
-    if parsed is None:
-        return not_found(request, "Không tìm thấy bản tin bạn yêu cầu.")
-    slug, article_id = parsed
+    """/tin/{slug}-{id}, the canonical address; /tin/{id}, a wrong or old slug, and
+    /tin/{slug} (the article's slug, or one it had before a rename) move there."""
+    ref = request.match_info["ref"]
+    slug, article_id = domain.parse_article_ref(ref) or (None, None)
     async with db.acquire(request.app[POOL]) as conn:
-        article = await store.get_article(conn, article_id)
+        article = await store.get_article(conn, article_id) if article_id else None
         if article is None or not article.is_public:
-            return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
+            # /tin/{slug} without the id, an old slug after a rename included.
+            by_slug = await store.article_id_by_slug(conn, ref) if domain.is_slug(ref) else None
+            article = await store.get_article(conn, by_slug) if by_slug else None
+            if article is None or not article.is_public:
+                return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
+            raise _moved(article.url)
         if slug != article.slug:
             raise _moved(article.url)
         views = await store.views_of(conn, article.id)
@@ -410,11 +414,7 @@ ADMIN_HOME = "/quan-tri"
 PRIVATE = "no-store"
 MAX_FIELD_LENGTH = 1024
 
-STATUS_NAMES = {
-    domain.DRAFT: "Bản nháp",
-    domain.PUBLISHED: "Đã đăng",
-    domain.UNPUBLISHED: "Đã gỡ",
-}
+STATUS_NAMES = {state: name.capitalize() for state, name in domain.STATE_NAMES.items()}
 
 
 def _private(response: web.StreamResponse) -> web.StreamResponse:

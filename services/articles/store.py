@@ -17,7 +17,9 @@ from services.articles.domain import (
     Category,
     PageRevision,
     PageSlugTakenError,
+    Revision,
     SlugTakenError,
+    StateChange,
     StaticPage,
     User,
     UsernameTakenError,
@@ -64,8 +66,9 @@ async def create_category(conn: asyncpg.Connection, name: str, slug: str) -> Cat
 _ARTICLE = """
     SELECT a.id, a.slug, a.title, a.summary, a.body_html, a.byline, a.image_id,
            a.image_caption, a.author_id, a.status, a.version, a.created_at, a.updated_at,
-           a.published_at, c.id AS category_id, c.name AS category_name,
-           c.slug AS category_slug
+           a.published_at, a.author_name, a.unit, a.source, a.text_updated_at,
+           a.publish_at, a.end_at, a.return_reason, a.deleted_at, a.deleted_from,
+           c.id AS category_id, c.name AS category_name, c.slug AS category_slug
       FROM articles a JOIN categories c ON c.id = a.category_id
 """
 # Newest first; the id breaks ties so that the order (and the cursor) is total.
@@ -89,6 +92,15 @@ def _article(row: asyncpg.Record) -> Article:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         published_at=row["published_at"],
+        author_name=row["author_name"],
+        unit=row["unit"],
+        source=row["source"],
+        text_updated_at=row["text_updated_at"],
+        publish_at=row["publish_at"],
+        end_at=row["end_at"],
+        return_reason=row["return_reason"],
+        deleted_at=row["deleted_at"],
+        deleted_from=row["deleted_from"],
     )
 
 
@@ -104,18 +116,23 @@ async def get_article(
 
 
 async def create_article(
-    conn: asyncpg.Connection, fields: dict[str, Any], slug: str, body_text: str, author_id: int
+    conn: asyncpg.Connection, fields: dict[str, Any], derived: dict[str, Any], author_id: int
 ) -> Article:
+    """A new draft; `derived` holds slug, body_text and byline."""
     article_id = await conn.fetchval(
         """INSERT INTO articles (slug, title, summary, body_html, body_text, byline,
-                                 category_id, image_id, image_caption, author_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""",
-        slug,
+                                 author_name, unit, source, category_id, image_id,
+                                 image_caption, author_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id""",
+        derived["slug"],
         fields["title"],
         fields["summary"],
         fields["body_html"],
-        body_text,
-        fields["byline"],
+        derived["body_text"],
+        derived["byline"],
+        fields.get("author_name", ""),
+        fields.get("unit", ""),
+        fields.get("source", ""),
         fields["category_id"],
         fields.get("image_id"),
         fields.get("image_caption", ""),
@@ -127,16 +144,19 @@ async def create_article(
 
 
 async def update_article(
-    conn: asyncpg.Connection, article_id: int, changes: dict[str, Any]
+    conn: asyncpg.Connection, article_id: int, changes: dict[str, Any], *, text_changed: bool
 ) -> Article:
-    """Apply `changes` (columns of EDITABLE, plus slug and body_text) and raise the version."""
-    columns = [c for c in changes if c in (*EDITABLE, "slug", "body_text")]
-    assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    """Apply `changes` (columns of EDITABLE, plus slug, body_text and byline) and raise
+    the version; `text_changed` moves text_updated_at."""
+    columns = [c for c in changes if c in (*EDITABLE, "slug", "body_text", "byline")]
+    assignments = "".join(f"{c} = ${i}, " for i, c in enumerate(columns, start=3))
     await conn.execute(
-        f"""UPDATE articles SET {assignments}{", " if columns else ""}
-                   version = version + 1, updated_at = now()
+        f"""UPDATE articles SET {assignments}
+                   version = version + 1, updated_at = now(),
+                   text_updated_at = CASE WHEN $2 THEN now() ELSE text_updated_at END
              WHERE id = $1""",
         article_id,
+        text_changed,
         *(changes[c] for c in columns),
     )
     updated = await get_article(conn, article_id)
@@ -144,21 +164,198 @@ async def update_article(
     return updated
 
 
-async def set_status(conn: asyncpg.Connection, article_id: int, status: str) -> Article:
-    """Publish or unpublish; the first publication sets published_at for good."""
+async def write_state(conn: asyncpg.Connection, article_id: int, change: StateChange) -> Article:
+    """A step of the workflow: the state and the times and notes that go with it."""
     await conn.execute(
         """UPDATE articles
-              SET status = $2, version = version + 1, updated_at = now(),
-                  published_at = CASE WHEN $2 = 'published'
-                                      THEN coalesce(published_at, now())
-                                      ELSE published_at END
+              SET status = $2, published_at = $3, publish_at = $4, end_at = $5,
+                  return_reason = $6, deleted_at = $7, deleted_from = $8,
+                  version = version + 1, updated_at = now()
             WHERE id = $1""",
         article_id,
-        status,
+        change.status,
+        change.published_at,
+        change.publish_at,
+        change.end_at,
+        change.return_reason,
+        change.deleted_at,
+        change.deleted_from,
     )
     changed = await get_article(conn, article_id)
     assert changed is not None
     return changed
+
+
+# --- slugs --------------------------------------------------------------------------------
+
+# Any bigint names the lock; this one reads "slugs" in ASCII.
+_SLUGS_LOCK = 0x736C756773
+
+
+async def lock_slugs(conn: asyncpg.Connection) -> None:
+    """Serialise the choice of article slugs until the transaction ends, so two articles
+    of one title never both take the same free slug."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", _SLUGS_LOCK)
+
+
+async def slug_taken(conn: asyncpg.Connection, slug: str, article_id: int | None) -> bool:
+    """True if another article holds `slug`, now or as an old slug."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM articles WHERE slug = $1
+                               AND ($2::bigint IS NULL OR id <> $2))
+                   OR EXISTS (SELECT 1 FROM article_old_slugs WHERE slug = $1
+                               AND ($2::bigint IS NULL OR article_id <> $2))""",
+            slug,
+            article_id,
+        )
+    )
+
+
+async def keep_old_slug(conn: asyncpg.Connection, article_id: int, old: str, new: str) -> None:
+    """After a rename: `old` keeps leading to the article; `new` is no old slug any more."""
+    await conn.execute(
+        """INSERT INTO article_old_slugs (slug, article_id) VALUES ($1, $2)
+           ON CONFLICT (slug) DO NOTHING""",
+        old,
+        article_id,
+    )
+    await conn.execute(
+        "DELETE FROM article_old_slugs WHERE slug = $1 AND article_id = $2", new, article_id
+    )
+
+
+async def article_id_by_slug(conn: asyncpg.Connection, slug: str) -> int | None:
+    """The article that has, or had, this slug."""
+    found = await conn.fetchval(
+        """SELECT id FROM articles WHERE slug = $1
+           UNION ALL SELECT article_id FROM article_old_slugs WHERE slug = $1 LIMIT 1""",
+        slug,
+    )
+    return int(found) if found is not None else None
+
+
+async def old_slugs(conn: asyncpg.Connection, article_id: int) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT slug FROM article_old_slugs WHERE article_id = $1 ORDER BY created_at, slug",
+        article_id,
+    )
+    return [r["slug"] for r in rows]
+
+
+# --- transitions and the scheduler --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    id: int
+    article_id: int
+    from_status: str
+    to_status: str
+    action: str
+    user_id: int | None
+    at: datetime
+    reason: str | None
+
+
+async def record_transition(
+    conn: asyncpg.Connection,
+    article_id: int,
+    from_status: str,
+    to_status: str,
+    action: str,
+    user_id: int | None,
+    reason: str | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO article_transitions
+                  (article_id, from_status, to_status, action, user_id, reason)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        article_id,
+        from_status,
+        to_status,
+        action,
+        user_id,
+        reason,
+    )
+
+
+async def history(conn: asyncpg.Connection, article_id: int) -> list[TransitionRecord]:
+    rows = await conn.fetch(
+        """SELECT id, article_id, from_status, to_status, action, user_id, at, reason
+             FROM article_transitions WHERE article_id = $1 ORDER BY id""",
+        article_id,
+    )
+    return [TransitionRecord(**dict(r)) for r in rows]
+
+
+async def claim_due(conn: asyncpg.Connection) -> int | None:
+    """A scheduled article whose time has come, locked; one another instance holds is
+    skipped (it is being published there)."""
+    found = await conn.fetchval(
+        """SELECT id FROM articles
+            WHERE status = 'scheduled' AND publish_at <= now()
+            ORDER BY publish_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
+    )
+    return int(found) if found is not None else None
+
+
+async def claim_ending(conn: asyncpg.Connection) -> int | None:
+    """A published article whose end time has passed, locked (as claim_due)."""
+    found = await conn.fetchval(
+        """SELECT id FROM articles
+            WHERE status = 'published' AND end_at IS NOT NULL AND end_at <= now()
+            ORDER BY end_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
+    )
+    return int(found) if found is not None else None
+
+
+async def purge_deleted(conn: asyncpg.Connection, deleted_before: datetime) -> int:
+    """Delete for good the articles in the trash since before `deleted_before`."""
+    result = await conn.execute(
+        "DELETE FROM articles WHERE status = 'deleted' AND deleted_at < $1", deleted_before
+    )
+    return int(result.split()[-1])
+
+
+# --- revisions ----------------------------------------------------------------------------
+
+_REVISION = """SELECT article_id, number, title, summary, body_html, author_name, unit,
+                      source, user_id, created_at FROM article_revisions"""
+
+
+async def add_revision(conn: asyncpg.Connection, article: Article, user_id: int | None) -> int:
+    """Keep the article's current text as its next revision (the article row is locked
+    by the caller, so numbers never collide); returns the number."""
+    return int(
+        await conn.fetchval(
+            """INSERT INTO article_revisions (article_id, number, title, summary, body_html,
+                                              author_name, unit, source, user_id)
+               SELECT $1, coalesce(max(number), 0) + 1, $2, $3, $4, $5, $6, $7, $8
+                 FROM article_revisions WHERE article_id = $1
+               RETURNING number""",
+            article.id,
+            article.title,
+            article.summary,
+            article.body_html,
+            article.author_name,
+            article.unit,
+            article.source,
+            user_id,
+        )
+    )
+
+
+async def list_revisions(conn: asyncpg.Connection, article_id: int) -> list[Revision]:
+    rows = await conn.fetch(f"{_REVISION} WHERE article_id = $1 ORDER BY number DESC", article_id)
+    return [Revision(**dict(r)) for r in rows]
+
+
+async def get_revision(conn: asyncpg.Connection, article_id: int, number: int) -> Revision | None:
+    row = await conn.fetchrow(
+        f"{_REVISION} WHERE article_id = $1 AND number = $2", article_id, number
+    )
+    return Revision(**dict(row)) if row else None
 
 
 async def image_exists(conn: asyncpg.Connection, image_id: int) -> bool:
@@ -219,6 +416,33 @@ async def list_for_admin(
             ORDER BY a.updated_at DESC, a.id DESC LIMIT $2""",
         author_id,
         limit,
+    )
+    return [_article(r) for r in rows]
+
+
+async def list_for_staff(
+    conn: asyncpg.Connection,
+    *,
+    status: str | None,
+    author_id: int | None,
+    patterns: Sequence[str],
+    limit: int,
+    before_id: int | None,
+) -> list[Article]:
+    """Articles in any state (the trash only when asked for by `status`), newest first
+    by id; every pattern must match the text (as search)."""
+    matches = "".join(f" AND {_all_terms(patterns, first=5)}" if patterns else "")
+    rows = await conn.fetch(
+        f"""{_ARTICLE}
+            WHERE (a.status = $1 OR ($1::text IS NULL AND a.status <> 'deleted'))
+              AND ($2::bigint IS NULL OR a.author_id = $2)
+              AND ($3::bigint IS NULL OR a.id < $3){matches}
+            ORDER BY a.id DESC LIMIT $4""",
+        status,
+        author_id,
+        before_id,
+        limit,
+        *patterns,
     )
     return [_article(r) for r in rows]
 

@@ -488,7 +488,7 @@ async def test_edits_unpublishing_and_republishing_are_announced_in_order(site: 
         validate(body)
     assert (await site.client.post(f"{url}/unpublish", headers=site.auth("editor"))).status == 200
     again = await site.client.post(f"{url}/unpublish", headers=site.auth("editor"))
-    await problem(again, 409, "not_published")
+    await problem(again, 409, "invalid_transition")
 
 
 async def test_a_stale_version_is_a_conflict_and_changes_nothing(site: Site) -> None:

@@ -35,6 +35,15 @@ def article(**changes: object) -> Article:
         "created_at": NOW - timedelta(days=1),
         "updated_at": NOW,
         "published_at": NOW - timedelta(hours=2),
+        "author_name": "Hồng Tươi",
+        "unit": "VP HND",
+        "source": "",
+        "text_updated_at": NOW,
+        "publish_at": None,
+        "end_at": None,
+        "return_reason": None,
+        "deleted_at": None,
+        "deleted_from": None,
     }
     fields.update(changes)
     return Article(**fields)  # type: ignore[arg-type]
@@ -139,7 +148,7 @@ def test_the_public_sees_only_published_articles() -> None:
     assert not domain.can_see(principal("moderator"), article(status=domain.UNPUBLISHED))
 
 
-def test_authors_see_and_edit_their_own_unpublished_articles_only() -> None:
+def test_authors_see_their_own_articles_and_edit_their_own_drafts_only() -> None:
     own_draft = article(status=domain.DRAFT, author_id=7)
     someone_elses = article(status=domain.DRAFT, author_id=8)
     author = principal("author", user_id=7)
@@ -147,6 +156,7 @@ def test_authors_see_and_edit_their_own_unpublished_articles_only() -> None:
     assert not domain.can_see(author, someone_elses)
     assert not domain.can_edit(author, someone_elses)
     assert not domain.can_edit(author, article(author_id=7))  # published
+    assert not domain.can_edit(author, article(author_id=7, status=domain.PENDING))
     assert not domain.is_publisher(author)
 
 
@@ -160,9 +170,10 @@ def test_editors_and_admins_edit_and_publish_anything(roles: tuple[str, ...]) ->
 
 
 def test_which_event_a_change_writes() -> None:
-    assert domain.publication_event(domain.DRAFT) == "article.published"
-    assert domain.publication_event(domain.UNPUBLISHED) == "article.published"
-    assert domain.publication_event(domain.PUBLISHED) == "article.updated"
+    publish = domain.TRANSITIONS["publish"]
+    assert domain.transition_event(publish, domain.DRAFT) == "article.published"
+    assert domain.transition_event(publish, domain.UNPUBLISHED) == "article.published"
+    assert domain.transition_event(publish, domain.PUBLISHED) == "article.updated"
     assert domain.edit_event(domain.PUBLISHED) == "article.updated"
     assert domain.edit_event(domain.DRAFT) is None
     assert domain.edit_event(domain.UNPUBLISHED) is None
@@ -362,3 +373,97 @@ def test_the_sitemap_lists_locations_with_their_dates() -> None:
         "https://x.vn/tin/a-1",
     ]
     assert root.find("s:url/s:lastmod", ns) is not None
+
+
+# --- the workflow -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", sorted(set(domain.TRANSITIONS) - {"submit"}))
+def test_authors_take_no_step_but_submitting_their_own_draft(action: str) -> None:
+    author = principal("author", user_id=7)
+    with pytest.raises(domain.ActionForbiddenError):
+        domain.check_transition(author, article(status=domain.DRAFT), action)
+    assert domain.check_transition(author, article(status=domain.DRAFT), "submit")
+    with pytest.raises(domain.ActionForbiddenError):
+        domain.check_transition(principal("author", user_id=8), article(), "submit")
+    with pytest.raises(domain.ActionForbiddenError):
+        domain.check_transition(principal("moderator"), article(status=domain.DRAFT), "submit")
+
+
+def test_only_the_scheduler_takes_its_own_steps() -> None:
+    scheduled = article(status=domain.SCHEDULED, publish_at=NOW)
+    with pytest.raises(domain.ActionForbiddenError):
+        domain.check_transition(principal("admin"), scheduled, "publish_due")
+    with pytest.raises(domain.ActionForbiddenError):
+        domain.check_transition(None, scheduled, "publish")
+    assert domain.check_transition(None, scheduled, "publish_due").target == domain.PUBLISHED
+
+
+def test_a_step_from_another_state_names_the_action_and_the_state() -> None:
+    with pytest.raises(domain.InvalidTransitionError) as refused:
+        domain.check_transition(principal("editor"), article(status=domain.DRAFT), "return")
+    assert refused.value.message == "Không thể trả lại bài viết đang ở trạng thái “bản nháp”."
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (domain.PUBLISHED, domain.UNPUBLISHED),
+        (domain.SCHEDULED, domain.UNPUBLISHED),
+        (domain.DRAFT, domain.DRAFT),
+        (domain.PENDING, domain.PENDING),
+        (domain.EXPIRED, domain.EXPIRED),
+    ],
+)
+def test_a_restored_article_never_comes_back_public(before: str, after: str) -> None:
+    deleted = article(status=domain.DELETED, deleted_at=NOW, deleted_from=before)
+    change = domain.state_after(deleted, domain.TRANSITIONS["restore"], NOW, domain.StepInput())
+    assert (change.status, change.deleted_at, change.deleted_from) == (after, None, None)
+
+
+def test_a_scheduled_first_publication_is_dated_at_its_time() -> None:
+    due = NOW - timedelta(minutes=5)
+    scheduled = article(status=domain.SCHEDULED, published_at=None, publish_at=due)
+    change = domain.state_after(
+        scheduled, domain.TRANSITIONS["publish_due"], NOW, domain.StepInput()
+    )
+    assert (change.status, change.published_at, change.publish_at) == (
+        domain.PUBLISHED,
+        due,
+        None,
+    )
+    # A publication again keeps the first date.
+    again = article(status=domain.UNPUBLISHED)
+    change = domain.state_after(again, domain.TRANSITIONS["publish"], NOW, domain.StepInput())
+    assert change.published_at == again.published_at
+
+
+def test_the_events_of_the_steps() -> None:
+    table = domain.TRANSITIONS
+    assert domain.transition_event(table["delete"], domain.PUBLISHED) == "article.unpublished"
+    assert domain.transition_event(table["delete"], domain.DRAFT) is None
+    assert domain.transition_event(table["unpublish"], domain.SCHEDULED) is None
+    assert domain.transition_event(table["expire"], domain.PUBLISHED) == "article.unpublished"
+    assert domain.transition_event(table["publish_due"], domain.SCHEDULED) == "article.published"
+    assert domain.transition_event(table["submit"], domain.DRAFT) is None
+
+
+def test_slugs_fold_the_vietnamese_d_and_take_a_suffix_on_a_clash() -> None:
+    assert domain.make_slug("đường đi", fallback="x") == "duong-di"
+    base, second, third = list(domain.slug_candidates("Đêm hội " * 20, tries=2))
+    assert second == base[: domain.SLUG_MAX_LENGTH - 2].rstrip("-") + "-2"
+    assert len(third) <= domain.SLUG_MAX_LENGTH and domain.is_slug(third)
+
+
+def test_only_images_of_our_own_store_stay() -> None:
+    clean = domain.sanitize_html(
+        '<p>x</p><img src="https://evil.example/p.gif" alt="a"><img src="/anh/12" alt="b">'
+        '<img src="/anh/../x" alt="c">'
+    )
+    assert clean == '<p>x</p><img src="/anh/12" alt="b">'
+
+
+def test_the_byline_is_the_author_and_the_unit() -> None:
+    assert domain.make_byline("Hồng Tươi", "VP HND") == "Hồng Tươi (VP HND)"
+    assert domain.make_byline("Hồng Tươi", "") == "Hồng Tươi"
+    assert domain.make_byline("", "VP HND") == "VP HND"
