@@ -12,14 +12,14 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from services.articles import api, events, login, openapi, pages
-from services.articles.config import CONFIG, ISSUER, SCHEDULER, THROTTLE_SECRET, ArticlesConfig
+from services.articles import api, events, login, openapi, pages, tasks
+from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
 from services.articles.config import throttle_secret as make_throttle_secret
-from services.articles.tasks import Scheduler
 from services.articles.tokens import TokenIssuer, ttl_from_env
 from services.common.auth import ACTIVE_CHECK, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings
 from services.common.pages import TEMPLATES, make_environment
+from services.common.periodic import Periodic
 from services.common.roles import Principal
 from services.common.web import POOL, Subscription, create_base_app
 
@@ -76,7 +76,14 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
 
 
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
-    app[SCHEDULER] = Scheduler(app[POOL], app[CONFIG].schedule_interval)
-    app[SCHEDULER].start()
+    jobs = [
+        Periodic(
+            "articles-scheduler", app[CONFIG].schedule_interval, tasks.schedule_round(app[POOL])
+        ),
+        Periodic("articles-trash", tasks.PURGE_INTERVAL_SECONDS, tasks.purge_round(app[POOL])),
+    ]
+    for job in jobs:
+        job.start()
     yield
-    await app[SCHEDULER].stop()
+    for job in jobs:
+        await job.stop()

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.articles.tasks import Scheduler
 from services.articles.tokens import TokenIssuer
 from services.common.config import env_bool, env_int
 
@@ -43,4 +42,3 @@ def throttle_secret(private_key_pem: str) -> bytes:
 CONFIG = web.AppKey("articles_config", ArticlesConfig)
 ISSUER = web.AppKey("token_issuer", TokenIssuer)
 THROTTLE_SECRET = web.AppKey("throttle_secret", bytes)
-SCHEDULER = web.AppKey("scheduler", Scheduler)

@@ -9,58 +9,37 @@ published on the first round after the start.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from services.articles import actions
-from services.common import db
 
 log = logging.getLogger(__name__)
 
 # The trash is emptied about once an hour: a day's lateness there harms nobody.
-PURGE_EVERY_ROUNDS = 3600
+PURGE_INTERVAL_SECONDS = 3600.0
 
 
-class Scheduler:
-    """Runs a round now and then every `interval` seconds until stopped; a failure is
-    logged and the next round tries again."""
+def schedule_round(pool: asyncpg.Pool) -> Callable[[], Awaitable[None]]:
+    """Publish every due article, then expire every ended one."""
 
-    def __init__(self, pool: asyncpg.Pool, interval: float) -> None:
-        self._pool = pool
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="articles-scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        rounds = 0
-        while True:
-            try:
-                await self.round(purge=rounds % PURGE_EVERY_ROUNDS == 0)
-            except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
-                log.warning("scheduler: database unavailable or busy (%s)", exc)
-            except Exception:
-                log.exception("scheduler round failed")
-            rounds += 1
-            await asyncio.sleep(self._interval)
-
-    async def round(self, *, purge: bool = False) -> None:
-        """Publish every due article, expire every ended one, and maybe empty the trash."""
-        while await actions.publish_next_due(self._pool):
+    async def job() -> None:
+        while await actions.publish_next_due(pool):
             pass
-        while await actions.expire_next(self._pool):
+        while await actions.expire_next(pool):
             pass
-        if purge:
-            purged = await actions.purge_trash(self._pool)
-            if purged:
-                log.info("scheduler: %d articles purged from the trash", purged)
+
+    return job
+
+
+def purge_round(pool: asyncpg.Pool) -> Callable[[], Awaitable[None]]:
+    """Delete for good what has been in the trash for longer than it is kept."""
+
+    async def job() -> None:
+        purged = await actions.purge_trash(pool)
+        if purged:
+            log.info("scheduler: %d articles purged from the trash", purged)
+
+    return job

@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.common.config import Settings
+from services.common.periodic import Periodic
 from services.common.vietnam import utc_now
 from services.common.web import (
     POOL,
@@ -93,10 +94,10 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
 async def _background(app: web.Application) -> AsyncIterator[None]:
     counter = app[COUNTER_SETTINGS]
     jobs = [
-        tasks.Periodic(
+        Periodic(
             "views-counted", counter.counts_interval, tasks.publish_counts(app[POOL], app[CLOCK])
         ),
-        tasks.Periodic(
+        Periodic(
             "counter-maintenance",
             counter.maintenance_interval,
             tasks.maintain(app[POOL], app[SALTS], app[CLOCK]),

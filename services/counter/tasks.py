@@ -4,10 +4,8 @@ salts, keys and handled batch ids."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from datetime import timedelta
 
 import asyncpg
@@ -22,36 +20,6 @@ log = logging.getLogger(__name__)
 
 COUNTS_BATCH = 500
 KEYS_CHUNK = 10_000
-
-
-class Periodic:
-    """Runs `job` now and then every `interval` seconds until stopped; a failure is logged
-    and the next round tries again."""
-
-    def __init__(self, name: str, interval: float, job: Callable[[], Awaitable[None]]) -> None:
-        self.name = name
-        self._interval = interval
-        self._job = job
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._job()
-            except (*db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
-                log.warning("%s: database unavailable or busy (%s)", self.name, exc)
-            except Exception:
-                log.exception("%s failed", self.name)
-            await asyncio.sleep(self._interval)
 
 
 def publish_counts(pool: asyncpg.Pool, clock: Clock) -> Callable[[], Awaitable[None]]:
