@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,8 @@ from services.articles.domain import (
     Category,
     InvalidFieldsError,
     StaticPage,
+    Tag,
+    Topic,
     User,
 )
 from services.common import db
@@ -31,12 +34,151 @@ from services.common.roles import Principal
 # --- categories ---------------------------------------------------------------------------
 
 
-async def create_category(pool: asyncpg.Pool, name: str, slug: str | None) -> Category:
-    """A new category; its slug made from the name unless given. SlugTakenError."""
+async def _parent(conn: asyncpg.Connection, parent_id: int | None) -> Category | None:
+    if parent_id is None:
+        return None
+    parent = await store.get_category(conn, parent_id)
+    if parent is None:
+        raise InvalidFieldsError({"parent_id": "Chuyên mục cha không tồn tại."})
+    return parent
+
+
+async def create_category(
+    pool: asyncpg.Pool,
+    name: str,
+    slug: str | None,
+    parent_id: int | None = None,
+    position: int = 0,
+) -> Category:
+    """A new category; its slug made from the name unless given. SlugTakenError; a parent
+    that is itself a child is CategoryTooDeepError."""
     name = domain.one_line(name)
     slug = slug or domain.make_slug(name, fallback="chuyen-muc")
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.lock_category_changes(conn)
+        domain.check_parent(None, await _parent(conn, parent_id), has_children=False)
+        return await store.create_category(conn, name, slug, parent_id, position)
+
+
+async def update_category(
+    pool: asyncpg.Pool, category_id: int, changes: Mapping[str, Any]
+) -> Category:
+    """Rename, reorder or (re-)parent a category. A change of what its articles' events
+    carry (name, slug, parent) announces every public article it touches again."""
+    changes = dict(changes)
+    if "name" in changes:
+        changes["name"] = domain.one_line(changes["name"])
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.lock_category_changes(conn)
+        category = await store.get_category(conn, category_id)
+        if category is None:
+            raise domain.CategoryNotFoundError
+        if changes.get("parent_id") is not None:
+            domain.check_parent(
+                category.id,
+                await _parent(conn, changes["parent_id"]),
+                await store.has_children(conn, category.id),
+            )
+        updated = await store.update_category(conn, category.id, changes)
+        touched: list[int] = []
+        if (updated.name, updated.slug) != (category.name, category.slug):
+            # Its own articles carry it as their category, its children's as their parent.
+            everyone = await store.list_categories(conn)
+            touched = await store.public_in_categories(
+                conn, domain.with_children(category, everyone)
+            )
+        elif updated.parent_id != category.parent_id:
+            touched = await store.public_in_categories(conn, [category.id])
+        await _announce_again(conn, touched)
+    return updated
+
+
+async def delete_category(pool: asyncpg.Pool, category_id: int) -> None:
+    """Delete a category no article (of any state) uses and no child hangs under."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.lock_category_changes(conn)
+        if await store.get_category(conn, category_id, for_update=True) is None:
+            raise domain.CategoryNotFoundError
+        if await store.has_children(conn, category_id):
+            raise domain.CategoryHasChildrenError
+        if await store.category_in_use(conn, category_id):
+            raise domain.CategoryNotEmptyError
+        await store.delete_category(conn, category_id)
+
+
+# --- tags and topics ----------------------------------------------------------------------
+
+# Articles announced again per round when a taxonomy change touches many: each round
+# holds this many in memory, all rounds commit together.
+ANNOUNCE_BATCH = 200
+
+
+async def _announce_again(conn: asyncpg.Connection, article_ids: list[int]) -> None:
+    """A new version of each of these public articles, announced as article.updated in
+    the caller's transaction."""
+    for start in range(0, len(article_ids), ANNOUNCE_BATCH):
+        batch = article_ids[start : start + ANNOUNCE_BATCH]
+        await store.raise_versions(conn, batch)
+        for article in await store.get_articles(conn, batch):
+            await write_event(conn, "article.updated", events.article_data(article))
+
+
+def _slug_of(name: str, slug: str | None, fallback: str) -> tuple[str, str]:
+    name = domain.one_line(name)
+    return name, slug or domain.make_slug(name, fallback=fallback)
+
+
+async def create_tag(pool: asyncpg.Pool, name: str, slug: str | None) -> Tag:
+    name, slug = _slug_of(name, slug, "the")
     async with db.acquire(pool) as conn:
-        return await store.create_category(conn, name, slug)
+        return await store.create_tag(conn, name, slug)
+
+
+async def rename_tag(pool: asyncpg.Pool, tag_id: int, name: str, slug: str | None) -> Tag:
+    """A new name (and slug, from the name unless given); the public articles with the
+    tag are announced again."""
+    name, slug = _slug_of(name, slug, "the")
+    async with db.acquire(pool) as conn, conn.transaction():
+        tag = await store.rename_tag(conn, tag_id, name, slug)
+        if tag is None:
+            raise domain.TagNotFoundError
+        await _announce_again(conn, await store.public_with_tag(conn, tag.id))
+    return tag
+
+
+async def delete_tag(pool: asyncpg.Pool, tag_id: int) -> None:
+    """Delete a tag, taking it off every article; the public ones are announced again."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        tagged = await store.public_with_tag(conn, tag_id)
+        if not await store.delete_tag(conn, tag_id):
+            raise domain.TagNotFoundError
+        await _announce_again(conn, tagged)
+
+
+async def create_topic(pool: asyncpg.Pool, name: str, slug: str | None) -> Topic:
+    name, slug = _slug_of(name, slug, "dong-su-kien")
+    async with db.acquire(pool) as conn:
+        return await store.create_topic(conn, name, slug)
+
+
+async def rename_topic(pool: asyncpg.Pool, topic_id: int, name: str, slug: str | None) -> Topic:
+    name, slug = _slug_of(name, slug, "dong-su-kien")
+    async with db.acquire(pool) as conn, conn.transaction():
+        topic = await store.rename_topic(conn, topic_id, name, slug)
+        if topic is None:
+            raise domain.TopicNotFoundError
+        await _announce_again(conn, await store.public_with_topic(conn, topic.id))
+    return topic
+
+
+async def delete_topic(pool: asyncpg.Pool, topic_id: int) -> None:
+    """Delete a topic; its articles stay, without one, and the public ones are announced
+    again."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        in_topic = await store.public_with_topic(conn, topic_id)
+        if not await store.delete_topic(conn, topic_id):
+            raise domain.TopicNotFoundError
+        await _announce_again(conn, in_topic)
 
 
 # --- articles -----------------------------------------------------------------------------
@@ -48,6 +190,20 @@ async def _check_references(conn: asyncpg.Connection, fields: Mapping[str, Any])
     image_id = fields.get("image_id")
     if image_id is not None and not await store.image_exists(conn, image_id):
         raise InvalidFieldsError({"image_id": "Ảnh không tồn tại."})
+    topic_id = fields.get("topic_id")
+    if topic_id is not None and await store.get_topic(conn, topic_id) is None:
+        raise InvalidFieldsError({"topic_id": "Dòng sự kiện không tồn tại."})
+
+
+async def _set_taxonomy(
+    conn: asyncpg.Connection, article_id: int, taxonomy: Mapping[str, Any]
+) -> None:
+    """The article's tags (named tags that do not exist yet are created) and topic."""
+    if "tags" in taxonomy:
+        tags = await store.ensure_tags(conn, domain.tag_names(taxonomy["tags"]))
+        await store.set_article_tags(conn, article_id, tags)
+    if "topic_id" in taxonomy:
+        await store.set_article_topic(conn, article_id, taxonomy["topic_id"])
 
 
 async def _locked_article(
@@ -66,12 +222,23 @@ async def create_article(
 ) -> Article:
     """A new draft of `body`'s fields, owned by `principal`."""
     fields = domain.clean_article_fields(body)
+    taxonomy = domain.taxonomy_fields(body)
     derived = domain.derived_columns(fields)
     async with db.acquire(pool) as conn, conn.transaction():
-        await _check_references(conn, fields)
-        return await store.create_article(
+        await _check_references(conn, fields | taxonomy)
+        created = await store.create_article(
             conn, fields, derived["slug"], derived["body_text"], principal.user_id
         )
+        if not taxonomy:
+            return created
+        await _set_taxonomy(conn, created.id, taxonomy)
+        return await _reread(conn, created.id)
+
+
+async def _reread(conn: asyncpg.Connection, article_id: int) -> Article:
+    article = await store.get_article(conn, article_id)
+    assert article is not None
+    return article
 
 
 async def update_article(
@@ -84,7 +251,8 @@ async def update_article(
     """Change some fields; `version`, if given, must still be the article's (else
     VersionConflictError). A published article's change is announced as article.updated."""
     fields = domain.clean_article_fields(body)
-    if not fields:
+    taxonomy = domain.taxonomy_fields(body)
+    if not fields and not taxonomy:
         raise InvalidFieldsError({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
     async with db.acquire(pool) as conn, conn.transaction():
         article = await _locked_article(conn, principal, article_id)
@@ -92,10 +260,14 @@ async def update_article(
             raise domain.EditForbiddenError
         if version is not None and version != article.version:
             raise domain.VersionConflictError
-        await _check_references(conn, fields)
-        updated = await store.update_article(
-            conn, article.id, fields | domain.derived_columns(fields)
-        )
+        await _check_references(conn, fields | taxonomy)
+        if fields:
+            await store.update_article(conn, article.id, fields | domain.derived_columns(fields))
+        else:
+            # Only tags or topic: a new version, but no change of the text.
+            await store.raise_versions(conn, [article.id])
+        await _set_taxonomy(conn, article.id, taxonomy)
+        updated = await _reread(conn, article.id)
         event_type = domain.edit_event(updated.status)
         if event_type:
             await write_event(conn, event_type, events.article_data(updated))
@@ -121,6 +293,22 @@ async def unpublish_article(pool: asyncpg.Pool, principal: Principal, article_id
         withdrawn = await store.set_status(conn, article.id, UNPUBLISHED)
         await write_event(conn, "article.unpublished", events.unpublished_data(withdrawn))
     return withdrawn
+
+
+async def pin_article(
+    pool: asyncpg.Pool, principal: Principal, article_id: int, scope: str, until: datetime | None
+) -> Article:
+    """Pin the article to the top of the home page or of its category until `until`
+    (None: unpin). A public article's pin is announced as article.updated."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        article = await _locked_article(conn, principal, article_id)
+        await store.set_pin(conn, article.id, scope, until)
+        await store.raise_versions(conn, [article.id])
+        pinned = await _reread(conn, article.id)
+        event_type = domain.edit_event(pinned.status)
+        if event_type:
+            await write_event(conn, event_type, events.article_data(pinned))
+    return pinned
 
 
 # --- images -------------------------------------------------------------------------------
