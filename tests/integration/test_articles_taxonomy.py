@@ -556,3 +556,126 @@ async def test_a_pin_ends_by_itself_at_its_time(site: Site) -> None:
         article["id"],
     )
     assert (await (await site.client.get(url)).json())["featured"]["category_until"] is None
+
+
+# --- public pages ---------------------------------------------------------------------------
+
+
+async def page(site: Site, path: str, status: int = 200) -> str:
+    response = await site.client.get(path, allow_redirects=False)
+    assert response.status == status, await response.text()
+    return await response.text()
+
+
+def part_of(html: str, start: str, end: str) -> str:
+    """The text from `start` to the first `end` after it; "" when there is no `start`."""
+    if start not in html:
+        return ""
+    begin = html.index(start)
+    return html[begin : html.index(end, begin)]
+
+
+async def test_the_menu_shows_children_under_their_parent(site: Site) -> None:
+    parent = await site.category(unique("Mặt trận"))
+    child = await child_of(site, parent, unique("Dân vận"))
+    menu = part_of(await page(site, "/"), '<nav class="category-nav"', "</nav>")
+    parent_link = f'<a href="/chuyen-muc/{parent["slug"]}">{parent["name"]}</a>'
+    child_link = f'<a href="/chuyen-muc/{child["slug"]}">{child["name"]}</a>'
+    # The child sits in a list inside the parent's item, not beside it.
+    children = part_of(menu, parent_link, "</ul>")
+    assert '<ul class="subcategories">' in children and child_link in children
+    assert menu.count(child_link) == 1
+
+
+async def test_a_parents_page_lists_its_childrens_articles_and_links_them(site: Site) -> None:
+    parent = await site.category(unique("Kinh tế"))
+    child = await child_of(site, parent, unique("Nông nghiệp"))
+    in_parent = await site.published(title=unique("Tin của mục cha"), category_id=parent["id"])
+    in_child = await site.published(title=unique("Tin của mục con"), category_id=child["id"])
+    hidden = await site.draft(title=unique("Bản nháp mục con"), category_id=child["id"])
+
+    html = await page(site, f"/chuyen-muc/{parent['slug']}")
+    assert in_parent["title"] in html and in_child["title"] in html
+    assert hidden["title"] not in html
+    links = html[html.index('class="subcategory-links"') :]
+    assert f'<a href="/chuyen-muc/{child["slug"]}">{child["name"]}</a>' in links
+
+    child_html = await page(site, f"/chuyen-muc/{child['slug']}")
+    assert in_child["title"] in child_html and in_parent["title"] not in child_html
+    crumb = child_html[child_html.index('class="breadcrumb"') :]
+    assert f'<a href="/chuyen-muc/{parent["slug"]}">{parent["name"]}</a> »' in crumb
+    # The article page names the parent before the category too.
+    article_html = await page(site, in_child["url"])
+    assert f'<a href="/chuyen-muc/{parent["slug"]}">{parent["name"]}</a> » ' in article_html
+
+
+async def test_tag_and_topic_pages_list_published_articles_newest_first(site: Site) -> None:
+    topic = await new_topic(site, unique("Đại hội Đoàn"))
+    tag_name = unique("Thanh niên")
+    titles = [unique(f"Bài số {n:02d}") for n in range(16)]
+    articles = [
+        await site.published(title=title, tags=[tag_name], topic_id=topic["id"]) for title in titles
+    ]
+    hidden = await site.draft(title=unique("Nháp cùng thẻ"), tags=[tag_name], topic_id=topic["id"])
+    tag_slug = articles[0]["tags"][0]["slug"]
+
+    for path, heading in (
+        (f"/the/{tag_slug}", "Thẻ"),
+        (f"/dong-su-kien/{topic['slug']}", "Dòng sự kiện"),
+    ):
+        response = await site.client.get(path)
+        assert response.headers["Cache-Control"] == "public, max-age=30"
+        first = await response.text()
+        assert f'<p class="listing-kind">{heading}</p>' in first
+        assert first.index(titles[15]) < first.index(titles[1])  # newest first
+        assert titles[0] not in first and hidden["title"] not in first
+        assert f'href="{path}?trang=2"' in first and "Trang 1/2" in first
+        second = await page(site, f"{path}?trang=2")
+        assert titles[0] in second and titles[1] not in second
+
+    article_html = await page(site, articles[3]["url"])
+    taxonomy = article_html[article_html.index('class="article-taxonomy"') :]
+    assert f'<a href="/dong-su-kien/{topic["slug"]}">{topic["name"]}</a>' in taxonomy
+    assert f'<a href="/the/{tag_slug}" rel="tag">{tag_name}</a>' in taxonomy
+
+    assert "Không tìm thấy thẻ" in await page(site, "/the/khong-co-the-nay", status=404)
+    assert "Không tìm thấy dòng sự kiện" in await page(
+        site, "/dong-su-kien/khong-co-dong-nay", status=404
+    )
+
+
+async def test_pinned_articles_come_first_until_their_time(site: Site) -> None:
+    category = await site.category(unique("Thời sự"))
+    older = await site.published(title=unique("Tin cũ được ghim"), category_id=category["id"])
+    newer = await site.published(title=unique("Tin mới hơn"), category_id=category["id"])
+    path = f"/chuyen-muc/{category['slug']}"
+    html = await page(site, path)
+    assert html.index(newer["title"]) < html.index(older["title"])
+    assert "Tin nổi bật" not in html
+
+    for scope in ("home", "category"):
+        pinned = await feature(
+            site, older["id"], {"scope": scope, "until": in_vietnam(timedelta(days=1))}
+        )
+        assert pinned.status == 200
+    html = await page(site, path)
+    assert html.index(older["title"]) < html.index(newer["title"])
+    home = await page(site, "/")
+    featured = part_of(home, "Tin nổi bật", "</section>")
+    assert older["title"] in featured and newer["title"] not in featured
+    # In its section of the home page, too, the pinned article leads.
+    section = home[home.index(f'<a href="{path}">{category["name"]}</a></h2>') :]
+    assert section.index(older["title"]) < section.index(newer["title"])
+
+    # The pins' time comes: the order is the newest first again, with nothing run.
+    await site.pool.execute(
+        """UPDATE articles SET featured_home_until = now() - interval '1 second',
+                               featured_category_until = now() - interval '1 second'
+            WHERE id = $1""",
+        older["id"],
+    )
+    html = await page(site, path)
+    assert html.index(newer["title"]) < html.index(older["title"])
+    assert older["title"] not in (await page(site, "/")).split("Tin nổi bật")[-1].split(
+        "</section>"
+    )[0] or "Tin nổi bật" not in await page(site, "/")
