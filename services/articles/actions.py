@@ -70,7 +70,7 @@ async def update_category(
         changes["name"] = domain.one_line(changes["name"])
     async with db.acquire(pool) as conn, conn.transaction():
         await store.lock_category_changes(conn)
-        category = await store.get_category(conn, category_id)
+        category = await store.get_category(conn, category_id, lock="FOR UPDATE")
         if category is None:
             raise domain.CategoryNotFoundError
         if changes.get("parent_id") is not None:
@@ -97,7 +97,7 @@ async def delete_category(pool: asyncpg.Pool, category_id: int) -> None:
     """Delete a category no article (of any state) uses and no child hangs under."""
     async with db.acquire(pool) as conn, conn.transaction():
         await store.lock_category_changes(conn)
-        if await store.get_category(conn, category_id, for_update=True) is None:
+        if await store.get_category(conn, category_id, lock="FOR UPDATE") is None:
             raise domain.CategoryNotFoundError
         if await store.has_children(conn, category_id):
             raise domain.CategoryHasChildrenError
@@ -149,9 +149,11 @@ async def rename_tag(pool: asyncpg.Pool, tag_id: int, name: str, slug: str | Non
 async def delete_tag(pool: asyncpg.Pool, tag_id: int) -> None:
     """Delete a tag, taking it off every article; the public ones are announced again."""
     async with db.acquire(pool) as conn, conn.transaction():
-        tagged = await store.public_with_tag(conn, tag_id)
-        if not await store.delete_tag(conn, tag_id):
+        # Locked first, so that the articles read next include any tagged meanwhile.
+        if await store.get_tag(conn, tag_id, lock="FOR UPDATE") is None:
             raise domain.TagNotFoundError
+        tagged = await store.public_with_tag(conn, tag_id)
+        await store.delete_tag(conn, tag_id)
         await _announce_again(conn, tagged)
 
 
@@ -175,32 +177,50 @@ async def delete_topic(pool: asyncpg.Pool, topic_id: int) -> None:
     """Delete a topic; its articles stay, without one, and the public ones are announced
     again."""
     async with db.acquire(pool) as conn, conn.transaction():
-        in_topic = await store.public_with_topic(conn, topic_id)
-        if not await store.delete_topic(conn, topic_id):
+        if await store.get_topic(conn, topic_id, lock="FOR UPDATE") is None:
             raise domain.TopicNotFoundError
+        in_topic = await store.public_with_topic(conn, topic_id)
+        await store.delete_topic(conn, topic_id)
         await _announce_again(conn, in_topic)
 
 
 # --- articles -----------------------------------------------------------------------------
 
 
-async def _check_references(conn: asyncpg.Connection, fields: Mapping[str, Any]) -> None:
-    if "category_id" in fields and await store.get_category(conn, fields["category_id"]) is None:
-        raise InvalidFieldsError({"category_id": "Chuyên mục không tồn tại."})
+async def _references(
+    conn: asyncpg.Connection, fields: Mapping[str, Any], taxonomy: Mapping[str, Any]
+) -> list[Tag] | None:
+    """Check what the article will point at (InvalidFieldsError naming the field that
+    points nowhere) and lock it, shared, until the transaction ends; the wanted tags
+    (None: unchanged), new names created.
+
+    Called before the article is locked: a rename or delete of a category, tag or topic
+    locks that first and the articles next, so taking them in the same order never
+    deadlocks. A rename or delete running meanwhile waits, then sees the article (and
+    announces it again, or refuses to delete); one that ran first makes this a 422."""
+    fields = {**fields, **taxonomy}
+    if "category_id" in fields:
+        category = await store.get_category(conn, fields["category_id"], lock="FOR SHARE")
+        if category is None:
+            raise InvalidFieldsError({"category_id": "Chuyên mục không tồn tại."})
+        if category.parent_id is not None:
+            await store.get_category(conn, category.parent_id, lock="FOR SHARE")
     image_id = fields.get("image_id")
     if image_id is not None and not await store.image_exists(conn, image_id):
         raise InvalidFieldsError({"image_id": "Ảnh không tồn tại."})
     topic_id = fields.get("topic_id")
-    if topic_id is not None and await store.get_topic(conn, topic_id) is None:
+    if topic_id is not None and await store.get_topic(conn, topic_id, lock="FOR SHARE") is None:
         raise InvalidFieldsError({"topic_id": "Dòng sự kiện không tồn tại."})
+    if "tags" not in taxonomy:
+        return None
+    return await store.ensure_tags(conn, domain.tag_names(taxonomy["tags"]))
 
 
 async def _set_taxonomy(
-    conn: asyncpg.Connection, article_id: int, taxonomy: Mapping[str, Any]
+    conn: asyncpg.Connection, article_id: int, taxonomy: Mapping[str, Any], tags: list[Tag] | None
 ) -> None:
-    """The article's tags (named tags that do not exist yet are created) and topic."""
-    if "tags" in taxonomy:
-        tags = await store.ensure_tags(conn, domain.tag_names(taxonomy["tags"]))
+    """The article's tags (None: unchanged) and topic (if the request sets it)."""
+    if tags is not None:
         await store.set_article_tags(conn, article_id, tags)
     if "topic_id" in taxonomy:
         await store.set_article_topic(conn, article_id, taxonomy["topic_id"])
@@ -225,13 +245,13 @@ async def create_article(
     taxonomy = domain.taxonomy_fields(body)
     derived = domain.derived_columns(fields)
     async with db.acquire(pool) as conn, conn.transaction():
-        await _check_references(conn, fields | taxonomy)
+        tags = await _references(conn, fields, taxonomy)
         created = await store.create_article(
             conn, fields, derived["slug"], derived["body_text"], principal.user_id
         )
         if not taxonomy:
             return created
-        await _set_taxonomy(conn, created.id, taxonomy)
+        await _set_taxonomy(conn, created.id, taxonomy, tags)
         return await _reread(conn, created.id)
 
 
@@ -255,18 +275,18 @@ async def update_article(
     if not fields and not taxonomy:
         raise InvalidFieldsError({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
     async with db.acquire(pool) as conn, conn.transaction():
+        tags = await _references(conn, fields, taxonomy)
         article = await _locked_article(conn, principal, article_id)
         if not domain.can_edit(principal, article):
             raise domain.EditForbiddenError
         if version is not None and version != article.version:
             raise domain.VersionConflictError
-        await _check_references(conn, fields | taxonomy)
         if fields:
             await store.update_article(conn, article.id, fields | domain.derived_columns(fields))
         else:
             # Only tags or topic: a new version, but no change of the text.
             await store.raise_versions(conn, [article.id])
-        await _set_taxonomy(conn, article.id, taxonomy)
+        await _set_taxonomy(conn, article.id, taxonomy, tags)
         updated = await _reread(conn, article.id)
         event_type = domain.edit_event(updated.status)
         if event_type:

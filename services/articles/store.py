@@ -48,11 +48,13 @@ async def list_categories(conn: asyncpg.Connection) -> list[Category]:
 
 
 async def get_category(
-    conn: asyncpg.Connection, category_id: int, *, for_update: bool = False
+    conn: asyncpg.Connection, category_id: int, *, lock: str = ""
 ) -> Category | None:
-    lock = " FOR UPDATE" if for_update else ""
+    """The category; `lock` "FOR UPDATE" (to change or delete it) or "FOR SHARE" (to put
+    an article in it: a concurrent rename or delete waits, then sees the article)."""
+    assert lock in ("", "FOR UPDATE", "FOR SHARE")
     row = await conn.fetchrow(
-        f"SELECT {_CATEGORY_COLUMNS} FROM categories WHERE id = $1{lock}", category_id
+        f"SELECT {_CATEGORY_COLUMNS} FROM categories WHERE id = $1 {lock}", category_id
     )
     return _category(row) if row else None
 
@@ -149,8 +151,10 @@ async def list_tags(conn: asyncpg.Connection) -> list[Tag]:
     return [_tag(r) for r in await conn.fetch("SELECT id, slug, name FROM tags ORDER BY slug")]
 
 
-async def get_tag(conn: asyncpg.Connection, tag_id: int) -> Tag | None:
-    row = await conn.fetchrow("SELECT id, slug, name FROM tags WHERE id = $1", tag_id)
+async def get_tag(conn: asyncpg.Connection, tag_id: int, *, lock: str = "") -> Tag | None:
+    """The tag; `lock` as for get_category."""
+    assert lock in ("", "FOR UPDATE", "FOR SHARE")
+    row = await conn.fetchrow(f"SELECT id, slug, name FROM tags WHERE id = $1 {lock}", tag_id)
     return _tag(row) if row else None
 
 
@@ -179,8 +183,10 @@ async def ensure_tags(conn: asyncpg.Connection, wanted: dict[str, str]) -> list[
         list(wanted),
         list(wanted.values()),
     )
+    # Locked until the transaction ends: a rename or a delete waits, then sees the article.
     rows = await conn.fetch(
-        "SELECT id, slug, name FROM tags WHERE slug = ANY($1::text[])", list(wanted)
+        "SELECT id, slug, name FROM tags WHERE slug = ANY($1::text[]) FOR SHARE",
+        list(wanted),
     )
     found = {r["slug"]: _tag(r) for r in rows}
     return [found[slug] for slug in wanted]
@@ -199,9 +205,9 @@ async def rename_tag(conn: asyncpg.Connection, tag_id: int, name: str, slug: str
     return _tag(row) if row else None
 
 
-async def delete_tag(conn: asyncpg.Connection, tag_id: int) -> bool:
-    """Delete a tag (and take it off every article); False if there was none."""
-    return await conn.execute("DELETE FROM tags WHERE id = $1", tag_id) == "DELETE 1"
+async def delete_tag(conn: asyncpg.Connection, tag_id: int) -> None:
+    """Delete a tag, and take it off every article."""
+    await conn.execute("DELETE FROM tags WHERE id = $1", tag_id)
 
 
 async def set_article_tags(conn: asyncpg.Connection, article_id: int, tags: list[Tag]) -> None:
@@ -219,8 +225,10 @@ async def list_topics(conn: asyncpg.Connection) -> list[Topic]:
     return [_topic(r) for r in rows]
 
 
-async def get_topic(conn: asyncpg.Connection, topic_id: int) -> Topic | None:
-    row = await conn.fetchrow("SELECT id, slug, name FROM topics WHERE id = $1", topic_id)
+async def get_topic(conn: asyncpg.Connection, topic_id: int, *, lock: str = "") -> Topic | None:
+    """The topic; `lock` as for get_category."""
+    assert lock in ("", "FOR UPDATE", "FOR SHARE")
+    row = await conn.fetchrow(f"SELECT id, slug, name FROM topics WHERE id = $1 {lock}", topic_id)
     return _topic(row) if row else None
 
 
@@ -255,9 +263,9 @@ async def rename_topic(
     return _topic(row) if row else None
 
 
-async def delete_topic(conn: asyncpg.Connection, topic_id: int) -> bool:
-    """Delete a topic (its articles keep going without one); False if there was none."""
-    return await conn.execute("DELETE FROM topics WHERE id = $1", topic_id) == "DELETE 1"
+async def delete_topic(conn: asyncpg.Connection, topic_id: int) -> None:
+    """Delete a topic; its articles keep going without one."""
+    await conn.execute("DELETE FROM topics WHERE id = $1", topic_id)
 
 
 async def set_article_topic(
