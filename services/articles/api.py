@@ -554,19 +554,21 @@ async def get_article(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/articles")
 async def list_articles(request: web.Request) -> web.Response:
-    """Published articles, newest first: ?category={slug}&limit={1..100}&before={id}."""
+    """Published articles, newest first: ?category={slug}&limit={1..100}&before={id}; a
+    parent category's articles include its children's."""
     limit = query_int(request, "limit", 1, MAX_LIST_LIMIT) or DEFAULT_LIST_LIMIT
     before = query_int(request, "before", 1, 2**62)
     category_slug = request.query.get("category")
     async with db.acquire(request.app[POOL]) as conn:
-        category = None
+        listed = None
         if category_slug:
             category = await store.get_category_by_slug(conn, category_slug)
             if category is None:
                 raise Problem(404, "category_not_found", "Không tìm thấy chuyên mục.")
+            listed = domain.with_children(category, await store.list_categories(conn))
         found = await store.list_published(
             conn,
-            category_id=category.id if category else None,
+            category_ids=listed,
             limit=limit + 1,
             before_id=before,
         )

@@ -331,8 +331,8 @@ def document() -> openapi.Document:
             "/api/v1/articles/{id}/feature": {
                 "post": op(
                     "Pin (editor) to the top of the home page or of its category until a "
-                    "future time; the pin ends by itself then. A public article writes "
-                    "article.updated",
+                    "future time; the pin ends by itself then. Any article may be pinned; "
+                    "it shows once it is public. A public article writes article.updated",
                     article | problems(*BODY_PROBLEMS, *PROTECTED, "404", DATABASE),
                     auth=True,
                     body=body(api.FEATURE.schema),
@@ -351,7 +351,12 @@ def document() -> openapi.Document:
                     {"200": ok("a page of articles", ref("ArticleList"))}
                     | problems("404", "422", DATABASE),
                     parameters=[
-                        param("category", "query", {"type": "string"}, "category slug"),
+                        param(
+                            "category",
+                            "query",
+                            {"type": "string"},
+                            "category slug (a parent's articles include its children's)",
+                        ),
                         param(
                             "limit",
                             "query",

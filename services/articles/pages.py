@@ -323,7 +323,9 @@ async def category_feed(request: web.Request) -> web.Response:
         category = await store.get_category_by_slug(conn, request.match_info["slug"])
         if category is None:
             return not_found(request, "Không tìm thấy chuyên mục bạn yêu cầu.")
-        articles = await store.list_published(conn, category_id=category.id, limit=feeds.RSS_ITEMS)
+        # A parent's feed, like its page, has its children's articles too.
+        listed = domain.with_children(category, await store.list_categories(conn))
+        articles = await store.list_published(conn, category_ids=listed, limit=feeds.RSS_ITEMS)
     site = origin(request)
     site_name = str(request.app[TEMPLATES].globals["site_name"])
     body = feeds.rss(

@@ -486,19 +486,20 @@ async def image_exists(conn: asyncpg.Connection, image_id: int) -> bool:
 async def list_published(
     conn: asyncpg.Connection,
     *,
-    category_id: int | None = None,
+    category_ids: list[int] | None = None,
     limit: int = 20,
     before_id: int | None = None,
 ) -> list[Article]:
-    """Published articles, newest first; `before_id` continues after that article."""
+    """Published articles (of these categories, if given), newest first; `before_id`
+    continues after that article."""
     rows = await conn.fetch(
         f"""{_ARTICLE}
             WHERE a.status = 'published'
-              AND ($1::bigint IS NULL OR a.category_id = $1)
+              AND ($1::bigint[] IS NULL OR a.category_id = ANY($1::bigint[]))
               AND ($2::bigint IS NULL OR (a.published_at, a.id) < (
                       SELECT published_at, id FROM articles WHERE id = $2))
             {_NEWEST} LIMIT $3""",
-        category_id,
+        category_ids,
         before_id,
         limit,
     )

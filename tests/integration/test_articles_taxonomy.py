@@ -4,6 +4,7 @@ nothing), and the article.updated events a change of a public article's taxonomy
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -284,6 +285,33 @@ async def test_renaming_or_nesting_a_category_announces_its_public_articles(site
     # A new position changes nothing an event carries.
     await patch_category(site, child["id"], {"position": 9})
     assert len(await announced(site, in_child["id"])) == 3
+
+
+async def test_a_rename_waits_for_an_article_moving_in_and_announces_it(site: Site) -> None:
+    """An article moving into the category while it is renamed: the rename waits for the
+    move (which holds the category shared, as update_article does) and then announces the
+    article with the new name, a version above the move's."""
+    category = await site.category(unique("Đang đổi tên"))
+    article = await site.published()
+    async with site.pool.acquire() as mover:
+        move = mover.transaction()
+        await move.start()
+        await mover.execute("SELECT 1 FROM categories WHERE id = $1 FOR SHARE", category["id"])
+        rename = asyncio.ensure_future(
+            patch_category(site, category["id"], {"name": "Tên mới sau khi chuyển"})
+        )
+        await asyncio.sleep(0.5)
+        assert not rename.done()  # waiting for the move
+        await mover.execute(
+            "UPDATE articles SET category_id = $2, version = version + 1 WHERE id = $1",
+            article["id"],
+            category["id"],
+        )
+        await move.commit()
+    assert (await rename).status == 200
+    [_, renamed] = await announced(site, article["id"])
+    assert renamed["data"]["category"]["name"] == "Tên mới sau khi chuyển"
+    assert renamed["data"]["version"] == article["version"] + 2
 
 
 async def test_many_articles_are_announced_in_batches(
@@ -607,6 +635,11 @@ async def test_a_parents_page_lists_its_childrens_articles_and_links_them(site: 
     # The article page names the parent before the category too.
     article_html = await page(site, in_child["url"])
     assert f'<a href="/chuyen-muc/{parent["slug"]}">{parent["name"]}</a> » ' in article_html
+    # The parent's feed and the API's list of the parent hold the child's article too.
+    feed = await page(site, f"/chuyen-muc/{parent['slug']}/rss")
+    assert in_child["title"] in feed and in_parent["title"] in feed
+    listed = await site.client.get(f"/api/v1/articles?category={parent['slug']}")
+    assert {a["id"] for a in (await listed.json())["items"]} == {in_parent["id"], in_child["id"]}
 
 
 async def test_tag_and_topic_pages_list_published_articles_newest_first(site: Site) -> None:
