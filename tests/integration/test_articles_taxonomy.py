@@ -613,6 +613,10 @@ async def test_the_menu_shows_children_under_their_parent(site: Site) -> None:
     children = part_of(menu, parent_link, "</ul>")
     assert '<ul class="subcategories">' in children and child_link in children
     assert menu.count(child_link) == 1
+    # The site map page nests it the same way.
+    site_map = part_of(await page(site, "/so-do"), '<section class="site-map">', "</section>")
+    nested = part_of(site_map, parent_link, "</ul>")
+    assert child_link in nested and site_map.count(child_link) == 1
 
 
 async def test_a_parents_page_lists_its_childrens_articles_and_links_them(site: Site) -> None:
