@@ -22,6 +22,8 @@ from services.articles.domain import (
     Category,
     InvalidFieldsError,
     StaticPage,
+    Tag,
+    Topic,
     User,
 )
 from services.common import db
@@ -32,23 +34,196 @@ from services.common.vietnam import utc_now
 # --- categories ---------------------------------------------------------------------------
 
 
-async def create_category(pool: asyncpg.Pool, name: str, slug: str | None) -> Category:
-    """A new category; its slug made from the name unless given. SlugTakenError."""
+async def _parent(conn: asyncpg.Connection, parent_id: int | None) -> Category | None:
+    if parent_id is None:
+        return None
+    parent = await store.get_category(conn, parent_id)
+    if parent is None:
+        raise InvalidFieldsError({"parent_id": "Chuyên mục cha không tồn tại."})
+    return parent
+
+
+async def create_category(
+    pool: asyncpg.Pool,
+    name: str,
+    slug: str | None,
+    parent_id: int | None = None,
+    position: int = 0,
+) -> Category:
+    """A new category; its slug made from the name unless given. SlugTakenError; a parent
+    that is itself a child is CategoryTooDeepError."""
     name = domain.one_line(name)
     slug = slug or domain.make_slug(name, fallback="chuyen-muc")
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.lock_category_changes(conn)
+        domain.check_parent(None, await _parent(conn, parent_id), has_children=False)
+        return await store.create_category(conn, name, slug, parent_id, position)
+
+
+async def update_category(
+    pool: asyncpg.Pool, category_id: int, changes: Mapping[str, Any]
+) -> Category:
+    """Rename, reorder or (re-)parent a category. A change of what its articles' events
+    carry (name, slug, parent) announces every public article it touches again."""
+    changes = dict(changes)
+    if "name" in changes:
+        changes["name"] = domain.one_line(changes["name"])
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.lock_category_changes(conn)
+        category = await store.get_category(conn, category_id, lock="FOR UPDATE")
+        if category is None:
+            raise domain.CategoryNotFoundError
+        if changes.get("parent_id") is not None:
+            domain.check_parent(
+                category.id,
+                await _parent(conn, changes["parent_id"]),
+                await store.has_children(conn, category.id),
+            )
+        updated = await store.update_category(conn, category.id, changes)
+        touched: list[int] = []
+        if (updated.name, updated.slug) != (category.name, category.slug):
+            # Its own articles carry it as their category, its children's as their parent.
+            everyone = await store.list_categories(conn)
+            touched = await store.public_in_categories(
+                conn, domain.with_children(category, everyone)
+            )
+        elif updated.parent_id != category.parent_id:
+            touched = await store.public_in_categories(conn, [category.id])
+        await _announce_again(conn, touched)
+    return updated
+
+
+async def delete_category(pool: asyncpg.Pool, category_id: int) -> None:
+    """Delete a category no article (of any state) uses and no child hangs under."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.lock_category_changes(conn)
+        if await store.get_category(conn, category_id, lock="FOR UPDATE") is None:
+            raise domain.CategoryNotFoundError
+        if await store.has_children(conn, category_id):
+            raise domain.CategoryHasChildrenError
+        if await store.category_in_use(conn, category_id):
+            raise domain.CategoryNotEmptyError
+        await store.delete_category(conn, category_id)
+
+
+# --- tags and topics ----------------------------------------------------------------------
+
+# Articles announced again per round when a taxonomy change touches many: each round
+# holds this many in memory, all rounds commit together.
+ANNOUNCE_BATCH = 200
+
+
+async def _announce_again(conn: asyncpg.Connection, article_ids: list[int]) -> None:
+    """A new version of each of these public articles, announced as article.updated in
+    the caller's transaction."""
+    for start in range(0, len(article_ids), ANNOUNCE_BATCH):
+        batch = article_ids[start : start + ANNOUNCE_BATCH]
+        await store.raise_versions(conn, batch)
+        for article in await store.get_articles(conn, batch):
+            await write_event(conn, "article.updated", events.article_data(article))
+
+
+def _slug_of(name: str, slug: str | None, fallback: str) -> tuple[str, str]:
+    name = domain.one_line(name)
+    return name, slug or domain.make_slug(name, fallback=fallback)
+
+
+async def create_tag(pool: asyncpg.Pool, name: str, slug: str | None) -> Tag:
+    name, slug = _slug_of(name, slug, "the")
     async with db.acquire(pool) as conn:
-        return await store.create_category(conn, name, slug)
+        return await store.create_tag(conn, name, slug)
+
+
+async def rename_tag(pool: asyncpg.Pool, tag_id: int, name: str, slug: str | None) -> Tag:
+    """A new name (and slug, from the name unless given); the public articles with the
+    tag are announced again."""
+    name, slug = _slug_of(name, slug, "the")
+    async with db.acquire(pool) as conn, conn.transaction():
+        tag = await store.rename_tag(conn, tag_id, name, slug)
+        if tag is None:
+            raise domain.TagNotFoundError
+        await _announce_again(conn, await store.public_with_tag(conn, tag.id))
+    return tag
+
+
+async def delete_tag(pool: asyncpg.Pool, tag_id: int) -> None:
+    """Delete a tag, taking it off every article; the public ones are announced again."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        # Locked first, so that the articles read next include any tagged meanwhile.
+        if await store.get_tag(conn, tag_id, lock="FOR UPDATE") is None:
+            raise domain.TagNotFoundError
+        tagged = await store.public_with_tag(conn, tag_id)
+        await store.delete_tag(conn, tag_id)
+        await _announce_again(conn, tagged)
+
+
+async def create_topic(pool: asyncpg.Pool, name: str, slug: str | None) -> Topic:
+    name, slug = _slug_of(name, slug, "dong-su-kien")
+    async with db.acquire(pool) as conn:
+        return await store.create_topic(conn, name, slug)
+
+
+async def rename_topic(pool: asyncpg.Pool, topic_id: int, name: str, slug: str | None) -> Topic:
+    name, slug = _slug_of(name, slug, "dong-su-kien")
+    async with db.acquire(pool) as conn, conn.transaction():
+        topic = await store.rename_topic(conn, topic_id, name, slug)
+        if topic is None:
+            raise domain.TopicNotFoundError
+        await _announce_again(conn, await store.public_with_topic(conn, topic.id))
+    return topic
+
+
+async def delete_topic(pool: asyncpg.Pool, topic_id: int) -> None:
+    """Delete a topic; its articles stay, without one, and the public ones are announced
+    again."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        if await store.get_topic(conn, topic_id, lock="FOR UPDATE") is None:
+            raise domain.TopicNotFoundError
+        in_topic = await store.public_with_topic(conn, topic_id)
+        await store.delete_topic(conn, topic_id)
+        await _announce_again(conn, in_topic)
 
 
 # --- articles -----------------------------------------------------------------------------
 
 
-async def _check_references(conn: asyncpg.Connection, fields: Mapping[str, Any]) -> None:
-    if "category_id" in fields and await store.get_category(conn, fields["category_id"]) is None:
-        raise InvalidFieldsError({"category_id": "Chuyên mục không tồn tại."})
+async def _references(
+    conn: asyncpg.Connection, fields: Mapping[str, Any], taxonomy: Mapping[str, Any]
+) -> list[Tag] | None:
+    """Check what the article will point at (InvalidFieldsError naming the field that
+    points nowhere) and lock it, shared, until the transaction ends; the wanted tags
+    (None: unchanged), new names created.
+
+    Called before the article is locked: a rename or delete of a category, tag or topic
+    locks that first and the articles next, so taking them in the same order never
+    deadlocks. A rename or delete running meanwhile waits, then sees the article (and
+    announces it again, or refuses to delete); one that ran first makes this a 422."""
+    fields = {**fields, **taxonomy}
+    if "category_id" in fields:
+        category = await store.get_category(conn, fields["category_id"], lock="FOR SHARE")
+        if category is None:
+            raise InvalidFieldsError({"category_id": "Chuyên mục không tồn tại."})
+        if category.parent_id is not None:
+            await store.get_category(conn, category.parent_id, lock="FOR SHARE")
     image_id = fields.get("image_id")
     if image_id is not None and not await store.image_exists(conn, image_id):
         raise InvalidFieldsError({"image_id": "Ảnh không tồn tại."})
+    topic_id = fields.get("topic_id")
+    if topic_id is not None and await store.get_topic(conn, topic_id, lock="FOR SHARE") is None:
+        raise InvalidFieldsError({"topic_id": "Dòng sự kiện không tồn tại."})
+    if "tags" not in taxonomy:
+        return None
+    return await store.ensure_tags(conn, domain.tag_names(taxonomy["tags"]))
+
+
+async def _set_taxonomy(
+    conn: asyncpg.Connection, article_id: int, taxonomy: Mapping[str, Any], tags: list[Tag] | None
+) -> None:
+    """The article's tags (None: unchanged) and topic (if the request sets it)."""
+    if tags is not None:
+        await store.set_article_tags(conn, article_id, tags)
+    if "topic_id" in taxonomy:
+        await store.set_article_topic(conn, article_id, taxonomy["topic_id"])
 
 
 async def _locked_article(
@@ -76,28 +251,50 @@ async def create_article(
 ) -> Article:
     """A new draft of `body`'s fields, owned by `principal`; its text is revision 1."""
     fields = domain.clean_article_fields(body)
+    taxonomy = domain.taxonomy_fields(body)
     derived = domain.derived_columns(fields)
     async with db.acquire(pool) as conn, conn.transaction():
-        await _check_references(conn, fields)
+        tags = await _references(conn, fields, taxonomy)
         derived["slug"] = await _free_slug(conn, fields["title"], None)
         created = await store.create_article(conn, fields, derived, principal.user_id)
         await store.add_revision(conn, created, principal.user_id)
-    return created
+        if not taxonomy:
+            return created
+        await _set_taxonomy(conn, created.id, taxonomy, tags)
+        return await _reread(conn, created.id)
+
+
+async def _reread(conn: asyncpg.Connection, article_id: int) -> Article:
+    article = await store.get_article(conn, article_id)
+    assert article is not None
+    return article
 
 
 async def _edit(
-    conn: asyncpg.Connection, principal: Principal, article: Article, fields: Mapping[str, Any]
+    conn: asyncpg.Connection,
+    principal: Principal,
+    article: Article,
+    fields: Mapping[str, Any],
+    taxonomy: Mapping[str, Any] | None = None,
+    tags: list[Tag] | None = None,
 ) -> Article:
     """Write an edit of the locked `article`: a new slug for a new title (the old one kept
-    to redirect), a revision when the text really changed, article.updated if public."""
-    await _check_references(conn, fields)
+    to redirect), a revision when the text really changed, the tags and topic the request
+    sets, article.updated if public. References were checked (and locked) before."""
     changes = {**fields, **domain.derived_columns(fields, article)}
     if "title" in fields and fields["title"] != article.title:
         changes["slug"] = await _free_slug(conn, fields["title"], article.id)
         if changes["slug"] != article.slug:
             await store.keep_old_slug(conn, article.id, article.slug, changes["slug"])
     text_changed = domain.changes_text(fields, article)
-    updated = await store.update_article(conn, article.id, changes, text_changed=text_changed)
+    if changes:
+        await store.update_article(conn, article.id, changes, text_changed=text_changed)
+    else:
+        # Only tags or topic: a new version, but no change of the text or its dates.
+        await store.raise_versions(conn, [article.id])
+    if taxonomy:
+        await _set_taxonomy(conn, article.id, taxonomy, tags)
+    updated = await _reread(conn, article.id)
     if text_changed:
         await store.add_revision(conn, updated, principal.user_id)
     event_type = domain.edit_event(updated.status)
@@ -116,14 +313,16 @@ async def update_article(
     """Change some fields; `version`, if given, must still be the article's (else
     VersionConflictError). A published article's change is announced as article.updated."""
     fields = domain.clean_article_fields(body)
-    if not fields:
+    taxonomy = domain.taxonomy_fields(body)
+    if not fields and not taxonomy:
         raise InvalidFieldsError({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
     async with db.acquire(pool) as conn, conn.transaction():
+        tags = await _references(conn, fields, taxonomy)
         article = await _locked_article(conn, principal, article_id)
         domain.check_edit(principal, article)
         if version is not None and version != article.version:
             raise domain.VersionConflictError
-        return await _edit(conn, principal, article, fields)
+        return await _edit(conn, principal, article, fields, taxonomy, tags)
 
 
 async def restore_revision(
@@ -226,6 +425,22 @@ async def purge_trash(pool: asyncpg.Pool) -> int:
     """Delete for good what has been in the trash longer than domain.TRASH_DAYS."""
     async with db.acquire(pool) as conn:
         return await store.purge_deleted(conn, domain.purge_before(utc_now()))
+
+
+async def pin_article(
+    pool: asyncpg.Pool, principal: Principal, article_id: int, scope: str, until: datetime | None
+) -> Article:
+    """Pin the article to the top of the home page or of its category until `until`
+    (None: unpin). A public article's pin is announced as article.updated."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        article = await _locked_article(conn, principal, article_id)
+        await store.set_pin(conn, article.id, scope, until)
+        await store.raise_versions(conn, [article.id])
+        pinned = await _reread(conn, article.id)
+        event_type = domain.edit_event(pinned.status)
+        if event_type:
+            await write_event(conn, event_type, events.article_data(pinned))
+    return pinned
 
 
 # --- images -------------------------------------------------------------------------------

@@ -62,7 +62,9 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
         case domain.RevisionNotFoundError():
             return Problem(404, "revision_not_found", "Không tìm thấy bản lưu này của bài viết.")
         case domain.SlugTakenError():
-            return Problem(409, "slug_taken", f"Đã có chuyên mục với đường dẫn “{refusal.slug}”.")
+            return Problem(
+                409, "slug_taken", f"Đã có {refusal.kind} với đường dẫn “{refusal.slug}”."
+            )
         case domain.PageNotFoundError():
             return Problem(404, "page_not_found", "Không tìm thấy trang.")
         case domain.PageRevisionNotFoundError():
@@ -75,6 +77,31 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
             )
         case domain.PageStateError():
             return _page_state_problem(refusal)
+        case domain.CategoryNotFoundError():
+            return Problem(404, "category_not_found", "Không tìm thấy chuyên mục.")
+        case domain.CategoryNotEmptyError():
+            return Problem(
+                409,
+                "category_not_empty",
+                "Chuyên mục còn bài viết (kể cả bản nháp và bài trong thùng rác); xin chuyển "
+                "các bài sang chuyên mục khác trước khi xoá.",
+            )
+        case domain.CategoryHasChildrenError():
+            return Problem(
+                409,
+                "category_has_children",
+                "Chuyên mục này có chuyên mục con: không thể xoá nó hay đặt nó làm mục con.",
+            )
+        case domain.CategoryTooDeepError():
+            return Problem(
+                409,
+                "category_too_deep",
+                "Chuyên mục cha đã là mục con của chuyên mục khác; chuyên mục chỉ lồng một cấp.",
+            )
+        case domain.TagNotFoundError():
+            return Problem(404, "tag_not_found", "Không tìm thấy thẻ.")
+        case domain.TopicNotFoundError():
+            return Problem(404, "topic_not_found", "Không tìm thấy dòng sự kiện.")
         case domain.UnsupportedImageError():
             return Problem(415, "unsupported_image_type", "Chỉ nhận ảnh JPEG, PNG, WebP hoặc GIF.")
         case domain.UserNotFoundError():

@@ -13,7 +13,7 @@ once (login.active_check); signing in is refused to a disabled user.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -29,6 +29,8 @@ from services.articles.domain import (
     RefusalError,
     Revision,
     StaticPage,
+    Tag,
+    Topic,
     User,
 )
 from services.common import db
@@ -66,6 +68,11 @@ def _id(nullable: bool = False) -> dict[str, Any]:
     }
 
 
+SLUG: dict[str, Any] = {
+    "type": "string",
+    "maxLength": domain.SLUG_MAX_LENGTH,
+    "pattern": r"^[a-z0-9]+(-[a-z0-9]+)*$",
+}
 ARTICLE_PROPERTIES: dict[str, Any] = {
     "title": _text(300, required=True),
     "summary": _text(1000),
@@ -80,6 +87,18 @@ ARTICLE_PROPERTIES: dict[str, Any] = {
     "category_id": _id(),
     "image_id": _id(nullable=True),
     "image_caption": _text(500),
+    # Taxonomy: every tag by name or slug (a name no tag has yet makes a new tag; the
+    # whole list replaces the article's tags), and a topic's id or null.
+    "tags": {
+        "type": "array",
+        "maxItems": domain.MAX_TAGS,
+        "items": _text(domain.TAG_NAME_MAX_LENGTH, required=True),
+        "description": (
+            "tag names or slugs; the list replaces the article's tags, and a name no tag "
+            "has yet creates the tag"
+        ),
+    },
+    "topic_id": _id(nullable=True),
 }
 ARTICLE_CREATE = input_validator(
     {
@@ -134,17 +153,57 @@ ARTICLE_SCHEDULE = input_validator(
         },
     }
 )
+_CATEGORY_FIELDS: dict[str, Any] = {
+    "name": _text(200, required=True),
+    "slug": SLUG,
+    "parent_id": _id(nullable=True),
+    "position": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000},
+}
 CATEGORY_CREATE = input_validator(
     {
         "type": "object",
         "required": ["name"],
         "additionalProperties": False,
+        "properties": _CATEGORY_FIELDS,
+    }
+)
+CATEGORY_PATCH = input_validator(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": _CATEGORY_FIELDS,
+    }
+)
+# A tag's or a topic's name, and its slug (made from the name unless given).
+NAMED = input_validator(
+    {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {"name": _text(domain.TAG_NAME_MAX_LENGTH, required=True), "slug": SLUG},
+    }
+)
+TOPIC = input_validator(
+    {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {"name": _text(200, required=True), "slug": SLUG},
+    }
+)
+FEATURE = input_validator(
+    {
+        "type": "object",
+        "required": ["scope", "until"],
+        "additionalProperties": False,
         "properties": {
-            "name": _text(200, required=True),
-            "slug": {
+            "scope": {"enum": list(domain.PIN_SCOPES)},
+            "until": {
                 "type": "string",
-                "maxLength": domain.SLUG_MAX_LENGTH,
-                "pattern": r"^[a-z0-9]+(-[a-z0-9]+)*$",
+                "format": "date-time",
+                "maxLength": 64,
+                "description": "ISO 8601 with its offset, in the future",
             },
         },
     }
@@ -272,7 +331,17 @@ def _article_id(request: web.Request) -> int:
 
 
 def category_json(category: Category) -> dict[str, Any]:
-    return {"id": category.id, "name": category.name, "slug": category.slug}
+    return {
+        "id": category.id,
+        "name": category.name,
+        "slug": category.slug,
+        "parent_id": category.parent_id,
+        "position": category.position,
+    }
+
+
+def named_json(item: Tag | Topic) -> dict[str, Any]:
+    return {"id": item.id, "slug": item.slug, "name": item.name}
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -306,6 +375,17 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
         "end_at": _time(article.end_at),
         "return_reason": article.return_reason,
         "deleted_at": _time(article.deleted_at),
+        # taxonomy
+        "category_parent": (
+            category_json(article.category_parent) if article.category_parent else None
+        ),
+        "tags": [named_json(t) for t in article.tags],
+        "topic_id": article.topic.id if article.topic else None,
+        "topic": named_json(article.topic) if article.topic else None,
+        "featured": {
+            "home_until": _time(article.featured_home_until),
+            "category_until": _time(article.featured_category_until),
+        },
     }
     if with_body:
         shown["body_html"] = article.body_html
@@ -435,7 +515,13 @@ async def list_categories(request: web.Request) -> web.Response:
 async def create_category(request: web.Request) -> web.Response:
     body = await read_json(request, CATEGORY_CREATE)
     try:
-        category = await actions.create_category(request.app[POOL], body["name"], body.get("slug"))
+        category = await actions.create_category(
+            request.app[POOL],
+            body["name"],
+            body.get("slug"),
+            parent_id=body.get("parent_id"),
+            position=body.get("position", 0),
+        )
     except RefusalError as refused:
         raise problem_for(refused) from refused
     return _json(
@@ -443,6 +529,130 @@ async def create_category(request: web.Request) -> web.Response:
         status=201,
         headers={"Location": f"/chuyen-muc/{category.slug}"},
     )
+
+
+def _category_id(request: web.Request) -> int:
+    return _path_id(request, domain.CategoryNotFoundError())
+
+
+@routes.patch(r"/api/v1/categories/{id:\d+}")
+@require_role(*domain.PUBLISHERS)
+async def update_category(request: web.Request) -> web.Response:
+    """Rename, move (position) or nest (parent_id, null for the top level) a category."""
+    category_id = _category_id(request)
+    body = await read_json(request, CATEGORY_PATCH)
+    try:
+        category = await actions.update_category(request.app[POOL], category_id, body)
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(category_json(category))
+
+
+@routes.delete(r"/api/v1/categories/{id:\d+}")
+@require_role(*domain.PUBLISHERS)
+async def delete_category(request: web.Request) -> web.Response:
+    """Only an empty category: no article of any state in it, no child under it."""
+    try:
+        await actions.delete_category(request.app[POOL], _category_id(request))
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return web.Response(status=204)
+
+
+# --- tags and topics ----------------------------------------------------------------------
+
+
+@routes.get("/api/v1/tags")
+async def list_tags(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        tags = await store.list_tags(conn)
+    return _json({"items": [named_json(t) for t in tags]})
+
+
+@routes.post("/api/v1/tags")
+@require_role(*domain.WRITERS)
+async def create_tag(request: web.Request) -> web.Response:
+    body = await read_json(request, NAMED)
+    try:
+        tag = await actions.create_tag(request.app[POOL], body["name"], body.get("slug"))
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(named_json(tag), status=201, headers={"Location": tag.path})
+
+
+def _tag_id(request: web.Request) -> int:
+    return _path_id(request, domain.TagNotFoundError())
+
+
+@routes.patch(r"/api/v1/tags/{id:\d+}")
+@require_role(*domain.PUBLISHERS)
+async def rename_tag(request: web.Request) -> web.Response:
+    """A new name (and slug); the public articles with the tag are announced again."""
+    tag_id = _tag_id(request)
+    body = await read_json(request, NAMED)
+    try:
+        tag = await actions.rename_tag(request.app[POOL], tag_id, body["name"], body.get("slug"))
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(named_json(tag))
+
+
+@routes.delete(r"/api/v1/tags/{id:\d+}")
+@require_role(*domain.PUBLISHERS)
+async def delete_tag(request: web.Request) -> web.Response:
+    """Delete a tag and take it off every article (the public ones are announced again)."""
+    try:
+        await actions.delete_tag(request.app[POOL], _tag_id(request))
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return web.Response(status=204)
+
+
+@routes.get("/api/v1/topics")
+async def list_topics(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        topics = await store.list_topics(conn)
+    return _json({"items": [named_json(t) for t in topics]})
+
+
+@routes.post("/api/v1/topics")
+@require_role(*domain.PUBLISHERS)
+async def create_topic(request: web.Request) -> web.Response:
+    body = await read_json(request, TOPIC)
+    try:
+        topic = await actions.create_topic(request.app[POOL], body["name"], body.get("slug"))
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(named_json(topic), status=201, headers={"Location": topic.path})
+
+
+def _topic_id(request: web.Request) -> int:
+    return _path_id(request, domain.TopicNotFoundError())
+
+
+@routes.patch(r"/api/v1/topics/{id:\d+}")
+@require_role(*domain.PUBLISHERS)
+async def rename_topic(request: web.Request) -> web.Response:
+    topic_id = _topic_id(request)
+    body = await read_json(request, TOPIC)
+    try:
+        topic = await actions.rename_topic(
+            request.app[POOL], topic_id, body["name"], body.get("slug")
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(named_json(topic))
+
+
+@routes.delete(r"/api/v1/topics/{id:\d+}")
+@require_role(*domain.PUBLISHERS)
+async def delete_topic(request: web.Request) -> web.Response:
+    """Delete a topic; its articles stay, without one."""
+    try:
+        await actions.delete_topic(request.app[POOL], _topic_id(request))
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return web.Response(status=204)
 
 
 # --- articles -----------------------------------------------------------------------------
@@ -486,23 +696,24 @@ STAFF_FILTERS = ("status", "author", "q")
 
 @routes.get("/api/v1/articles")
 async def list_articles(request: web.Request) -> web.Response:
-    """Published articles, newest first: ?category={slug}&limit={1..100}&before={id}.
-    With a staff token, ?status=, ?author= and ?q= list articles in any state (an author's
-    own only)."""
+    """Published articles, newest first: ?category={slug}&limit={1..100}&before={id}; a
+    parent category's articles include its children's. With a staff token, ?status=,
+    ?author= and ?q= list articles in any state (an author's own only)."""
     if any(name in request.query for name in STAFF_FILTERS):
         return await _staff_list(request)
     limit = query_int(request, "limit", 1, MAX_LIST_LIMIT) or DEFAULT_LIST_LIMIT
     before = query_int(request, "before", 1, 2**62)
     category_slug = request.query.get("category")
     async with db.acquire(request.app[POOL]) as conn:
-        category = None
+        listed = None
         if category_slug:
             category = await store.get_category_by_slug(conn, category_slug)
             if category is None:
                 raise Problem(404, "category_not_found", "Không tìm thấy chuyên mục.")
+            listed = domain.with_children(category, await store.list_categories(conn))
         found = await store.list_published(
             conn,
-            category_id=category.id if category else None,
+            category_ids=listed,
             limit=limit + 1,
             before_id=before,
         )
@@ -733,6 +944,38 @@ async def restore_revision(request: web.Request) -> web.Response:
     except RefusalError as refused:
         raise problem_for(refused) from refused
     return _json(article_json(restored), headers=PRIVATE)
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/feature")
+@require_role(*domain.PUBLISHERS)
+async def feature_article(request: web.Request) -> web.Response:
+    """Pin to the top of the home page or of its category until a time in the future."""
+    article_id = _article_id(request)
+    body = await read_json(request, FEATURE)
+    try:
+        until = domain.pin_until(body["until"], datetime.now(UTC))
+        pinned = await actions.pin_article(
+            request.app[POOL], request[PRINCIPAL], article_id, body["scope"], until
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(article_json(pinned))
+
+
+@routes.delete(r"/api/v1/articles/{id:\d+}/feature")
+@require_role(*domain.PUBLISHERS)
+async def unfeature_article(request: web.Request) -> web.Response:
+    """?scope=home|category: end that pin now."""
+    scope = request.query.get("scope")
+    if scope not in domain.PIN_SCOPES:
+        raise invalid_input({"scope": "Phải là “home” hoặc “category”."})
+    try:
+        unpinned = await actions.pin_article(
+            request.app[POOL], request[PRINCIPAL], _article_id(request), scope, None
+        )
+    except RefusalError as refused:
+        raise problem_for(refused) from refused
+    return _json(article_json(unpinned))
 
 
 # --- images -------------------------------------------------------------------------------

@@ -69,9 +69,36 @@ class RevisionNotFoundError(RefusalError):
 
 
 class SlugTakenError(RefusalError):
-    def __init__(self, slug: str) -> None:
+    """Another category (or tag, or topic: `kind`) has this slug."""
+
+    def __init__(self, slug: str, kind: str = "chuyên mục") -> None:
         super().__init__(slug)
         self.slug = slug
+        self.kind = kind
+
+
+class CategoryNotFoundError(RefusalError):
+    pass
+
+
+class CategoryNotEmptyError(RefusalError):
+    """An article (of any state, drafts and the trash included) still uses the category."""
+
+
+class CategoryHasChildrenError(RefusalError):
+    """The category has children: it cannot be deleted, nor become a child itself."""
+
+
+class CategoryTooDeepError(RefusalError):
+    """The wanted parent is itself a child: categories nest one level only."""
+
+
+class TagNotFoundError(RefusalError):
+    pass
+
+
+class TopicNotFoundError(RefusalError):
+    pass
 
 
 class UnsupportedImageError(RefusalError):
@@ -221,6 +248,38 @@ class Category:
     id: int
     name: str
     slug: str
+    # The parent of a child category; a category with a parent has no children.
+    parent_id: int | None = None
+    # Order in the menu and on the home page (then by name).
+    position: int = 0
+
+    @property
+    def path(self) -> str:
+        return f"/chuyen-muc/{self.slug}"
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: int
+    slug: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        return f"/the/{self.slug}"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A running story ("dòng sự kiện") that groups articles over months."""
+
+    id: int
+    slug: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        return f"/dong-su-kien/{self.slug}"
 
 
 @dataclass(frozen=True)
@@ -250,6 +309,13 @@ class Article:
     return_reason: str | None
     deleted_at: datetime | None
     deleted_from: str | None
+    # Taxonomy: the category's parent (if it is a child), the topic, the tags, and the
+    # pins still running (a pin whose time passed reads as None).
+    category_parent: Category | None = None
+    topic: Topic | None = None
+    tags: tuple[Tag, ...] = ()
+    featured_home_until: datetime | None = None
+    featured_category_until: datetime | None = None
 
     @property
     def url(self) -> str:
@@ -578,6 +644,16 @@ def clean_article_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
+# Fields of an article kept outside its row's text columns: a list of tag names (or
+# slugs) and the topic's id (or null).
+TAXONOMY = ("tags", "topic_id")
+
+
+def taxonomy_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The tags and topic a request sets, if it sets them."""
+    return {k: body[k] for k in TAXONOMY if k in body}
+
+
 def derived_columns(fields: Mapping[str, Any], current: Article | None = None) -> dict[str, Any]:
     """The columns that follow from the edited ones: the search text from the body, the
     byline from the author's name and unit (those of `current` where not edited)."""
@@ -655,6 +731,62 @@ def compare_revisions(old: Revision, new: Revision) -> dict[str, str]:
         )
         for field, (before, after) in texts.items()
     }
+
+
+# --- categories, tags, topics -------------------------------------------------------------
+
+
+def check_parent(category_id: int | None, parent: Category | None, has_children: bool) -> None:
+    """Categories nest one level: a parent is never a child, a child never a parent.
+    `category_id` is None for a category being created."""
+    if parent is None:
+        return
+    if parent.id == category_id:
+        raise InvalidFieldsError({"parent_id": "Chuyên mục không thể là mục con của chính nó."})
+    if parent.parent_id is not None:
+        raise CategoryTooDeepError
+    if has_children:
+        raise CategoryHasChildrenError
+
+
+def with_children(category: Category, categories: Iterable[Category]) -> list[int]:
+    """The ids a category's page lists articles of: its own and its children's."""
+    return [category.id, *(c.id for c in categories if c.parent_id == category.id)]
+
+
+MAX_TAGS = 20
+TAG_NAME_MAX_LENGTH = 100
+
+
+def tag_names(raw: Iterable[str]) -> dict[str, str]:
+    """The tags an article asks for, as {slug: name} in the order given: a name and a
+    slug of the same tag are one tag ("Biển đảo", "bien-dao"). InvalidFieldsError for a
+    name with no letter or digit."""
+    wanted: dict[str, str] = {}
+    for name in map(one_line, raw):
+        slug = make_slug(name, fallback="")
+        if not slug:
+            raise InvalidFieldsError({"tags": f"Thẻ “{name}” cần có chữ hoặc số."})
+        wanted.setdefault(slug, name)
+    return wanted
+
+
+# --- featured (pinned) articles -----------------------------------------------------------
+
+PIN_SCOPES = ("home", "category")
+
+
+def pin_until(raw: str, now: datetime) -> datetime:
+    """The end of a pin: an ISO 8601 time with its offset, in the future."""
+    try:
+        until = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidFieldsError({"until": "Thời điểm không đúng dạng ISO 8601."}) from exc
+    if until.tzinfo is None:
+        raise InvalidFieldsError({"until": "Thời điểm cần có múi giờ, ví dụ +07:00."})
+    if until <= now:
+        raise InvalidFieldsError({"until": "Thời điểm kết thúc ghim phải ở tương lai."})
+    return until
 
 
 # --- images -------------------------------------------------------------------------------

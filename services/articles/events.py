@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncpg
 
 from services.articles import store
-from services.articles.domain import Article
+from services.articles.domain import Article, Category, Topic
 from services.common.events.envelope import CloudEvent
 from services.common.events.payloads import (
     ArticleData,
     ArticleUnpublishedData,
     CategoryRef,
+    FeaturedRef,
     FeedbackPublicData,
     FeedbackWithdrawnData,
+    NameRef,
     ViewsCountedData,
 )
 
@@ -28,12 +30,26 @@ def article_data(article: Article) -> ArticleData:
         title=article.title,
         summary=article.summary,
         url=article.url,
-        category=CategoryRef(slug=article.category.slug, name=article.category.name),
+        category=CategoryRef(
+            slug=article.category.slug,
+            name=article.category.name,
+            parent=_name_ref(article.category_parent),
+        ),
         byline=article.byline,
         image_url=article.image_url,
         published_at=article.published_at,
         updated_at=article.updated_at,
+        tags=tuple(NameRef(slug=t.slug, name=t.name) for t in article.tags),
+        topic=_name_ref(article.topic),
+        featured=FeaturedRef(
+            home_until=article.featured_home_until,
+            category_until=article.featured_category_until,
+        ),
     )
+
+
+def _name_ref(item: Category | Topic | None) -> NameRef | None:
+    return NameRef(slug=item.slug, name=item.name) if item is not None else None
 
 
 def unpublished_data(article: Article) -> ArticleUnpublishedData:

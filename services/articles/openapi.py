@@ -25,12 +25,13 @@ problems = openapi.Problems(
             "invalid_credentials when signing in)"
         ),
         "404": (
-            "not found (article_not_found, category_not_found, page_not_found, "
-            "revision_not_found, user_not_found)"
+            "not found (article_not_found, category_not_found, tag_not_found, "
+            "topic_not_found, page_not_found, revision_not_found, user_not_found)"
         ),
         "409": (
             "conflict (slug_taken, version_conflict, invalid_transition: the step is not "
-            "open from the article's state, not_published, username_taken, last_admin: "
+            "open from the article's state, not_published, username_taken, "
+            "category_not_empty, category_has_children, category_too_deep, last_admin: "
             "the change would leave no enabled admin; for pages also already_published, "
             "not_deleted and page_deleted: restore it first)"
         ),
@@ -50,6 +51,12 @@ REVISION = param(
 )
 USER_ID = param("id", "path", {"type": "integer", "minimum": 1}, "user id")
 REVISION = param("rev", "path", {"type": "integer", "minimum": 1}, "revision number")
+CATEGORY_ID = param("id", "path", {"type": "integer", "minimum": 1}, "category id")
+TAG_ID = param("id", "path", {"type": "integer", "minimum": 1}, "tag id")
+TOPIC_ID = param("id", "path", {"type": "integer", "minimum": 1}, "topic id")
+PIN_SCOPE = param(
+    "scope", "query", {"enum": ["home", "category"]}, "which pin to end", required=True
+)
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -70,7 +77,27 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "name": {"type": "string"},
             "slug": {"type": "string"},
+            "parent_id": {
+                "type": ["integer", "null"],
+                "description": "the parent of a child category (categories nest one level)",
+            },
+            "position": {"type": "integer", "description": "order in the menu, then by name"},
         },
+    },
+    "Named": {
+        "type": "object",
+        "description": "a tag or a topic",
+        "required": ["id", "slug", "name"],
+        "properties": {
+            "id": {"type": "integer"},
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+        },
+    },
+    "NamedList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": ref("Named")}},
     },
     "ArticleSummary": {
         "type": "object",
@@ -106,6 +133,18 @@ SCHEMAS: dict[str, Any] = {
                 "description": "why an editor sent it back (until it moves on)",
             },
             "deleted_at": {**_NULLABLE_TIME, "description": "in the trash since"},
+            "category_parent": {
+                "oneOf": [ref("Category"), {"type": "null"}],
+                "description": "the category's parent, if the category is a child",
+            },
+            "tags": {"type": "array", "items": ref("Named")},
+            "topic_id": {"type": ["integer", "null"]},
+            "topic": {"oneOf": [ref("Named"), {"type": "null"}]},
+            "featured": {
+                "type": "object",
+                "description": "pins still running (null: none, or ended)",
+                "properties": {"home_until": _NULLABLE_TIME, "category_until": _NULLABLE_TIME},
+            },
         },
     },
     "History": {
@@ -355,7 +394,8 @@ def document() -> openapi.Document:
     return openapi.document(
         title="Bantin articles API",
         description=(
-            "Access tokens, categories, articles, images, static pages and users. Errors "
+            "Access tokens, categories (nested one level), tags, topics, articles (with "
+            "their tags, topic and pins), images, static pages and users. Errors "
             "are application/problem+json with a stable `code` and a Vietnamese "
             "`detail`. Writing needs a token (Authorization: Bearer, or the "
             "bantin_session cookie): authors create and edit their own drafts; editors "
@@ -397,6 +437,104 @@ def document() -> openapi.Document:
                     body=body(api.CATEGORY_CREATE.schema),
                 ),
             },
+            "/api/v1/categories/{id}": {
+                "patch": op(
+                    "Rename, reorder or nest a category (editor). parent_id null moves it to "
+                    "the top; a child cannot have children and a parent cannot become a "
+                    "child (409). A new name, slug or parent writes article.updated for "
+                    "every public article it touches",
+                    {"200": ok("the category", ref("Category"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    body=body(api.CATEGORY_PATCH.schema),
+                    parameters=[CATEGORY_ID],
+                ),
+                "delete": op(
+                    "Delete an empty category (editor): 409 category_not_empty while any "
+                    "article (of any state) is in it, category_has_children while it has "
+                    "children",
+                    {"204": ok("deleted")} | problems(*PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    parameters=[CATEGORY_ID],
+                ),
+            },
+            "/api/v1/tags": {
+                "get": op("Every tag", {"200": ok("tags", ref("NamedList"))} | problems(DATABASE)),
+                "post": op(
+                    "Create a tag (author, editor); the slug comes from the name if not "
+                    "given. An article's `tags` also creates the names it does not find",
+                    {"201": ok("created", ref("Named"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "409", DATABASE),
+                    auth=True,
+                    body=body(api.NAMED.schema),
+                ),
+            },
+            "/api/v1/tags/{id}": {
+                "patch": op(
+                    "Rename a tag (editor); writes article.updated for every public article "
+                    "with it",
+                    {"200": ok("the tag", ref("Named"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    body=body(api.NAMED.schema),
+                    parameters=[TAG_ID],
+                ),
+                "delete": op(
+                    "Delete a tag (editor), taking it off every article; writes "
+                    "article.updated for every public one",
+                    {"204": ok("deleted")} | problems(*PROTECTED, "404", DATABASE),
+                    auth=True,
+                    parameters=[TAG_ID],
+                ),
+            },
+            "/api/v1/topics": {
+                "get": op(
+                    "Every topic (dòng sự kiện), newest first",
+                    {"200": ok("topics", ref("NamedList"))} | problems(DATABASE),
+                ),
+                "post": op(
+                    "Create a topic (editor); the slug comes from the name if not given",
+                    {"201": ok("created", ref("Named"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "409", DATABASE),
+                    auth=True,
+                    body=body(api.TOPIC.schema),
+                ),
+            },
+            "/api/v1/topics/{id}": {
+                "patch": op(
+                    "Rename a topic (editor); writes article.updated for every public "
+                    "article in it",
+                    {"200": ok("the topic", ref("Named"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    body=body(api.TOPIC.schema),
+                    parameters=[TOPIC_ID],
+                ),
+                "delete": op(
+                    "Delete a topic (editor); its articles stay, without a topic, and the "
+                    "public ones write article.updated",
+                    {"204": ok("deleted")} | problems(*PROTECTED, "404", DATABASE),
+                    auth=True,
+                    parameters=[TOPIC_ID],
+                ),
+            },
+            "/api/v1/articles/{id}/feature": {
+                "post": op(
+                    "Pin (editor) to the top of the home page or of its category until a "
+                    "future time; the pin ends by itself then. Any article may be pinned; "
+                    "it shows once it is public. A public article writes article.updated",
+                    article | problems(*BODY_PROBLEMS, *PROTECTED, "404", DATABASE),
+                    auth=True,
+                    body=body(api.FEATURE.schema),
+                    parameters=[ARTICLE_ID],
+                ),
+                "delete": op(
+                    "End a pin now (editor); a public article writes article.updated",
+                    article | problems(*PROTECTED, "404", "422", DATABASE),
+                    auth=True,
+                    parameters=[ARTICLE_ID, PIN_SCOPE],
+                ),
+            },
             "/api/v1/articles": {
                 "get": op(
                     "Published articles, newest first; with a staff token and any of "
@@ -413,7 +551,12 @@ def document() -> openapi.Document:
                             "staff: this author's articles",
                         ),
                         param("q", "query", {"type": "string"}, "staff: words in the text"),
-                        param("category", "query", {"type": "string"}, "category slug"),
+                        param(
+                            "category",
+                            "query",
+                            {"type": "string"},
+                            "category slug (a parent's articles include its children's)",
+                        ),
                         param(
                             "limit",
                             "query",

@@ -30,7 +30,7 @@ from aiohttp import web
 from services.articles import domain, feeds, login, store
 from services.articles.answers import optional_principal, problem_for
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET
-from services.articles.domain import Article, RefusalError
+from services.articles.domain import Article, Category, RefusalError, Tag, Topic
 from services.common import db
 from services.common.auth import SESSION_COOKIE
 from services.common.pages import TEMPLATES, render
@@ -39,6 +39,7 @@ from services.common.web import POOL, SETTINGS, client_address, is_trusted_proxy
 PUBLIC_CACHE = "public, max-age=30"
 PER_PAGE = 15
 HOME_PER_CATEGORY = 5
+HOME_FEATURED = 5
 MOST_READ = 5
 SITEMAP_LIMIT = 45_000
 STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
@@ -112,6 +113,7 @@ def _pager(path: str, page: int, pages: int, **query: str) -> dict[str, Any]:
 async def home(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
+        featured = await store.featured_on_home(conn, HOME_FEATURED)
         latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
         popular = await store.most_read(conn, MOST_READ)
     sections = [
@@ -122,7 +124,12 @@ async def home(request: web.Request) -> web.Response:
     return public_page(
         request,
         "home.html",
-        {"categories": categories, "sections": sections, "most_read": popular},
+        {
+            "categories": categories,
+            "featured": featured,
+            "sections": sections,
+            "most_read": popular,
+        },
     )
 
 
@@ -133,14 +140,18 @@ async def category_page(request: web.Request) -> web.Response:
         category = await store.get_category_by_slug(conn, request.match_info["slug"])
         if category is None:
             return not_found(request, "Không tìm thấy chuyên mục bạn yêu cầu.")
-        total = await store.count_published(conn, category.id)
-        articles = await store.page_of_published(conn, category.id, page, PER_PAGE)
         categories = await store.list_categories(conn)
+        # A parent's page lists its children's articles too.
+        listed = domain.with_children(category, categories)
+        total = await store.count_published(conn, listed)
+        articles = await store.page_of_published(conn, listed, page, PER_PAGE)
     return public_page(
         request,
         "category.html",
         {
             "category": category,
+            "parent": next((c for c in categories if c.id == category.parent_id), None),
+            "children": [c for c in categories if c.parent_id == category.id],
             "categories": categories,
             "articles": articles,
             "total": total,
@@ -148,6 +159,61 @@ async def category_page(request: web.Request) -> web.Response:
             "origin": origin(request),
         },
     )
+
+
+def _listing(
+    request: web.Request,
+    kind: str,
+    item: Tag | Topic,
+    found: tuple[int, list[Article], list[Category]],
+) -> web.Response:
+    """The page of a tag's or a topic's published articles, newest first; `found` is
+    their number, this page of them, and the menu's categories."""
+    total, articles, categories = found
+    page = domain.page_number(request.query.get("trang"))
+    return public_page(
+        request,
+        "listing.html",
+        {
+            "kind": kind,
+            "item": item,
+            "categories": categories,
+            "articles": articles,
+            "total": total,
+            "paging": _pager(item.path, page, _pages(total)),
+            "origin": origin(request),
+        },
+    )
+
+
+@routes.get("/the/{slug}")
+async def tag_page(request: web.Request) -> web.Response:
+    page = domain.page_number(request.query.get("trang"))
+    async with db.acquire(request.app[POOL]) as conn:
+        tag = await store.get_tag_by_slug(conn, request.match_info["slug"])
+        if tag is None:
+            return not_found(request, "Không tìm thấy thẻ bạn yêu cầu.")
+        found = (
+            await store.count_tagged(conn, tag.id),
+            await store.page_of_tagged(conn, tag.id, page, PER_PAGE),
+            await store.list_categories(conn),
+        )
+    return _listing(request, "Thẻ", tag, found)
+
+
+@routes.get("/dong-su-kien/{slug}")
+async def topic_page(request: web.Request) -> web.Response:
+    page = domain.page_number(request.query.get("trang"))
+    async with db.acquire(request.app[POOL]) as conn:
+        topic = await store.get_topic_by_slug(conn, request.match_info["slug"])
+        if topic is None:
+            return not_found(request, "Không tìm thấy dòng sự kiện bạn yêu cầu.")
+        found = (
+            await store.count_in_topic(conn, topic.id),
+            await store.page_of_topic(conn, topic.id, page, PER_PAGE),
+            await store.list_categories(conn),
+        )
+    return _listing(request, "Dòng sự kiện", topic, found)
 
 
 async def _public_article(request: web.Request, article_id: int) -> Article | None:
@@ -261,7 +327,9 @@ async def category_feed(request: web.Request) -> web.Response:
         category = await store.get_category_by_slug(conn, request.match_info["slug"])
         if category is None:
             return not_found(request, "Không tìm thấy chuyên mục bạn yêu cầu.")
-        articles = await store.list_published(conn, category_id=category.id, limit=feeds.RSS_ITEMS)
+        # A parent's feed, like its page, has its children's articles too.
+        listed = domain.with_children(category, await store.list_categories(conn))
+        articles = await store.list_published(conn, category_ids=listed, limit=feeds.RSS_ITEMS)
     site = origin(request)
     site_name = str(request.app[TEMPLATES].globals["site_name"])
     body = feeds.rss(

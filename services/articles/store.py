@@ -15,12 +15,15 @@ from services.articles.domain import (
     PAGE_TRASH_DAYS,
     Article,
     Category,
+    CategoryNotEmptyError,
     PageRevision,
     PageSlugTakenError,
     Revision,
     SlugTakenError,
     StateChange,
     StaticPage,
+    Tag,
+    Topic,
     User,
     UsernameTakenError,
 )
@@ -29,36 +32,298 @@ from services.common.roles import Principal
 # --- categories ---------------------------------------------------------------------------
 
 
+_CATEGORY_COLUMNS = "id, name, slug, parent_id, position"
+
+
 def _category(row: asyncpg.Record) -> Category:
-    return Category(id=row["id"], name=row["name"], slug=row["slug"])
+    return Category(
+        id=row["id"],
+        name=row["name"],
+        slug=row["slug"],
+        parent_id=row["parent_id"],
+        position=row["position"],
+    )
 
 
 async def list_categories(conn: asyncpg.Connection) -> list[Category]:
-    rows = await conn.fetch("SELECT id, name, slug FROM categories ORDER BY position, name, id")
+    rows = await conn.fetch(
+        f"SELECT {_CATEGORY_COLUMNS} FROM categories ORDER BY position, name, id"
+    )
     return [_category(r) for r in rows]
 
 
-async def get_category(conn: asyncpg.Connection, category_id: int) -> Category | None:
-    row = await conn.fetchrow("SELECT id, name, slug FROM categories WHERE id = $1", category_id)
+async def get_category(
+    conn: asyncpg.Connection, category_id: int, *, lock: str = ""
+) -> Category | None:
+    """The category; `lock` "FOR UPDATE" (to change or delete it) or "FOR SHARE" (to put
+    an article in it: a concurrent rename or delete waits, then sees the article)."""
+    assert lock in ("", "FOR UPDATE", "FOR SHARE")
+    row = await conn.fetchrow(
+        f"SELECT {_CATEGORY_COLUMNS} FROM categories WHERE id = $1 {lock}", category_id
+    )
     return _category(row) if row else None
 
 
 async def get_category_by_slug(conn: asyncpg.Connection, slug: str) -> Category | None:
-    row = await conn.fetchrow("SELECT id, name, slug FROM categories WHERE slug = $1", slug)
+    row = await conn.fetchrow(f"SELECT {_CATEGORY_COLUMNS} FROM categories WHERE slug = $1", slug)
     return _category(row) if row else None
 
 
-async def create_category(conn: asyncpg.Connection, name: str, slug: str) -> Category:
+async def create_category(
+    conn: asyncpg.Connection, name: str, slug: str, parent_id: int | None = None, position: int = 0
+) -> Category:
     try:
         row = await conn.fetchrow(
-            "INSERT INTO categories (name, slug) VALUES ($1, $2) RETURNING id, name, slug",
+            f"""INSERT INTO categories (name, slug, parent_id, position) VALUES ($1, $2, $3, $4)
+                RETURNING {_CATEGORY_COLUMNS}""",
             name,
             slug,
+            parent_id,
+            position,
         )
     except asyncpg.UniqueViolationError as exc:
         raise SlugTakenError(slug) from exc
     assert row is not None
     return _category(row)
+
+
+CATEGORY_COLUMNS = ("name", "slug", "parent_id", "position")
+
+
+async def update_category(
+    conn: asyncpg.Connection, category_id: int, changes: dict[str, Any]
+) -> Category:
+    """Apply `changes` (columns of CATEGORY_COLUMNS); SlugTakenError for a taken slug."""
+    columns = [c for c in CATEGORY_COLUMNS if c in changes]
+    assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    try:
+        row = await conn.fetchrow(
+            f"""UPDATE categories SET {assignments} WHERE id = $1
+                RETURNING {_CATEGORY_COLUMNS}""",
+            category_id,
+            *(changes[c] for c in columns),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise SlugTakenError(changes["slug"]) from exc
+    assert row is not None
+    return _category(row)
+
+
+async def has_children(conn: asyncpg.Connection, category_id: int) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM categories WHERE parent_id = $1 LIMIT 1", category_id)
+    )
+
+
+async def category_in_use(conn: asyncpg.Connection, category_id: int) -> bool:
+    """True if any article, whatever its state, is in the category."""
+    return bool(
+        await conn.fetchval("SELECT true FROM articles WHERE category_id = $1 LIMIT 1", category_id)
+    )
+
+
+async def delete_category(conn: asyncpg.Connection, category_id: int) -> None:
+    """Delete an unused category; CategoryNotEmptyError if an article or a child took it
+    meanwhile (the foreign keys see what the checks before could not)."""
+    try:
+        await conn.execute("DELETE FROM categories WHERE id = $1", category_id)
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise CategoryNotEmptyError from exc
+
+
+# Any bigint names the lock; this one reads "taxo" in ASCII.
+_CATEGORY_CHANGES_LOCK = 0x7461786F
+
+
+async def lock_category_changes(conn: asyncpg.Connection) -> None:
+    """Serialise changes of the category tree until the transaction ends, so that two
+    concurrent moves cannot together nest three levels."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", _CATEGORY_CHANGES_LOCK)
+
+
+# --- tags and topics ----------------------------------------------------------------------
+
+
+def _tag(row: asyncpg.Record) -> Tag:
+    return Tag(id=row["id"], slug=row["slug"], name=row["name"])
+
+
+def _topic(row: asyncpg.Record) -> Topic:
+    return Topic(id=row["id"], slug=row["slug"], name=row["name"])
+
+
+async def list_tags(conn: asyncpg.Connection) -> list[Tag]:
+    return [_tag(r) for r in await conn.fetch("SELECT id, slug, name FROM tags ORDER BY slug")]
+
+
+async def get_tag(conn: asyncpg.Connection, tag_id: int, *, lock: str = "") -> Tag | None:
+    """The tag; `lock` as for get_category."""
+    assert lock in ("", "FOR UPDATE", "FOR SHARE")
+    row = await conn.fetchrow(f"SELECT id, slug, name FROM tags WHERE id = $1 {lock}", tag_id)
+    return _tag(row) if row else None
+
+
+async def get_tag_by_slug(conn: asyncpg.Connection, slug: str) -> Tag | None:
+    row = await conn.fetchrow("SELECT id, slug, name FROM tags WHERE slug = $1", slug)
+    return _tag(row) if row else None
+
+
+async def create_tag(conn: asyncpg.Connection, name: str, slug: str) -> Tag:
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO tags (name, slug) VALUES ($1, $2) RETURNING id, slug, name", name, slug
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise SlugTakenError(slug, "thẻ") from exc
+    assert row is not None
+    return _tag(row)
+
+
+async def ensure_tags(conn: asyncpg.Connection, wanted: dict[str, str]) -> list[Tag]:
+    """The tags of these slugs, in the order given; a slug no tag has yet becomes a new
+    tag with its name (concurrent writers creating the same tag both get it)."""
+    await conn.execute(
+        """INSERT INTO tags (slug, name) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (slug) DO NOTHING""",
+        list(wanted),
+        list(wanted.values()),
+    )
+    # Locked until the transaction ends: a rename or a delete waits, then sees the article.
+    rows = await conn.fetch(
+        "SELECT id, slug, name FROM tags WHERE slug = ANY($1::text[]) FOR SHARE",
+        list(wanted),
+    )
+    found = {r["slug"]: _tag(r) for r in rows}
+    return [found[slug] for slug in wanted]
+
+
+async def rename_tag(conn: asyncpg.Connection, tag_id: int, name: str, slug: str) -> Tag | None:
+    try:
+        row = await conn.fetchrow(
+            "UPDATE tags SET name = $2, slug = $3 WHERE id = $1 RETURNING id, slug, name",
+            tag_id,
+            name,
+            slug,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise SlugTakenError(slug, "thẻ") from exc
+    return _tag(row) if row else None
+
+
+async def delete_tag(conn: asyncpg.Connection, tag_id: int) -> None:
+    """Delete a tag, and take it off every article."""
+    await conn.execute("DELETE FROM tags WHERE id = $1", tag_id)
+
+
+async def set_article_tags(conn: asyncpg.Connection, article_id: int, tags: list[Tag]) -> None:
+    await conn.execute("DELETE FROM article_tags WHERE article_id = $1", article_id)
+    await conn.execute(
+        """INSERT INTO article_tags (article_id, tag_id)
+           SELECT $1, unnest($2::bigint[])""",
+        article_id,
+        [t.id for t in tags],
+    )
+
+
+async def list_topics(conn: asyncpg.Connection) -> list[Topic]:
+    rows = await conn.fetch("SELECT id, slug, name FROM topics ORDER BY created_at DESC, id DESC")
+    return [_topic(r) for r in rows]
+
+
+async def get_topic(conn: asyncpg.Connection, topic_id: int, *, lock: str = "") -> Topic | None:
+    """The topic; `lock` as for get_category."""
+    assert lock in ("", "FOR UPDATE", "FOR SHARE")
+    row = await conn.fetchrow(f"SELECT id, slug, name FROM topics WHERE id = $1 {lock}", topic_id)
+    return _topic(row) if row else None
+
+
+async def get_topic_by_slug(conn: asyncpg.Connection, slug: str) -> Topic | None:
+    row = await conn.fetchrow("SELECT id, slug, name FROM topics WHERE slug = $1", slug)
+    return _topic(row) if row else None
+
+
+async def create_topic(conn: asyncpg.Connection, name: str, slug: str) -> Topic:
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO topics (name, slug) VALUES ($1, $2) RETURNING id, slug, name", name, slug
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise SlugTakenError(slug, "dòng sự kiện") from exc
+    assert row is not None
+    return _topic(row)
+
+
+async def rename_topic(
+    conn: asyncpg.Connection, topic_id: int, name: str, slug: str
+) -> Topic | None:
+    try:
+        row = await conn.fetchrow(
+            "UPDATE topics SET name = $2, slug = $3 WHERE id = $1 RETURNING id, slug, name",
+            topic_id,
+            name,
+            slug,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise SlugTakenError(slug, "dòng sự kiện") from exc
+    return _topic(row) if row else None
+
+
+async def delete_topic(conn: asyncpg.Connection, topic_id: int) -> None:
+    """Delete a topic; its articles keep going without one."""
+    await conn.execute("DELETE FROM topics WHERE id = $1", topic_id)
+
+
+async def set_article_topic(
+    conn: asyncpg.Connection, article_id: int, topic_id: int | None
+) -> None:
+    await conn.execute("UPDATE articles SET topic_id = $2 WHERE id = $1", article_id, topic_id)
+
+
+# --- which public articles a change of taxonomy touches -----------------------------------
+
+
+async def public_in_categories(conn: asyncpg.Connection, category_ids: list[int]) -> list[int]:
+    rows = await conn.fetch(
+        """SELECT id FROM articles WHERE status = 'published'
+              AND category_id = ANY($1::bigint[]) ORDER BY id""",
+        category_ids,
+    )
+    return [r["id"] for r in rows]
+
+
+async def public_with_tag(conn: asyncpg.Connection, tag_id: int) -> list[int]:
+    rows = await conn.fetch(
+        """SELECT a.id FROM articles a JOIN article_tags t ON t.article_id = a.id
+            WHERE t.tag_id = $1 AND a.status = 'published' ORDER BY a.id""",
+        tag_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def public_with_topic(conn: asyncpg.Connection, topic_id: int) -> list[int]:
+    rows = await conn.fetch(
+        """SELECT id FROM articles WHERE topic_id = $1 AND status = 'published' ORDER BY id""",
+        topic_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def raise_versions(conn: asyncpg.Connection, article_ids: list[int]) -> None:
+    """A new version of each article (its public representation changed) without touching
+    updated_at: a retag or a pin is no change of the text."""
+    await conn.execute(
+        "UPDATE articles SET version = version + 1 WHERE id = ANY($1::bigint[])", article_ids
+    )
+
+
+# --- featured (pinned) articles -----------------------------------------------------------
+
+
+async def set_pin(
+    conn: asyncpg.Connection, article_id: int, scope: str, until: datetime | None
+) -> None:
+    column = {"home": "featured_home_until", "category": "featured_category_until"}[scope]
+    await conn.execute(f"UPDATE articles SET {column} = $2 WHERE id = $1", article_id, until)
 
 
 # --- articles -----------------------------------------------------------------------------
@@ -68,14 +333,29 @@ _ARTICLE = """
            a.image_caption, a.author_id, a.status, a.version, a.created_at, a.updated_at,
            a.published_at, a.author_name, a.unit, a.source, a.text_updated_at,
            a.publish_at, a.end_at, a.return_reason, a.deleted_at, a.deleted_from,
-           c.id AS category_id, c.name AS category_name, c.slug AS category_slug
+           c.id AS category_id, c.name AS category_name, c.slug AS category_slug,
+           -- taxonomy (the tags are read by _articles, one query for a whole list)
+           c.parent_id AS category_parent_id, c.position AS category_position,
+           cp.name AS parent_name, cp.slug AS parent_slug, cp.position AS parent_position,
+           a.topic_id, tp.slug AS topic_slug, tp.name AS topic_name,
+           CASE WHEN a.featured_home_until > now() THEN a.featured_home_until END
+               AS featured_home_until,
+           CASE WHEN a.featured_category_until > now() THEN a.featured_category_until END
+               AS featured_category_until
       FROM articles a JOIN categories c ON c.id = a.category_id
+           LEFT JOIN categories cp ON cp.id = c.parent_id
+           LEFT JOIN topics tp ON tp.id = a.topic_id
 """
 # Newest first; the id breaks ties so that the order (and the cursor) is total.
 _NEWEST = "ORDER BY a.published_at DESC, a.id DESC"
+# Pinned to the top of their category (and not yet expired) first, then newest first.
+_PINNED_IN_CATEGORY_FIRST = (
+    "ORDER BY (a.featured_category_until > now()) IS TRUE DESC, a.published_at DESC, a.id DESC"
+)
 
 
-def _article(row: asyncpg.Record) -> Article:
+def _article(row: asyncpg.Record, tags: tuple[Tag, ...] = ()) -> Article:
+    parent_id = row["category_parent_id"]
     return Article(
         id=row["id"],
         slug=row["slug"],
@@ -83,7 +363,13 @@ def _article(row: asyncpg.Record) -> Article:
         summary=row["summary"],
         body_html=row["body_html"],
         byline=row["byline"],
-        category=Category(row["category_id"], row["category_name"], row["category_slug"]),
+        category=Category(
+            row["category_id"],
+            row["category_name"],
+            row["category_slug"],
+            parent_id=parent_id,
+            position=row["category_position"],
+        ),
         image_id=row["image_id"],
         image_caption=row["image_caption"],
         author_id=row["author_id"],
@@ -101,7 +387,42 @@ def _article(row: asyncpg.Record) -> Article:
         return_reason=row["return_reason"],
         deleted_at=row["deleted_at"],
         deleted_from=row["deleted_from"],
+        category_parent=(
+            Category(
+                parent_id, row["parent_name"], row["parent_slug"], position=row["parent_position"]
+            )
+            if parent_id is not None
+            else None
+        ),
+        topic=(
+            Topic(row["topic_id"], row["topic_slug"], row["topic_name"])
+            if row["topic_id"] is not None
+            else None
+        ),
+        tags=tags,
+        featured_home_until=row["featured_home_until"],
+        featured_category_until=row["featured_category_until"],
     )
+
+
+async def _articles(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[Article]:
+    """The articles of `rows`, each with its tags (by name)."""
+    tag_rows = await conn.fetch(
+        """SELECT at.article_id, t.id, t.slug, t.name
+             FROM article_tags at JOIN tags t ON t.id = at.tag_id
+            WHERE at.article_id = ANY($1::bigint[])
+            ORDER BY t.name, t.id""",
+        [r["id"] for r in rows],
+    )
+    tags: dict[int, list[Tag]] = {}
+    for t in tag_rows:
+        tags.setdefault(t["article_id"], []).append(_tag(t))
+    return [_article(r, tuple(tags.get(r["id"], ()))) for r in rows]
+
+
+async def get_articles(conn: asyncpg.Connection, article_ids: list[int]) -> list[Article]:
+    rows = await conn.fetch(f"{_ARTICLE} WHERE a.id = ANY($1::bigint[]) ORDER BY a.id", article_ids)
+    return await _articles(conn, rows)
 
 
 async def get_article(
@@ -112,7 +433,7 @@ async def get_article(
         # two changes of one article take turns and their versions never collide.
         await conn.execute("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE", article_id)
     row = await conn.fetchrow(f"{_ARTICLE} WHERE a.id = $1", article_id)
-    return _article(row) if row else None
+    return (await _articles(conn, [row]))[0] if row else None
 
 
 async def create_article(
@@ -365,46 +686,106 @@ async def image_exists(conn: asyncpg.Connection, image_id: int) -> bool:
 async def list_published(
     conn: asyncpg.Connection,
     *,
-    category_id: int | None = None,
+    category_ids: list[int] | None = None,
     limit: int = 20,
     before_id: int | None = None,
 ) -> list[Article]:
-    """Published articles, newest first; `before_id` continues after that article."""
+    """Published articles (of these categories, if given), newest first; `before_id`
+    continues after that article."""
     rows = await conn.fetch(
         f"""{_ARTICLE}
             WHERE a.status = 'published'
-              AND ($1::bigint IS NULL OR a.category_id = $1)
+              AND ($1::bigint[] IS NULL OR a.category_id = ANY($1::bigint[]))
               AND ($2::bigint IS NULL OR (a.published_at, a.id) < (
                       SELECT published_at, id FROM articles WHERE id = $2))
             {_NEWEST} LIMIT $3""",
-        category_id,
+        category_ids,
         before_id,
         limit,
     )
-    return [_article(r) for r in rows]
+    return await _articles(conn, rows)
 
 
-async def count_published(conn: asyncpg.Connection, category_id: int | None = None) -> int:
+async def count_published(conn: asyncpg.Connection, category_ids: list[int] | None = None) -> int:
     return int(
         await conn.fetchval(
             """SELECT count(*) FROM articles
-                WHERE status = 'published' AND ($1::bigint IS NULL OR category_id = $1)""",
-            category_id,
+                WHERE status = 'published'
+                  AND ($1::bigint[] IS NULL OR category_id = ANY($1::bigint[]))""",
+            category_ids,
         )
     )
 
 
 async def page_of_published(
-    conn: asyncpg.Connection, category_id: int, page: int, per_page: int
+    conn: asyncpg.Connection, category_ids: list[int], page: int, per_page: int
 ) -> list[Article]:
+    """A page of the published articles of these categories: those pinned to the top of
+    their category first, then newest first."""
     rows = await conn.fetch(
-        f"""{_ARTICLE} WHERE a.status = 'published' AND a.category_id = $1
-            {_NEWEST} LIMIT $2 OFFSET $3""",
-        category_id,
+        f"""{_ARTICLE} WHERE a.status = 'published' AND a.category_id = ANY($1::bigint[])
+            {_PINNED_IN_CATEGORY_FIRST} LIMIT $2 OFFSET $3""",
+        category_ids,
         per_page,
         (page - 1) * per_page,
     )
-    return [_article(r) for r in rows]
+    return await _articles(conn, rows)
+
+
+async def count_tagged(conn: asyncpg.Connection, tag_id: int) -> int:
+    return int(
+        await conn.fetchval(
+            """SELECT count(*) FROM articles a JOIN article_tags t ON t.article_id = a.id
+                WHERE t.tag_id = $1 AND a.status = 'published'""",
+            tag_id,
+        )
+    )
+
+
+async def page_of_tagged(
+    conn: asyncpg.Connection, tag_id: int, page: int, per_page: int
+) -> list[Article]:
+    rows = await conn.fetch(
+        f"""{_ARTICLE} JOIN article_tags at ON at.article_id = a.id
+            WHERE at.tag_id = $1 AND a.status = 'published'
+            {_NEWEST} LIMIT $2 OFFSET $3""",
+        tag_id,
+        per_page,
+        (page - 1) * per_page,
+    )
+    return await _articles(conn, rows)
+
+
+async def count_in_topic(conn: asyncpg.Connection, topic_id: int) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM articles WHERE topic_id = $1 AND status = 'published'",
+            topic_id,
+        )
+    )
+
+
+async def page_of_topic(
+    conn: asyncpg.Connection, topic_id: int, page: int, per_page: int
+) -> list[Article]:
+    rows = await conn.fetch(
+        f"""{_ARTICLE} WHERE a.topic_id = $1 AND a.status = 'published'
+            {_NEWEST} LIMIT $2 OFFSET $3""",
+        topic_id,
+        per_page,
+        (page - 1) * per_page,
+    )
+    return await _articles(conn, rows)
+
+
+async def featured_on_home(conn: asyncpg.Connection, limit: int) -> list[Article]:
+    """Published articles pinned to the home page whose pin has not ended, newest first."""
+    rows = await conn.fetch(
+        f"""{_ARTICLE} WHERE a.status = 'published' AND a.featured_home_until > now()
+            {_NEWEST} LIMIT $1""",
+        limit,
+    )
+    return await _articles(conn, rows)
 
 
 async def list_for_admin(
@@ -417,7 +798,7 @@ async def list_for_admin(
         author_id,
         limit,
     )
-    return [_article(r) for r in rows]
+    return await _articles(conn, rows)
 
 
 async def list_for_staff(
@@ -449,17 +830,22 @@ async def list_for_staff(
 
 async def latest_by_category(conn: asyncpg.Connection, per_category: int) -> list[Article]:
     """The newest published articles of every category, `per_category` each (one index
-    range per category, however many articles there are)."""
+    range per category, however many articles there are), those pinned to the top of
+    their category first."""
     rows = await conn.fetch(
         f"""{_ARTICLE}
             JOIN LATERAL (
                 SELECT x.id FROM articles x
                  WHERE x.category_id = c.id AND x.status = 'published'
-                 ORDER BY x.published_at DESC, x.id DESC LIMIT $1) newest ON newest.id = a.id
-            ORDER BY c.position, c.name, c.id, a.published_at DESC, a.id DESC""",
+                 ORDER BY (x.featured_category_until > now()) IS TRUE DESC,
+                          x.published_at DESC, x.id DESC
+                 LIMIT $1) newest ON newest.id = a.id
+            ORDER BY c.position, c.name, c.id,
+                     (a.featured_category_until > now()) IS TRUE DESC,
+                     a.published_at DESC, a.id DESC""",
         per_category,
     )
-    return [_article(r) for r in rows]
+    return await _articles(conn, rows)
 
 
 @dataclass(frozen=True)
@@ -496,7 +882,7 @@ async def search(
              WHERE a.status = 'published' AND {_all_terms(patterns, first=1)}""",
         *patterns,
     )
-    return SearchPage([_article(r) for r in rows], int(total))
+    return SearchPage(await _articles(conn, rows), int(total))
 
 
 async def sitemap_entries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
@@ -909,7 +1295,8 @@ async def most_read(conn: asyncpg.Connection, limit: int) -> list[tuple[Article,
             ORDER BY v.total DESC, a.id DESC LIMIT $1""",
         limit,
     )
-    return [(_article(r), int(r["views"])) for r in rows]
+    found = await _articles(conn, rows)
+    return [(article, int(r["views"])) for article, r in zip(found, rows, strict=True)]
 
 
 @dataclass(frozen=True)

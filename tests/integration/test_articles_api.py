@@ -454,12 +454,17 @@ async def test_publishing_writes_one_schema_valid_article_published(site: Site) 
     assert envelope["subject"] == str(article["id"])
     data = envelope["data"]
     assert data["url"] == f"/tin/khoi-thi-dua-ky-ket-giao-uoc-thi-dua-nam-2017-{article['id']}"
-    assert data["category"] == {"slug": "thi-dua-khen-thuong", "name": "Thi đua khen thưởng"}
+    assert data["category"] == {
+        "slug": "thi-dua-khen-thuong",
+        "name": "Thi đua khen thưởng",
+        "parent": None,
+    }
     assert data["version"] == article["version"] == 2
     assert data["published_at"].endswith("+07:00")
+    # Public fields only; the taxonomy ones (tags, topic, featured) are issue 7's additions.
     assert set(data) <= {
         "id", "version", "slug", "title", "summary", "url", "category", "byline",
-        "image_url", "published_at", "updated_at",
+        "image_url", "published_at", "updated_at", "tags", "topic", "featured",
     }  # fmt: skip
 
 

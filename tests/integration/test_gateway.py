@@ -103,7 +103,13 @@ async def test_each_public_address_reaches_its_service(gateway: Gateway) -> None
     routes = {
         "/": "articles",
         "/tin/ky-ket-giao-uoc-12": "articles",
+        "/chuyen-muc/tin-tuc?trang=2": "articles",
+        "/the/bien-dao": "articles",
+        "/dong-su-kien/dai-hoi-doan?trang=2": "articles",
         "/api/v1/articles": "articles",
+        "/api/v1/categories/3": "articles",
+        "/api/v1/tags": "articles",
+        "/api/v1/topics/4": "articles",
         "/api/v1/auth/token": "articles",
         "/quan-tri": "articles",
         "/api/v1/views/12": "counter",

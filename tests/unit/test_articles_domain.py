@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from services.articles import domain, events, feeds
-from services.articles.domain import Article, Category
+from services.articles.domain import Article, Category, Tag, Topic
 from services.common.auth import Principal
 from services.common.events.envelope import CloudEvent, source_of
 from services.common.events.payloads import FeedbackPublicData
@@ -191,10 +191,93 @@ def test_article_data_matches_the_contract(type_: str) -> None:
     data = events.article_data(article()).to_data()
     validate(_envelope(type_, data))
     assert data["url"] == "/tin/khoi-thi-dua-ky-ket-giao-uoc-42"
-    assert data["category"] == {"slug": "tinh-hinh-hoat-dong", "name": "Tình hình hoạt động"}
+    # A top-level category says so with parent null (an optional addition of issue 7).
+    assert data["category"] == {
+        "slug": "tinh-hinh-hoat-dong",
+        "name": "Tình hình hoạt động",
+        "parent": None,
+    }
     assert data["updated_at"] == "2017-04-27T09:30:00+07:00"
     assert data["image_url"] == "/anh/9"
     assert events.article_data(article(image_id=None)).image_url is None
+    assert (data["tags"], data["topic"]) == ([], None)
+    assert data["featured"] == {"home_until": None, "category_until": None}
+
+
+def test_article_data_carries_the_taxonomy() -> None:
+    tagged = article(
+        category=Category(5, "Thi đua", "thi-dua", parent_id=3),
+        category_parent=Category(3, "Tình hình hoạt động", "tinh-hinh-hoat-dong"),
+        tags=(Tag(1, "bien-dao", "Biển đảo"), Tag(2, "thi-dua", "Thi đua")),
+        topic=Topic(4, "dai-hoi", "Đại hội"),
+        featured_home_until=NOW + timedelta(days=2),
+    )
+    data = events.article_data(tagged).to_data()
+    validate(_envelope("article.updated", data))
+    assert data["category"]["parent"] == {
+        "slug": "tinh-hinh-hoat-dong",
+        "name": "Tình hình hoạt động",
+    }
+    assert data["tags"] == [
+        {"slug": "bien-dao", "name": "Biển đảo"},
+        {"slug": "thi-dua", "name": "Thi đua"},
+    ]
+    assert data["topic"] == {"slug": "dai-hoi", "name": "Đại hội"}
+    assert data["featured"] == {"home_until": "2017-04-29T09:30:00+07:00", "category_until": None}
+
+
+# --- categories, tags, pins -----------------------------------------------------------------
+
+
+def test_categories_nest_one_level() -> None:
+    top = Category(1, "Tin tức", "tin-tuc")
+    child = Category(2, "Trong nước", "trong-nuoc", parent_id=1)
+    domain.check_parent(3, top, has_children=False)  # a leaf goes under a top-level one
+    domain.check_parent(None, None, has_children=True)  # back to the top: always fine
+    with pytest.raises(domain.CategoryTooDeepError):
+        domain.check_parent(3, child, has_children=False)
+    with pytest.raises(domain.CategoryHasChildrenError):
+        domain.check_parent(3, top, has_children=True)
+    with pytest.raises(domain.InvalidFieldsError) as refused:
+        domain.check_parent(1, top, has_children=False)
+    assert list(refused.value.fields) == ["parent_id"]
+
+
+def test_a_parents_page_lists_its_childrens_articles_too() -> None:
+    top = Category(1, "Tin tức", "tin-tuc")
+    others = [
+        top,
+        Category(2, "A", "a", parent_id=1),
+        Category(3, "B", "b"),
+        Category(4, "C", "c", parent_id=1),
+    ]
+    assert domain.with_children(top, others) == [1, 2, 4]
+    assert domain.with_children(others[1], others) == [2]
+
+
+def test_tag_names_and_slugs_name_one_tag_each() -> None:
+    assert domain.tag_names(["Biển  đảo ", "bien-dao", "Đại hội", "dai-hoi"]) == {
+        "bien-dao": "Biển đảo",
+        "dai-hoi": "Đại hội",
+    }
+    with pytest.raises(domain.InvalidFieldsError) as refused:
+        domain.tag_names(["Thi đua", "!!!"])
+    assert list(refused.value.fields) == ["tags"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["ngày mai", "2017-04-28T09:00:00", "2017-04-27T09:30:00+07:00", "2017-04-26T09:00:00+07:00"],
+)
+def test_a_pin_ends_at_a_future_time_with_its_offset(raw: str) -> None:
+    with pytest.raises(domain.InvalidFieldsError) as refused:
+        domain.pin_until(raw, NOW)
+    assert list(refused.value.fields) == ["until"]
+
+
+def test_a_pin_until_tomorrow_is_taken() -> None:
+    until = domain.pin_until("2017-04-28T09:00:00+07:00", NOW)
+    assert until == datetime(2017, 4, 28, 2, 0, tzinfo=UTC)
 
 
 def test_unpublished_data_matches_the_contract() -> None:

@@ -109,6 +109,24 @@ SAMPLES: dict[str, EventData] = {
         published_at=MOMENT,
         updated_at=MOMENT,
     ),
+    # The taxonomy fields, optional additions, filled in: nested category, tags, topic, pins.
+    "article.updated": payloads.ArticleData(
+        id=42,
+        version=4,
+        slug="khoi-thi-dua",
+        title="Khối thi đua ký kết giao ước",
+        url="/tin/khoi-thi-dua-42",
+        category=payloads.CategoryRef(
+            slug="thi-dua",
+            name="Thi đua",
+            parent=payloads.NameRef(slug="tin-tuc", name="Tin tức"),
+        ),
+        published_at=MOMENT,
+        updated_at=MOMENT,
+        tags=(payloads.NameRef("bien-dao", "Biển đảo"), payloads.NameRef("thi-dua", "Thi đua")),
+        topic=payloads.NameRef("dai-hoi-hoi-nong-dan", "Đại hội Hội Nông dân"),
+        featured=payloads.FeaturedRef(home_until=MOMENT, category_until=None),
+    ),
     "article.unpublished": payloads.ArticleUnpublishedData(42, 4, MOMENT),
     "feedback.submitted": payloads.FeedbackSubmittedData(7, 1, None, "site", MOMENT),
     "feedback.approved": payloads.FeedbackPublicData(
@@ -144,6 +162,18 @@ def test_the_source_names_the_publishing_service() -> None:
 def test_an_event_refuses_the_payload_of_another_type() -> None:
     with pytest.raises(TypeError):
         new_event("article.unpublished", SAMPLES["article.published"])
+
+
+def test_an_article_event_without_the_taxonomy_fields_still_reads() -> None:
+    """A publisher (or a stored event) from before the taxonomy fields is still valid and
+    reads with the defaults: no parent, no tags, no topic, no pins."""
+    data = SAMPLES["article.published"].to_data()
+    for added in ("tags", "topic", "featured"):
+        del data[added]
+    del data["category"]["parent"]
+    event = CloudEvent(type="article.published", source="/bantin/articles", subject="42", data=data)
+    validate(event.to_dict())
+    assert payloads.ArticleData.from_data(data) == SAMPLES["article.published"]
 
 
 def test_times_travel_in_vietnam_time() -> None:

@@ -49,14 +49,36 @@ class EventData:
 
 
 @dataclasses.dataclass(frozen=True)
-class CategoryRef(EventData):
+class NameRef(EventData):
+    """A parent category, a tag or a topic: its slug and its name."""
+
     slug: str
     name: str
 
 
 @dataclasses.dataclass(frozen=True)
+class CategoryRef(EventData):
+    slug: str
+    name: str
+    # The parent of a child category (categories nest one level); added later, so
+    # optional: a subscriber that ignores it keeps working.
+    parent: NameRef | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FeaturedRef(EventData):
+    """Until when the article is pinned to the top of the home page and of its category
+    (null: not pinned). A pin ends by itself at its time, without another event."""
+
+    home_until: datetime | None = None
+    category_until: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ArticleData(EventData):
-    """article.published and article.updated: the article's public representation."""
+    """article.published and article.updated: the article's public representation. The
+    taxonomy fields (tags, topic, featured, category.parent) came later and are
+    optional."""
 
     id: int
     version: int
@@ -69,6 +91,9 @@ class ArticleData(EventData):
     summary: str = ""
     byline: str = ""
     image_url: str | None = None
+    tags: tuple[NameRef, ...] = ()
+    topic: NameRef | None = None
+    featured: FeaturedRef | None = None
 
 
 @dataclasses.dataclass(frozen=True)
