@@ -3,7 +3,8 @@ administration of users (admins only).
 
 Handlers parse and check the request, call an action (services/articles/actions.py) or a
 store read, and render. Errors are application/problem+json (services/common/errors.py);
-a refusal of the rules is answered by answers.problem_for.
+a refusal of the rules (domain.RefusalError) that a handler lets through is answered by
+answers.problem_for, through the app's refusal middleware.
 
 No change of users may leave the site without an enabled admin (409 last_admin, nothing
 written). Disabling a user, or taking a role away, ends their current token in articles at
@@ -20,7 +21,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from services.articles import actions, domain, login, store
-from services.articles.answers import optional_principal, problem_for
+from services.articles.answers import optional_principal
 from services.articles.config import ISSUER, THROTTLE_SECRET
 from services.articles.domain import (
     Article,
@@ -319,7 +320,7 @@ def _path_id(request: web.Request, missing: RefusalError) -> int:
     row's id."""
     raw = request.match_info["id"]
     if len(raw) > 18:
-        raise problem_for(missing)
+        raise missing
     return int(raw)
 
 
@@ -478,16 +479,13 @@ def user_json(user: User) -> dict[str, Any]:
 async def issue_token(request: web.Request) -> web.Response:
     """{"username","password"} -> {"access_token","token_type":"Bearer","expires_in"}."""
     body = await read_json(request, LOGIN)
-    try:
-        user = await login.sign_in(
-            request.app[POOL],
-            request.app[THROTTLE_SECRET],
-            client_address(request),
-            body["username"],
-            body["password"],
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    user = await login.sign_in(
+        request.app[POOL],
+        request.app[THROTTLE_SECRET],
+        client_address(request),
+        body["username"],
+        body["password"],
+    )
     issuer = request.app[ISSUER]
     token, _ = issuer.issue(user)
     return _json(
@@ -514,16 +512,13 @@ async def list_categories(request: web.Request) -> web.Response:
 @require_role(*domain.PUBLISHERS)
 async def create_category(request: web.Request) -> web.Response:
     body = await read_json(request, CATEGORY_CREATE)
-    try:
-        category = await actions.create_category(
-            request.app[POOL],
-            body["name"],
-            body.get("slug"),
-            parent_id=body.get("parent_id"),
-            position=body.get("position", 0),
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    category = await actions.create_category(
+        request.app[POOL],
+        body["name"],
+        body.get("slug"),
+        parent_id=body.get("parent_id"),
+        position=body.get("position", 0),
+    )
     return _json(
         category_json(category),
         status=201,
@@ -541,10 +536,7 @@ async def update_category(request: web.Request) -> web.Response:
     """Rename, move (position) or nest (parent_id, null for the top level) a category."""
     category_id = _category_id(request)
     body = await read_json(request, CATEGORY_PATCH)
-    try:
-        category = await actions.update_category(request.app[POOL], category_id, body)
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    category = await actions.update_category(request.app[POOL], category_id, body)
     return _json(category_json(category))
 
 
@@ -552,10 +544,7 @@ async def update_category(request: web.Request) -> web.Response:
 @require_role(*domain.PUBLISHERS)
 async def delete_category(request: web.Request) -> web.Response:
     """Only an empty category: no article of any state in it, no child under it."""
-    try:
-        await actions.delete_category(request.app[POOL], _category_id(request))
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    await actions.delete_category(request.app[POOL], _category_id(request))
     return web.Response(status=204)
 
 
@@ -573,10 +562,7 @@ async def list_tags(request: web.Request) -> web.Response:
 @require_role(*domain.WRITERS)
 async def create_tag(request: web.Request) -> web.Response:
     body = await read_json(request, NAMED)
-    try:
-        tag = await actions.create_tag(request.app[POOL], body["name"], body.get("slug"))
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    tag = await actions.create_tag(request.app[POOL], body["name"], body.get("slug"))
     return _json(named_json(tag), status=201, headers={"Location": tag.path})
 
 
@@ -590,10 +576,7 @@ async def rename_tag(request: web.Request) -> web.Response:
     """A new name (and slug); the public articles with the tag are announced again."""
     tag_id = _tag_id(request)
     body = await read_json(request, NAMED)
-    try:
-        tag = await actions.rename_tag(request.app[POOL], tag_id, body["name"], body.get("slug"))
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    tag = await actions.rename_tag(request.app[POOL], tag_id, body["name"], body.get("slug"))
     return _json(named_json(tag))
 
 
@@ -601,10 +584,7 @@ async def rename_tag(request: web.Request) -> web.Response:
 @require_role(*domain.PUBLISHERS)
 async def delete_tag(request: web.Request) -> web.Response:
     """Delete a tag and take it off every article (the public ones are announced again)."""
-    try:
-        await actions.delete_tag(request.app[POOL], _tag_id(request))
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    await actions.delete_tag(request.app[POOL], _tag_id(request))
     return web.Response(status=204)
 
 
@@ -619,10 +599,7 @@ async def list_topics(request: web.Request) -> web.Response:
 @require_role(*domain.PUBLISHERS)
 async def create_topic(request: web.Request) -> web.Response:
     body = await read_json(request, TOPIC)
-    try:
-        topic = await actions.create_topic(request.app[POOL], body["name"], body.get("slug"))
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    topic = await actions.create_topic(request.app[POOL], body["name"], body.get("slug"))
     return _json(named_json(topic), status=201, headers={"Location": topic.path})
 
 
@@ -635,12 +612,7 @@ def _topic_id(request: web.Request) -> int:
 async def rename_topic(request: web.Request) -> web.Response:
     topic_id = _topic_id(request)
     body = await read_json(request, TOPIC)
-    try:
-        topic = await actions.rename_topic(
-            request.app[POOL], topic_id, body["name"], body.get("slug")
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    topic = await actions.rename_topic(request.app[POOL], topic_id, body["name"], body.get("slug"))
     return _json(named_json(topic))
 
 
@@ -648,10 +620,7 @@ async def rename_topic(request: web.Request) -> web.Response:
 @require_role(*domain.PUBLISHERS)
 async def delete_topic(request: web.Request) -> web.Response:
     """Delete a topic; its articles stay, without one."""
-    try:
-        await actions.delete_topic(request.app[POOL], _topic_id(request))
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    await actions.delete_topic(request.app[POOL], _topic_id(request))
     return web.Response(status=204)
 
 
@@ -670,10 +639,7 @@ async def _read_article_body(request: web.Request, validator: Any) -> dict[str, 
 async def create_article(request: web.Request) -> web.Response:
     """A new draft, owned by the signed-in user."""
     body = await _read_article_body(request, ARTICLE_CREATE)
-    try:
-        article = await actions.create_article(request.app[POOL], request[PRINCIPAL], body)
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    article = await actions.create_article(request.app[POOL], request[PRINCIPAL], body)
     return _json(
         article_json(article), status=201, headers={"Location": f"/api/v1/articles/{article.id}"}
     )
@@ -686,7 +652,7 @@ async def get_article(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         article = await store.get_article(conn, _article_id(request))
     if article is None or not domain.can_see(principal, article):
-        raise problem_for(domain.ArticleNotFoundError())
+        raise domain.ArticleNotFoundError()
     headers = {"Cache-Control": "no-store" if principal else "public, max-age=30"}
     return _json(article_json(article), headers=headers)
 
@@ -763,16 +729,13 @@ async def _staff_list(request: web.Request) -> web.Response:
 async def update_article(request: web.Request) -> web.Response:
     """Change some fields; a published article's change is announced as article.updated."""
     body = await _read_article_body(request, ARTICLE_PATCH)
-    try:
-        updated = await actions.update_article(
-            request.app[POOL],
-            request[PRINCIPAL],
-            _article_id(request),
-            body,
-            version=body.get("version"),
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    updated = await actions.update_article(
+        request.app[POOL],
+        request[PRINCIPAL],
+        _article_id(request),
+        body,
+        version=body.get("version"),
+    )
     return _json(article_json(updated))
 
 
@@ -798,13 +761,10 @@ async def _step_input(request: web.Request, step: str) -> domain.StepInput:
 
 
 async def _take_step(request: web.Request, step: str) -> web.Response:
-    try:
-        given = await _step_input(request, step)
-        changed = await actions.take_step(
-            request.app[POOL], request[PRINCIPAL], _article_id(request), step, given
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    given = await _step_input(request, step)
+    changed = await actions.take_step(
+        request.app[POOL], request[PRINCIPAL], _article_id(request), step, given
+    )
     return _json(article_json(changed), headers=PRIVATE)
 
 
@@ -866,7 +826,7 @@ async def restore_article(request: web.Request) -> web.Response:
 async def _visible_article(request: web.Request, conn: Any) -> Article:
     article = await store.get_article(conn, _article_id(request))
     if article is None or not domain.can_see(request[PRINCIPAL], article):
-        raise problem_for(domain.ArticleNotFoundError())
+        raise domain.ArticleNotFoundError()
     return article
 
 
@@ -902,7 +862,7 @@ async def list_revisions(request: web.Request) -> web.Response:
 async def _revision(request: web.Request, conn: Any, article: Article, number: int) -> Revision:
     revision = await store.get_revision(conn, article.id, number)
     if revision is None:
-        raise problem_for(domain.RevisionNotFoundError())
+        raise domain.RevisionNotFoundError()
     return revision
 
 
@@ -937,12 +897,9 @@ async def compare_revisions(request: web.Request) -> web.Response:
 async def restore_revision(request: web.Request) -> web.Response:
     """The revision's text becomes the article's again, as a new revision."""
     number = _revision_number(request.match_info["rev"], "rev")
-    try:
-        restored = await actions.restore_revision(
-            request.app[POOL], request[PRINCIPAL], _article_id(request), number
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    restored = await actions.restore_revision(
+        request.app[POOL], request[PRINCIPAL], _article_id(request), number
+    )
     return _json(article_json(restored), headers=PRIVATE)
 
 
@@ -952,13 +909,10 @@ async def feature_article(request: web.Request) -> web.Response:
     """Pin to the top of the home page or of its category until a time in the future."""
     article_id = _article_id(request)
     body = await read_json(request, FEATURE)
-    try:
-        until = domain.pin_until(body["until"], datetime.now(UTC))
-        pinned = await actions.pin_article(
-            request.app[POOL], request[PRINCIPAL], article_id, body["scope"], until
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    until = domain.pin_until(body["until"], datetime.now(UTC))
+    pinned = await actions.pin_article(
+        request.app[POOL], request[PRINCIPAL], article_id, body["scope"], until
+    )
     return _json(article_json(pinned))
 
 
@@ -969,12 +923,9 @@ async def unfeature_article(request: web.Request) -> web.Response:
     scope = request.query.get("scope")
     if scope not in domain.PIN_SCOPES:
         raise invalid_input({"scope": "Phải là “home” hoặc “category”."})
-    try:
-        unpinned = await actions.pin_article(
-            request.app[POOL], request[PRINCIPAL], _article_id(request), scope, None
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    unpinned = await actions.pin_article(
+        request.app[POOL], request[PRINCIPAL], _article_id(request), scope, None
+    )
     return _json(article_json(unpinned))
 
 
@@ -1022,10 +973,7 @@ async def upload_image(request: web.Request) -> web.Response:
     """multipart/form-data with a JPEG, PNG, WebP or GIF in the field "file" (up to 5 MB);
     the type is read from the file's first bytes, not from its name."""
     data = await _uploaded_file(request)
-    try:
-        image = await actions.add_image(request.app[POOL], request[PRINCIPAL], data)
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    image = await actions.add_image(request.app[POOL], request[PRINCIPAL], data)
     return _json(
         {"id": image.id, "url": image.url, "content_type": image.content_type, "size": image.size},
         status=201,
@@ -1040,14 +988,14 @@ def _page_slug(request: web.Request) -> str:
     """The route's {slug}; one no page can have is answered as no such page."""
     slug = request.match_info["slug"]
     if not domain.is_slug(slug):
-        raise problem_for(domain.PageNotFoundError())
+        raise domain.PageNotFoundError()
     return slug
 
 
 def _page_revision_number(request: web.Request) -> int:
     raw = request.match_info["rev"]
     if len(raw) > 9:  # past the column's integer: no revision has it
-        raise problem_for(domain.PageRevisionNotFoundError())
+        raise domain.PageRevisionNotFoundError()
     return int(raw)
 
 
@@ -1071,10 +1019,7 @@ async def list_pages(request: web.Request) -> web.Response:
 async def create_page(request: web.Request) -> web.Response:
     """A new draft: {"title", ["body_html"], ["slug"]}."""
     body = await _read_article_body(request, PAGE_CREATE)
-    try:
-        page = await actions.create_page(request.app[POOL], request[PRINCIPAL], body)
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    page = await actions.create_page(request.app[POOL], request[PRINCIPAL], body)
     location = {"Location": f"/api/v1/pages/{page.slug}"}
     return _json(page_json(page, for_staff=True), status=201, headers=PRIVATE | location)
 
@@ -1105,7 +1050,7 @@ async def get_page(request: web.Request) -> web.Response:
         stored = await store.get_page(conn, slug) if domain.is_slug(slug) else None
     page = domain.page_shown(slug, stored, principal)
     if page is None:
-        raise problem_for(domain.PageNotFoundError())
+        raise domain.PageNotFoundError()
     if domain.can_manage_pages(principal):
         return _staff_page(page)
     return _json(page_json(page))
@@ -1118,21 +1063,15 @@ async def edit_page(request: web.Request) -> web.Response:
     public at once). A new revision."""
     slug = _page_slug(request)
     body = await _read_article_body(request, PAGE_PATCH)
-    try:
-        page = await actions.edit_page(
-            request.app[POOL], request[PRINCIPAL], slug, body, version=body.get("version")
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    page = await actions.edit_page(
+        request.app[POOL], request[PRINCIPAL], slug, body, version=body.get("version")
+    )
     return _staff_page(page)
 
 
 async def _change_page_state(request: web.Request, command: str) -> web.Response:
     slug = _page_slug(request)
-    try:
-        page = await actions.change_page_state(request.app[POOL], request[PRINCIPAL], slug, command)
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    page = await actions.change_page_state(request.app[POOL], request[PRINCIPAL], slug, command)
     return _staff_page(page)
 
 
@@ -1170,7 +1109,7 @@ async def list_page_revisions(request: web.Request) -> web.Response:
     slug = _page_slug(request)
     async with db.acquire(request.app[POOL]) as conn:
         if await store.get_page(conn, slug) is None:
-            raise problem_for(domain.PageNotFoundError())
+            raise domain.PageNotFoundError()
         revisions = await store.page_revisions(conn, slug)
     items = [page_revision_json(r, with_body=False) for r in revisions]
     return _json({"items": items}, headers=PRIVATE)
@@ -1183,10 +1122,10 @@ async def get_page_revision(request: web.Request) -> web.Response:
     number = _page_revision_number(request)
     async with db.acquire(request.app[POOL]) as conn:
         if await store.get_page(conn, slug) is None:
-            raise problem_for(domain.PageNotFoundError())
+            raise domain.PageNotFoundError()
         revision = await store.page_revision(conn, slug, number)
     if revision is None:
-        raise problem_for(domain.PageRevisionNotFoundError())
+        raise domain.PageRevisionNotFoundError()
     return _json(page_revision_json(revision), headers=PRIVATE)
 
 
@@ -1196,12 +1135,7 @@ async def restore_page_revision(request: web.Request) -> web.Response:
     """The revision's title and body become the page's text again (a new revision)."""
     slug = _page_slug(request)
     number = _page_revision_number(request)
-    try:
-        page = await actions.restore_page_revision(
-            request.app[POOL], request[PRINCIPAL], slug, number
-        )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    page = await actions.restore_page_revision(request.app[POOL], request[PRINCIPAL], slug, number)
     return _staff_page(page)
 
 
@@ -1226,7 +1160,7 @@ async def get_user(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         user = await store.get_user(conn, _user_id(request))
     if user is None:
-        raise problem_for(domain.UserNotFoundError())
+        raise domain.UserNotFoundError()
     return _json(user_json(user), headers=PRIVATE)
 
 
@@ -1235,18 +1169,15 @@ async def get_user(request: web.Request) -> web.Response:
 async def create_user(request: web.Request) -> web.Response:
     """{"username","password","roles",["display_name"]} -> 201 with the new user."""
     body = await read_json(request, USER_CREATE)
-    try:
-        fields = domain.checked_user_fields(body)
-        async with db.acquire(request.app[POOL]) as conn:
-            user = await actions.create_user(
-                conn,
-                fields["username"],
-                fields["password"],
-                roles=fields["roles"],
-                display_name=fields.get("display_name"),
-            )
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    fields = domain.checked_user_fields(body)
+    async with db.acquire(request.app[POOL]) as conn:
+        user = await actions.create_user(
+            conn,
+            fields["username"],
+            fields["password"],
+            roles=fields["roles"],
+            display_name=fields.get("display_name"),
+        )
     return _json(
         user_json(user), status=201, headers=PRIVATE | {"Location": f"/api/v1/users/{user.id}"}
     )
@@ -1259,9 +1190,6 @@ async def update_user(request: web.Request) -> web.Response:
     change would leave no enabled admin."""
     user_id = _user_id(request)
     body = await read_json(request, USER_PATCH)
-    try:
-        fields = domain.checked_user_fields(body)
-        user = await actions.update_user(request.app[POOL], user_id, **fields)
-    except RefusalError as refused:
-        raise problem_for(refused) from refused
+    fields = domain.checked_user_fields(body)
+    user = await actions.update_user(request.app[POOL], user_id, **fields)
     return _json(user_json(user), headers=PRIVATE)

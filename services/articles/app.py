@@ -12,12 +12,14 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from services.articles import api, events, login, openapi, pages, tasks
+from services.articles import answers, api, events, login, openapi, pages, tasks
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
 from services.articles.config import throttle_secret as make_throttle_secret
+from services.articles.domain import RefusalError
 from services.articles.tokens import TokenIssuer, ttl_from_env
 from services.common.auth import ACTIVE_CHECK, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings
+from services.common.errors import refusal_middleware
 from services.common.pages import TEMPLATES, make_environment
 from services.common.periodic import Periodic
 from services.common.roles import Principal
@@ -69,6 +71,8 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     # After the pool (the base app's first resource): the scheduler's first round runs
     # at start, so what fell due while no instance ran publishes now.
     app.cleanup_ctx.append(_scheduler)
+    # A refusal of the rules that a handler lets through is answered as its problem.
+    app.middlewares.append(refusal_middleware(RefusalError, answers.problem_for))
     app.router.add_routes(openapi.routes)
     app.router.add_routes(api.routes)
     app.router.add_routes(pages.routes)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -143,6 +143,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unhandled error", extra={"path": request.path})
         failure = Problem(500, "internal_error", "Đã có lỗi hệ thống, xin vui lòng thử lại sau.")
         return problem_response(request, failure)
+
+
+def refusal_middleware(refusal: type[Exception], answer: Callable[[Any], Problem]) -> Middleware:
+    """A middleware that answers a domain's refusal (an exception of `refusal` that a
+    handler lets through) with the Problem `answer` makes of it; error_middleware then
+    renders it. Handlers that answer a refusal their own way (a form shown again) catch it
+    first."""
+
+    @web.middleware
+    async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except refusal as refused:
+            raise answer(refused) from refused
+
+    return refusals
 
 
 # Vietnamese wording of JSON Schema failures, by the keyword that failed.
