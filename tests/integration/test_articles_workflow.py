@@ -461,3 +461,58 @@ async def test_author_unit_and_source_make_the_byline_and_only_our_images_stay(
     refused = await problem(both, 422, "invalid_input")
     assert [e["field"] for e in refused["errors"]] == ["byline"]
     assert await site.pool.fetchval("SELECT count(*) FROM articles") == before
+
+
+# --- only published articles reach the public ---------------------------------------------
+
+PUBLIC_LISTS = ("/", "/rss", "/sitemap.xml", "/api/v1/articles")
+
+
+@pytest.mark.parametrize(
+    ("status", "steps"),
+    [
+        ("draft", []),
+        ("pending", ["submit"]),
+        ("scheduled", [("schedule", {"publish_at": "2099-01-01T08:00:00+07:00"})]),
+        ("unpublished", ["publish", "unpublish"]),
+        ("deleted", ["publish", "delete"]),
+    ],
+)
+async def test_an_article_that_is_not_published_is_nowhere_public(
+    site: Site, status: str, steps: list[Any]
+) -> None:
+    """Its page, print view and API read are 404, and no list, feed, sitemap, search,
+    category, tag or topic page names it, while a published twin shows in each."""
+    category = await site.category()
+    topic = await site.client.post(
+        "/api/v1/topics", json={"name": f"Dòng {status}"}, headers=site.auth("editor")
+    )
+    topic_id = (await topic.json())["id"]
+    word = f"tuyetmat{status}"
+    fields = {"category_id": category["id"], "tags": [f"the-{status}"], "topic_id": topic_id}
+    hidden = await site.draft(role="author", title=f"Tin {word} ẩn", **fields)
+    for taken in steps:
+        action, body = taken if isinstance(taken, tuple) else (taken, {})
+        assert (await step(site, hidden["id"], action, **body)).status == 200
+    twin = await site.published(title=f"Tin {word} công khai", **fields)
+    paths = [
+        *PUBLIC_LISTS,
+        f"/chuyen-muc/{category['slug']}",
+        f"/chuyen-muc/{category['slug']}/rss",
+        f"/tim-kiem?q={word}",
+        f"/the/the-{status}",
+        f"/dong-su-kien/{(await topic.json())['slug']}",
+    ]
+    for path in paths:
+        response = await site.client.get(path)
+        assert response.status == 200, path
+        text = await response.text()
+        assert f"{word} công khai" in text or twin["url"] in text, path  # the twin shows
+        assert f"{word} ẩn" not in text and hidden["url"] not in text, path
+    for path in (
+        hidden["url"],
+        f"/tin/{hidden['id']}",
+        f"/tin/{hidden['id']}/in",
+        f"/api/v1/articles/{hidden['id']}",
+    ):
+        assert (await site.client.get(path, allow_redirects=False)).status == 404, path
