@@ -1316,6 +1316,20 @@ def document_title(raw: str | None, file_name: str) -> str:
     return given or default_document_title(file_name)
 
 
+def document_changes(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The title (on one line, not blank) and position a change of a document sets."""
+    changes: dict[str, Any] = {}
+    if "title" in body:
+        changes["title"] = one_line(body["title"])
+        if not changes["title"]:
+            raise InvalidFieldsError({"title": "Tên văn bản không được để trống."})
+    if "position" in body:
+        changes["position"] = body["position"]
+    if not changes:
+        raise InvalidFieldsError({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
+    return changes
+
+
 def ascii_file_name(file_name: str) -> str:
     """An ASCII stand-in for a Vietnamese file name, for clients that cannot read the
     UTF-8 one: "Quyết định số 12.pdf" -> "Quyet dinh so 12.pdf"."""
