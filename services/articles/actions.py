@@ -15,11 +15,12 @@ from typing import Any
 
 import asyncpg
 
-from services.articles import domain, events, passwords, store
+from services.articles import documents, domain, events, passwords, store
 from services.articles.domain import (
     DRAFT,
     Article,
     Category,
+    Document,
     InvalidFieldsError,
     StaticPage,
     Tag,
@@ -619,3 +620,72 @@ async def update_user(
         if await store.enabled_admins(conn) == 0:
             raise domain.LastAdminError
     return user
+
+
+# --- documents ----------------------------------------------------------------------------
+# A document changes no article field and no event payload: no event is written. Each
+# change locks the article, so it cannot leave the author's hands (or go to the trash)
+# between the check and the write.
+
+
+async def add_document(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    article_id: int,
+    data: bytes,
+    file_name: str,
+    title: str | None = None,
+) -> Document:
+    """Attach a document to an article (whoever may edit the article): its type read from
+    its content and agreeing with the name's extension (UnsupportedDocumentError), its
+    title the one given or the file name's."""
+    if len(data) > domain.DOCUMENT_MAX_BYTES:
+        raise domain.DocumentTooLargeError
+    name = domain.clean_file_name(file_name)
+    if not name:
+        raise InvalidFieldsError({"file": "Tệp phải có tên (kèm phần mở rộng, như .pdf)."})
+    content_type = domain.check_document_type(documents.document_type(data), name)
+    fields = {
+        "title": domain.document_title(title, name),
+        "file_name": name,
+        "content_type": content_type,
+    }
+    digest = hashlib.sha256(data).hexdigest()
+    async with db.acquire(pool) as conn, conn.transaction():
+        article = await _locked_article(conn, principal, article_id)
+        domain.check_edit(principal, article)
+        return await store.insert_document(
+            conn, article.id, fields, data, digest, principal.user_id
+        )
+
+
+async def _editable_document(
+    conn: asyncpg.Connection, principal: Principal, document_id: int
+) -> Document:
+    """The document, its article locked, if the principal may edit that article;
+    DocumentNotFoundError when they may not even see it."""
+    document = await store.get_document(conn, document_id)
+    if document is None:
+        raise domain.DocumentNotFoundError
+    try:
+        article = await _locked_article(conn, principal, document.article_id)
+    except domain.ArticleNotFoundError:
+        raise domain.DocumentNotFoundError from None
+    domain.check_edit(principal, article)
+    return document
+
+
+async def update_document(
+    pool: asyncpg.Pool, principal: Principal, document_id: int, fields: Mapping[str, Any]
+) -> Document:
+    """Rename a document or move it in its article's list."""
+    changes = domain.document_changes(fields)
+    async with db.acquire(pool) as conn, conn.transaction():
+        document = await _editable_document(conn, principal, document_id)
+        return await store.update_document(conn, document.id, changes)
+
+
+async def delete_document(pool: asyncpg.Pool, principal: Principal, document_id: int) -> None:
+    async with db.acquire(pool) as conn, conn.transaction():
+        document = await _editable_document(conn, principal, document_id)
+        await store.delete_document(conn, document.id)

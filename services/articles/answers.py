@@ -104,6 +104,18 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
             return Problem(404, "topic_not_found", "Không tìm thấy dòng sự kiện.")
         case domain.UnsupportedImageError():
             return Problem(415, "unsupported_image_type", "Chỉ nhận ảnh JPEG, PNG, WebP hoặc GIF.")
+        case domain.DocumentNotFoundError():
+            return Problem(404, "document_not_found", "Không tìm thấy văn bản.")
+        case domain.UnsupportedDocumentError():
+            return Problem(
+                415,
+                "unsupported_document_type",
+                "Chỉ nhận văn bản PDF, Word (.docx), Excel (.xlsx) hoặc OpenDocument (.odt, "
+                ".ods), và phần mở rộng của tên tệp phải đúng với nội dung của nó.",
+            )
+        case domain.DocumentTooLargeError():
+            megabytes = domain.DOCUMENT_MAX_BYTES // (1024 * 1024)
+            return Problem(413, "body_too_large", f"Văn bản vượt quá giới hạn {megabytes} MB.")
         case domain.UserNotFoundError():
             return Problem(404, "user_not_found", "Không tìm thấy người dùng.")
         case domain.LastAdminError():

@@ -14,6 +14,7 @@ once (login.active_check); signing in is refused to a disabled user.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +37,14 @@ from services.articles.domain import (
 )
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
-from services.common.errors import Problem, input_validator, invalid_input, query_int, read_json
+from services.common.errors import (
+    Problem,
+    check_input,
+    input_validator,
+    invalid_input,
+    query_int,
+    read_json,
+)
 from services.common.roles import ADMIN, ROLES
 from services.common.vietnam import iso_time
 from services.common.web import POOL, client_address
@@ -929,42 +937,96 @@ async def unfeature_article(request: web.Request) -> web.Response:
     return _json(article_json(unpinned))
 
 
-# --- images -------------------------------------------------------------------------------
+# --- uploads: images and documents -------------------------------------------------------
 
 
-def _too_large() -> Problem:
-    megabytes = IMAGE_MAX_BYTES // (1024 * 1024)
-    return Problem(413, "body_too_large", f"Ảnh vượt quá giới hạn {megabytes} MB.")
+@dataclass(frozen=True)
+class Upload:
+    """What a multipart upload carried: the field "file" (its bytes and the name it came
+    with) and the small text fields asked for."""
+
+    data: bytes
+    file_name: str
+    fields: dict[str, str]
 
 
-async def _read_capped(part: BodyPartReader, cap: int) -> bytes:
+# A form has the file and a few small fields; more parts than this is no upload of ours.
+MAX_MULTIPART_PARTS = 10
+
+
+def _too_large(what: str, max_bytes: int) -> Problem:
+    megabytes = max_bytes // (1024 * 1024)
+    return Problem(413, "body_too_large", f"{what.capitalize()} vượt quá giới hạn {megabytes} MB.")
+
+
+async def _read_capped(part: BodyPartReader, cap: int, too_large: Problem) -> bytes:
     chunks, size = [], 0
     while chunk := await part.read_chunk(64 * 1024):
         size += len(chunk)
         if size > cap:
-            raise _too_large()
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def _uploaded_file(request: web.Request) -> bytes:
-    """The bytes of the multipart field "file", read as a stream with its own cap: the
-    app's small body limit does not apply to multipart streams, this one does."""
+async def _read_upload(
+    request: web.Request, max_bytes: int, what: str, fields: tuple[str, ...] = ()
+) -> Upload:
+    """The multipart field "file" (`what` it holds, for messages: "ảnh", "văn bản") and
+    the text `fields`, read as a stream with their own caps: the app's small body limit
+    does not apply to multipart streams, these do."""
     if not request.content_type.startswith("multipart/form-data"):
-        raise Problem(415, "unsupported_media_type", "Ảnh phải được gửi dạng multipart/form-data.")
-    if (request.content_length or 0) > IMAGE_MAX_BYTES + MULTIPART_OVERHEAD_BYTES:
-        raise _too_large()
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            f"{what.capitalize()} phải được gửi dạng multipart/form-data.",
+        )
+    too_large = _too_large(what, max_bytes)
+    if (request.content_length or 0) > max_bytes + MULTIPART_OVERHEAD_BYTES:
+        raise too_large
+    file: tuple[bytes, str] | None = None
+    texts: dict[str, bytes] = {}
     try:
         reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                return await _read_capped(part, IMAGE_MAX_BYTES)
-            if isinstance(part, BodyPartReader):
-                await _read_capped(part, MULTIPART_OVERHEAD_BYTES)  # skip small fields
+        for _ in range(MAX_MULTIPART_PARTS):
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and file is None:
+                file = (await _read_capped(part, max_bytes, too_large), part.filename or "")
+            else:  # a small field, kept if asked for
+                value = await _read_capped(part, MULTIPART_OVERHEAD_BYTES, too_large)
+                if part.name in fields:
+                    texts[part.name] = value
+        else:
+            raise ValueError("too many parts")
     except (ValueError, AssertionError, BadHttpMessage) as exc:
         # BadHttpMessage: a part's headers that do not parse (or are too long).
         raise Problem(400, "invalid_multipart", "Nội dung gửi lên không đọc được.") from exc
-    raise invalid_input({"file": "Thiếu tệp ảnh (trường “file”)."})
+    if file is None:
+        raise invalid_input({"file": f"Thiếu tệp {what} (trường “file”)."})
+    return Upload(file[0], file[1], _form_texts(texts))
+
+
+def _form_texts(raw: dict[str, bytes]) -> dict[str, str]:
+    """The text fields of a form, each UTF-8 without NUL (a 422 naming it otherwise)."""
+    texts, bad = {}, {}
+    for name, value in raw.items():
+        try:
+            texts[name] = value.decode()
+        except UnicodeDecodeError:
+            bad[name] = "Phải là văn bản UTF-8."
+            continue
+        if "\x00" in texts[name]:
+            bad[name] = "Không được chứa ký tự NUL (\\u0000)."
+    if bad:
+        raise invalid_input(bad)
+    return texts
+
+
+# --- images -------------------------------------------------------------------------------
 
 
 @routes.post("/api/v1/images")
@@ -972,12 +1034,125 @@ async def _uploaded_file(request: web.Request) -> bytes:
 async def upload_image(request: web.Request) -> web.Response:
     """multipart/form-data with a JPEG, PNG, WebP or GIF in the field "file" (up to 5 MB);
     the type is read from the file's first bytes, not from its name."""
-    data = await _uploaded_file(request)
-    image = await actions.add_image(request.app[POOL], request[PRINCIPAL], data)
+    upload = await _read_upload(request, IMAGE_MAX_BYTES, "ảnh")
+    image = await actions.add_image(request.app[POOL], request[PRINCIPAL], upload.data)
     return _json(
         {"id": image.id, "url": image.url, "content_type": image.content_type, "size": image.size},
         status=201,
         headers={"Location": image.url},
+    )
+
+
+# --- documents ----------------------------------------------------------------------------
+# Upload, list, rename, reorder and delete: whoever may edit the article (its editors, its
+# author while it is their draft). The public downloads at /van-ban/{id} (pages.py); staff
+# download any document they may see here, at /api/v1/documents/{id}/file.
+
+DOCUMENT_UPLOAD = input_validator(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"title": _text(domain.DOCUMENT_TITLE_MAX_LENGTH)},
+    }
+)
+DOCUMENT_PATCH = input_validator(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "title": _text(domain.DOCUMENT_TITLE_MAX_LENGTH, required=True),
+            "position": {"type": "integer", "minimum": 0, "maximum": domain.MAX_DOCUMENT_POSITION},
+        },
+    }
+)
+
+
+def document_json(document: domain.Document) -> dict[str, Any]:
+    return {
+        "id": document.id,
+        "article_id": document.article_id,
+        "title": document.title,
+        "file_name": document.file_name,
+        "content_type": document.content_type,
+        "kind": document.kind,
+        "size": document.size,
+        "position": document.position,
+        "url": document.url,
+        "uploaded_at": _time(document.uploaded_at),
+    }
+
+
+def _document_id(request: web.Request) -> int:
+    return _path_id(request, domain.DocumentNotFoundError())
+
+
+@routes.post(r"/api/v1/articles/{id:\d+}/documents")
+@require_role(*domain.WRITERS)
+async def upload_document(request: web.Request) -> web.Response:
+    """multipart/form-data: a PDF, DOCX, XLSX, ODT or ODS in the field "file" (up to
+    domain.DOCUMENT_MAX_BYTES), its type read from its content and agreeing with its name,
+    and an optional "title"."""
+    article_id = _article_id(request)
+    upload = await _read_upload(request, domain.DOCUMENT_MAX_BYTES, "văn bản", ("title",))
+    check_input(upload.fields, DOCUMENT_UPLOAD)
+    document = await actions.add_document(
+        request.app[POOL],
+        request[PRINCIPAL],
+        article_id,
+        upload.data,
+        upload.file_name,
+        upload.fields.get("title"),
+    )
+    return _json(document_json(document), status=201, headers=PRIVATE)
+
+
+@routes.get(r"/api/v1/articles/{id:\d+}/documents")
+@require_role(*domain.WRITERS)
+async def list_documents(request: web.Request) -> web.Response:
+    """The article's documents in their order (whoever sees the article)."""
+    async with db.acquire(request.app[POOL]) as conn:
+        article = await _visible_article(request, conn)
+        found = await store.documents_of(conn, article.id)
+    return _json({"items": [document_json(d) for d in found]}, headers=PRIVATE)
+
+
+@routes.patch(r"/api/v1/documents/{id:\d+}")
+@require_role(*domain.WRITERS)
+async def update_document(request: web.Request) -> web.Response:
+    """Rename a document or move it in its article's list."""
+    body = await read_json(request, DOCUMENT_PATCH)
+    document = await actions.update_document(
+        request.app[POOL], request[PRINCIPAL], _document_id(request), body
+    )
+    return _json(document_json(document), headers=PRIVATE)
+
+
+@routes.delete(r"/api/v1/documents/{id:\d+}")
+@require_role(*domain.WRITERS)
+async def delete_document(request: web.Request) -> web.Response:
+    await actions.delete_document(request.app[POOL], request[PRINCIPAL], _document_id(request))
+    return web.Response(status=204)
+
+
+@routes.get(r"/api/v1/documents/{id:\d+}/file")
+@require_role(*domain.WRITERS)
+async def download_document(request: web.Request) -> web.Response:
+    """The file, for staff who see its article (a draft's included); never cached."""
+    principal = request[PRINCIPAL]
+    async with db.acquire(request.app[POOL]) as conn:
+        found = await store.document_file(conn, _document_id(request), public_only=False)
+        article = await store.get_article(conn, found.document.article_id) if found else None
+    if found is None or article is None or not domain.can_see(principal, article):
+        raise domain.DocumentNotFoundError
+    return web.Response(
+        body=found.data,
+        content_type=found.document.content_type,
+        headers={
+            "Content-Disposition": domain.content_disposition(found.document.file_name),
+            "X-Content-Type-Options": "nosniff",
+            **PRIVATE,
+        },
     )
 
 

@@ -9,11 +9,12 @@ import hashlib
 import hmac
 import html
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import nh3
 from slugify import slugify
@@ -1194,3 +1195,153 @@ def like_pattern(term: str) -> str:
     """%term% for LIKE, with the term's own wildcards taken literally."""
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+# --- documents ----------------------------------------------------------------------------
+# "Văn bản": decisions, plans and forms attached to an article, downloaded at /van-ban/{id}.
+
+# A scanned decision or plan of a few dozen pages fits (about 1 MB a page at 300 dpi, as
+# offices scan); the whole file is held in memory once while it is checked and stored.
+# The gateway's limit for the upload route (deploy/gateway/default.conf.template) matches.
+DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+DOCUMENT_TITLE_MAX_LENGTH = 300
+FILE_NAME_MAX_LENGTH = 200
+MAX_DOCUMENT_POSITION = 10_000
+
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ODT = "application/vnd.oasis.opendocument.text"
+ODS = "application/vnd.oasis.opendocument.spreadsheet"
+# Each type with the one extension its files must carry and its name for readers.
+DOCUMENT_TYPES: dict[str, tuple[str, str]] = {
+    PDF: (".pdf", "PDF"),
+    DOCX: (".docx", "Word"),
+    XLSX: (".xlsx", "Excel"),
+    ODT: (".odt", "OpenDocument"),
+    ODS: (".ods", "OpenDocument"),
+}
+
+
+class DocumentNotFoundError(RefusalError):
+    """No such document, or none the asker may see."""
+
+
+class UnsupportedDocumentError(RefusalError):
+    """The content is no PDF, DOCX, XLSX, ODT or ODS, or the file name's extension names
+    another type than the content is."""
+
+
+class DocumentTooLargeError(RefusalError):
+    """Larger than DOCUMENT_MAX_BYTES."""
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int
+    article_id: int
+    title: str
+    file_name: str
+    content_type: str
+    size: int
+    position: int
+    uploaded_at: datetime
+
+    @property
+    def url(self) -> str:
+        return document_path(self.id)
+
+    @property
+    def kind(self) -> str:
+        return DOCUMENT_TYPES[self.content_type][1]
+
+    @property
+    def size_text(self) -> str:
+        return size_text(self.size)
+
+
+def document_path(document_id: int) -> str:
+    return f"/van-ban/{document_id}"
+
+
+def size_text(size: int) -> str:
+    """A file size as readers read it: 1536 -> "1,5 KB", 2621440 -> "2,5 MB" (Vietnamese
+    decimal comma, one decimal, none when it is zero)."""
+    unit, divisor = ("MB", 1024 * 1024) if size >= 1024 * 1024 else ("KB", 1024)
+    number = f"{max(size / divisor, 0.1):.1f}".removesuffix(".0").replace(".", ",")
+    return f"{number} {unit}"
+
+
+# Characters no file name keeps: path separators and those Windows refuses.
+_FILE_NAME_UNSAFE = re.compile(r'[/\\:*?"<>|]')
+
+
+def clean_file_name(raw: str) -> str:
+    """The name a file is kept and offered under: its last path part only, NFC, without
+    control or invisible characters, quotes or separators, on one line, not hidden (no
+    leading dot) and at most FILE_NAME_MAX_LENGTH characters with its extension kept."""
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if not unicodedata.category(c).startswith("C"))
+    name = one_line(_FILE_NAME_UNSAFE.sub("_", name)).lstrip(". ")
+    stem, dot, extension = name.rpartition(".")
+    if dot and len(extension) <= 10 and len(name) > FILE_NAME_MAX_LENGTH:
+        return stem[: FILE_NAME_MAX_LENGTH - len(extension) - 1].rstrip() + "." + extension
+    return name[:FILE_NAME_MAX_LENGTH]
+
+
+def file_extension(file_name: str) -> str:
+    """ ".pdf" for "Quyết định.PDF"; "" for a name without one."""
+    stem, dot, extension = file_name.rpartition(".")
+    return f".{extension.lower()}" if dot and stem else ""
+
+
+def default_document_title(file_name: str) -> str:
+    """The title shown when none is given: the file name without its extension, its
+    underscores as spaces ("Quyet_dinh_12.pdf" -> "Quyet dinh 12")."""
+    stem = file_name[: -len(file_extension(file_name))] if file_extension(file_name) else file_name
+    return one_line(stem.replace("_", " "))[:DOCUMENT_TITLE_MAX_LENGTH] or file_name
+
+
+def check_document_type(content_type: str | None, file_name: str) -> str:
+    """The content's type, if it is one we take and the name's extension agrees with it;
+    UnsupportedDocumentError otherwise (a ".pdf" that is a PNG, a ".docx" that is an ODT)."""
+    if content_type is None or file_extension(file_name) != DOCUMENT_TYPES[content_type][0]:
+        raise UnsupportedDocumentError
+    return content_type
+
+
+def document_title(raw: str | None, file_name: str) -> str:
+    """The title to keep: the one given, on one line, or the file name's when it is blank."""
+    given = one_line(raw or "")
+    return given or default_document_title(file_name)
+
+
+def document_changes(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The title (on one line, not blank) and position a change of a document sets."""
+    changes: dict[str, Any] = {}
+    if "title" in body:
+        changes["title"] = one_line(body["title"])
+        if not changes["title"]:
+            raise InvalidFieldsError({"title": "Tên văn bản không được để trống."})
+    if "position" in body:
+        changes["position"] = body["position"]
+    if not changes:
+        raise InvalidFieldsError({"(toàn bộ)": "Cần gửi ít nhất một trường để sửa."})
+    return changes
+
+
+def ascii_file_name(file_name: str) -> str:
+    """An ASCII stand-in for a Vietnamese file name, for clients that cannot read the
+    UTF-8 one: "Quyết định số 12.pdf" -> "Quyet dinh so 12.pdf"."""
+    cleaned = clean_file_name(file_name).replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFKD", cleaned)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    safe = re.sub(r"[^A-Za-z0-9 ._()-]", "_", plain).strip(". ")
+    return safe or "van-ban" + file_extension(file_name)
+
+
+def content_disposition(file_name: str) -> str:
+    """The Content-Disposition of a download (RFC 6266): an ASCII fallback and the real
+    name percent-encoded (RFC 8187), so no quote, line break or path gets through."""
+    encoded = quote(clean_file_name(file_name), safe="")
+    return f"attachment; filename=\"{ascii_file_name(file_name)}\"; filename*=UTF-8''{encoded}"

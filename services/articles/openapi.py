@@ -26,7 +26,8 @@ problems = openapi.Problems(
         ),
         "404": (
             "not found (article_not_found, category_not_found, tag_not_found, "
-            "topic_not_found, page_not_found, revision_not_found, user_not_found)"
+            "topic_not_found, page_not_found, revision_not_found, user_not_found, "
+            "document_not_found)"
         ),
         "409": (
             "conflict (slug_taken, version_conflict, invalid_transition: the step is not "
@@ -35,7 +36,11 @@ problems = openapi.Problems(
             "the change would leave no enabled admin; for pages also already_published, "
             "not_deleted and page_deleted: restore it first)"
         ),
-        "415": "wrong media type (unsupported_media_type, unsupported_image_type)",
+        "415": (
+            "wrong media type (unsupported_media_type, unsupported_image_type, "
+            "unsupported_document_type: the content is no PDF, DOCX, XLSX, ODT or ODS, or the "
+            "file name's extension names another type)"
+        ),
         "429": "too many failed logins (too_many_attempts), with Retry-After",
     }
 )
@@ -52,6 +57,7 @@ REVISION = param(
 USER_ID = param("id", "path", {"type": "integer", "minimum": 1}, "user id")
 REVISION = param("rev", "path", {"type": "integer", "minimum": 1}, "revision number")
 CATEGORY_ID = param("id", "path", {"type": "integer", "minimum": 1}, "category id")
+DOCUMENT_ID = param("id", "path", {"type": "integer", "minimum": 1}, "document id")
 TAG_ID = param("id", "path", {"type": "integer", "minimum": 1}, "tag id")
 TOPIC_ID = param("id", "path", {"type": "integer", "minimum": 1}, "topic id")
 PIN_SCOPE = param(
@@ -234,6 +240,41 @@ SCHEMAS: dict[str, Any] = {
             "size": {"type": "integer"},
         },
     },
+    "Document": {
+        "type": "object",
+        "description": "a document (văn bản) attached to an article",
+        "required": [
+            "id",
+            "article_id",
+            "title",
+            "file_name",
+            "content_type",
+            "kind",
+            "size",
+            "position",
+            "url",
+            "uploaded_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "article_id": {"type": "integer"},
+            "title": {"type": "string", "description": "the name readers see"},
+            "file_name": {"type": "string", "description": "offered when downloading"},
+            "content_type": {"enum": list(domain.DOCUMENT_TYPES)},
+            "kind": {"enum": sorted({kind for _, kind in domain.DOCUMENT_TYPES.values()})},
+            "size": {"type": "integer", "description": "bytes"},
+            "position": {"type": "integer", "description": "order in the article's list"},
+            "url": {"type": "string", "description": "/van-ban/{id}, once the article is public"},
+            "uploaded_at": _TIME,
+        },
+    },
+    "DocumentList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}}
+        },
+    },
     "User": {
         "type": "object",
         "description": "a user of the admin; never a password or its hash",
@@ -334,6 +375,22 @@ IMAGE_UPLOAD: dict[str, Any] = {
     "type": "object",
     "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary"}},
+}
+
+DOCUMENT_UPLOAD: dict[str, Any] = {
+    **api.DOCUMENT_UPLOAD.schema,
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary"},
+        **api.DOCUMENT_UPLOAD.schema["properties"],
+    },
+}
+DOCUMENT_FILE = {
+    "description": "the file, as uploaded, with Content-Disposition: attachment",
+    "content": {
+        content_type: {"schema": {"type": "string", "format": "binary"}}
+        for content_type in domain.DOCUMENT_TYPES
+    },
 }
 
 
@@ -662,6 +719,52 @@ def document() -> openapi.Document:
                     | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE),
                     auth=True,
                     body=bodies({"multipart/form-data": IMAGE_UPLOAD}),
+                )
+            },
+            "/api/v1/articles/{id}/documents": {
+                "post": op(
+                    "Attach a document (whoever may edit the article): PDF, DOCX, XLSX, ODT "
+                    f"or ODS up to {domain.DOCUMENT_MAX_BYTES // (1024 * 1024)} MB, its type "
+                    "read from its content and agreeing with its name's extension; the "
+                    "title defaults to the file name without its extension",
+                    {"201": ok("stored, last in the article's list", ref("Document"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    body=bodies({"multipart/form-data": DOCUMENT_UPLOAD}),
+                    parameters=[ARTICLE_ID],
+                ),
+                "get": op(
+                    "The article's documents in their order (whoever sees the article)",
+                    {"200": ok("documents", ref("DocumentList"))}
+                    | problems(*PROTECTED, "404", DATABASE),
+                    auth=True,
+                    parameters=[ARTICLE_ID],
+                ),
+            },
+            "/api/v1/documents/{id}": {
+                "patch": op(
+                    "Rename a document or move it in its article's list (whoever may edit "
+                    "the article)",
+                    {"200": ok("the document", ref("Document"))}
+                    | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    body=body(api.DOCUMENT_PATCH.schema),
+                    parameters=[DOCUMENT_ID],
+                ),
+                "delete": op(
+                    "Remove a document (whoever may edit the article)",
+                    {"204": ok("deleted")} | problems(*PROTECTED, "404", "409", DATABASE),
+                    auth=True,
+                    parameters=[DOCUMENT_ID],
+                ),
+            },
+            "/api/v1/documents/{id}/file": {
+                "get": op(
+                    "Download a document of an article the asker sees, a draft's included "
+                    "(never cached); the public downloads at /van-ban/{id}",
+                    {"200": DOCUMENT_FILE} | problems(*PROTECTED, "404", DATABASE),
+                    auth=True,
+                    parameters=[DOCUMENT_ID],
                 )
             },
             "/api/v1/users": {

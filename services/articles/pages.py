@@ -241,6 +241,7 @@ async def article_page(request: web.Request) -> web.StreamResponse:
             raise _moved(article.url)
         views = await store.views_of(conn, article.id)
         comments = await store.feedback_for(conn, article.id)
+        attached = await store.documents_of(conn, article.id)
         categories = await store.list_categories(conn)
     return public_page(
         request,
@@ -249,6 +250,7 @@ async def article_page(request: web.Request) -> web.StreamResponse:
             "article": article,
             "views": views,
             "comments": comments,
+            "documents": attached,
             "categories": categories,
             "origin": origin(request),
             "canonical": origin(request) + article.url,
@@ -261,7 +263,13 @@ async def print_page(request: web.Request) -> web.Response:
     article = await _public_article(request, int(request.match_info["id"]))
     if article is None:
         return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
-    return public_page(request, "print.html", {"article": article, "origin": origin(request)})
+    async with db.acquire(request.app[POOL]) as conn:
+        attached = await store.documents_of(conn, article.id)
+    return public_page(
+        request,
+        "print.html",
+        {"article": article, "documents": attached, "origin": origin(request)},
+    )
 
 
 # --- search -------------------------------------------------------------------------------
@@ -471,6 +479,41 @@ async def image(request: web.Request) -> web.Response:
         headers={
             "ETag": f'"{found.sha256}"',
             "Cache-Control": IMAGE_CACHE,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# --- documents ----------------------------------------------------------------------------
+
+# A document never changes once uploaded (a new file is a new id), as images do.
+DOCUMENT_CACHE = IMAGE_CACHE
+
+
+@routes.get(r"/van-ban/{id:\d{1,18}}")
+async def document(request: web.Request) -> web.Response:
+    """A document of a published article, as a download under its own name; any other is
+    404 here, whoever asks (staff download through /api/v1/documents/{id}/file), so this
+    answer never depends on who is signed in and may be cached."""
+    document_id = int(request.match_info["id"])
+    if_none_match = request.headers.get("If-None-Match")
+    async with db.acquire(request.app[POOL]) as conn:
+        if if_none_match:
+            digest = await store.public_document_digest(conn, document_id)
+            if digest is not None and _etag_matches(if_none_match, f'"{digest}"'):
+                return web.Response(
+                    status=304, headers={"ETag": f'"{digest}"', "Cache-Control": DOCUMENT_CACHE}
+                )
+        found = await store.document_file(conn, document_id, public_only=True)
+    if found is None:
+        return not_found(request, "Không tìm thấy văn bản bạn yêu cầu.")
+    return web.Response(
+        body=found.data,
+        content_type=found.document.content_type,
+        headers={
+            "Content-Disposition": domain.content_disposition(found.document.file_name),
+            "ETag": f'"{found.sha256}"',
+            "Cache-Control": DOCUMENT_CACHE,
             "X-Content-Type-Options": "nosniff",
         },
     )

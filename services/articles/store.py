@@ -16,6 +16,7 @@ from services.articles.domain import (
     Article,
     Category,
     CategoryNotEmptyError,
+    Document,
     PageRevision,
     PageSlugTakenError,
     Revision,
@@ -1416,3 +1417,120 @@ async def reset_login_failures(
         list(keys),
         forget_after,
     )
+
+
+# --- documents ----------------------------------------------------------------------------
+
+_DOCUMENT_COLUMNS = (
+    "d.id, d.article_id, d.title, d.file_name, d.content_type, d.byte_size, d.position, "
+    "d.uploaded_at"
+)
+
+
+def _document(row: asyncpg.Record) -> Document:
+    return Document(
+        id=row["id"],
+        article_id=row["article_id"],
+        title=row["title"],
+        file_name=row["file_name"],
+        content_type=row["content_type"],
+        size=row["byte_size"],
+        position=row["position"],
+        uploaded_at=row["uploaded_at"],
+    )
+
+
+@dataclass(frozen=True)
+class DocumentFile:
+    document: Document
+    data: bytes
+    sha256: str
+
+
+async def insert_document(
+    conn: asyncpg.Connection,
+    article_id: int,
+    fields: dict[str, Any],
+    data: bytes,
+    sha256: str,
+    uploaded_by: int,
+) -> Document:
+    """A new document, last in its article's list. The caller holds the article's lock,
+    so two uploads never take one position."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO documents AS d (article_id, title, file_name, content_type, data,
+                                       byte_size, sha256, uploaded_by, position)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                    (SELECT coalesce(max(position) + 1, 0) FROM documents
+                      WHERE article_id = $1))
+            RETURNING {_DOCUMENT_COLUMNS}""",
+        article_id,
+        fields["title"],
+        fields["file_name"],
+        fields["content_type"],
+        data,
+        len(data),
+        sha256,
+        uploaded_by,
+    )
+    return _document(row)
+
+
+async def documents_of(conn: asyncpg.Connection, article_id: int) -> list[Document]:
+    rows = await conn.fetch(
+        f"""SELECT {_DOCUMENT_COLUMNS} FROM documents d
+             WHERE d.article_id = $1 ORDER BY d.position, d.id""",
+        article_id,
+    )
+    return [_document(row) for row in rows]
+
+
+async def get_document(conn: asyncpg.Connection, document_id: int) -> Document | None:
+    row = await conn.fetchrow(
+        f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1", document_id
+    )
+    return _document(row) if row else None
+
+
+async def document_file(
+    conn: asyncpg.Connection, document_id: int, *, public_only: bool
+) -> DocumentFile | None:
+    """The document with its bytes; with `public_only`, only if its article is published."""
+    row = await conn.fetchrow(
+        f"""SELECT {_DOCUMENT_COLUMNS}, d.data, d.sha256
+              FROM documents d JOIN articles a ON a.id = d.article_id
+             WHERE d.id = $1 AND (NOT $2 OR a.status = 'published')""",
+        document_id,
+        public_only,
+    )
+    return DocumentFile(_document(row), row["data"], row["sha256"]) if row else None
+
+
+async def public_document_digest(conn: asyncpg.Connection, document_id: int) -> str | None:
+    """A public document's hash alone, to answer a revalidation without reading the bytes."""
+    value = await conn.fetchval(
+        """SELECT d.sha256 FROM documents d JOIN articles a ON a.id = d.article_id
+            WHERE d.id = $1 AND a.status = 'published'""",
+        document_id,
+    )
+    return str(value) if value is not None else None
+
+
+async def update_document(
+    conn: asyncpg.Connection, document_id: int, fields: dict[str, Any]
+) -> Document:
+    """Set the given fields among title and position."""
+    row = await conn.fetchrow(
+        f"""UPDATE documents AS d
+               SET title = coalesce($2, d.title), position = coalesce($3, d.position)
+             WHERE d.id = $1
+         RETURNING {_DOCUMENT_COLUMNS}""",
+        document_id,
+        fields.get("title"),
+        fields.get("position"),
+    )
+    return _document(row)
+
+
+async def delete_document(conn: asyncpg.Connection, document_id: int) -> None:
+    await conn.execute("DELETE FROM documents WHERE id = $1", document_id)

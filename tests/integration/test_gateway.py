@@ -15,6 +15,8 @@ import pytest
 from aiohttp import web
 
 from scripts.run_local import SERVICES, Local, LocalStack
+from services.articles.api import MULTIPART_OVERHEAD_BYTES
+from services.articles.domain import DOCUMENT_MAX_BYTES
 from tests.support.private_services import free_port
 from tests.support.tools import needs
 
@@ -50,7 +52,8 @@ class Upstreams:
             private = {"Cache-Control": "no-store"} if request.path == "/khong-luu" else {}
             return web.Response(text=service, headers=private)
 
-        app = web.Application(client_max_size=10 * 1024 * 1024)
+        # Larger than any route allows: the gateway, not the stand-in, sets the limits.
+        app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", answer)
         return app
 
@@ -110,6 +113,9 @@ async def test_each_public_address_reaches_its_service(gateway: Gateway) -> None
         "/api/v1/categories/3": "articles",
         "/api/v1/tags": "articles",
         "/api/v1/topics/4": "articles",
+        "/api/v1/articles/12/documents": "articles",
+        "/api/v1/documents/7/file": "articles",
+        "/van-ban/7": "articles",
         "/api/v1/auth/token": "articles",
         "/quan-tri": "articles",
         "/api/v1/views/12": "counter",
@@ -149,6 +155,13 @@ async def test_services_see_the_real_peer_never_a_forwarded_address(gateway: Gat
         ("/tin/12/phan-hoi", 60 * 1024, 70 * 1024),  # a reader's feedback form
         ("/api/v1/articles", 500 * 1024, 600 * 1024),  # an editor's article
         ("/api/v1/images", 5 * 1024 * 1024, 7 * 1024 * 1024),  # an editor's upload
+        # A document at the articles service's limit, with the form around it.
+        (
+            "/api/v1/articles/12/documents",
+            DOCUMENT_MAX_BYTES + MULTIPART_OVERHEAD_BYTES,
+            DOCUMENT_MAX_BYTES + 2 * 1024 * 1024,
+        ),
+        ("/api/v1/articles/12", 500 * 1024, 600 * 1024),  # not a document: an article's limit
         ("/tin/ky-ket-12", 16 * 1024, 20 * 1024),  # anything else
     ],
 )
