@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from services.articles import actions, domain, login, store
-from services.articles.answers import optional_principal
+from services.articles.answers import image_too_large, optional_principal
 from services.articles.config import ISSUER, THROTTLE_SECRET
 from services.articles.domain import (
     Article,
@@ -44,9 +44,6 @@ from services.common.web import POOL, client_address
 # The app's body limit (MAX_BODY_BYTES, 64 KiB by default) fits logins and categories;
 # an article's HTML may be longer, so its routes read with this larger limit.
 ARTICLE_BODY_MAX_BYTES = 512 * 1024
-IMAGE_MAX_BYTES = 5 * 1024 * 1024
-# Room for the multipart boundaries and part headers around the file.
-MULTIPART_OVERHEAD_BYTES = 16 * 1024
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 20
 
@@ -932,17 +929,12 @@ async def unfeature_article(request: web.Request) -> web.Response:
 # --- images -------------------------------------------------------------------------------
 
 
-def _too_large() -> Problem:
-    megabytes = IMAGE_MAX_BYTES // (1024 * 1024)
-    return Problem(413, "body_too_large", f"Ảnh vượt quá giới hạn {megabytes} MB.")
-
-
 async def _read_capped(part: BodyPartReader, cap: int) -> bytes:
     chunks, size = [], 0
     while chunk := await part.read_chunk(64 * 1024):
         size += len(chunk)
         if size > cap:
-            raise _too_large()
+            raise image_too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -952,15 +944,15 @@ async def _uploaded_file(request: web.Request) -> bytes:
     app's small body limit does not apply to multipart streams, this one does."""
     if not request.content_type.startswith("multipart/form-data"):
         raise Problem(415, "unsupported_media_type", "Ảnh phải được gửi dạng multipart/form-data.")
-    if (request.content_length or 0) > IMAGE_MAX_BYTES + MULTIPART_OVERHEAD_BYTES:
-        raise _too_large()
+    if (request.content_length or 0) > domain.IMAGE_MAX_BYTES + domain.MULTIPART_OVERHEAD_BYTES:
+        raise image_too_large()
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if isinstance(part, BodyPartReader) and part.name == "file":
-                return await _read_capped(part, IMAGE_MAX_BYTES)
+                return await _read_capped(part, domain.IMAGE_MAX_BYTES)
             if isinstance(part, BodyPartReader):
-                await _read_capped(part, MULTIPART_OVERHEAD_BYTES)  # skip small fields
+                await _read_capped(part, domain.MULTIPART_OVERHEAD_BYTES)  # skip small fields
     except (ValueError, AssertionError, BadHttpMessage) as exc:
         # BadHttpMessage: a part's headers that do not parse (or are too long).
         raise Problem(400, "invalid_multipart", "Nội dung gửi lên không đọc được.") from exc
@@ -970,15 +962,34 @@ async def _uploaded_file(request: web.Request) -> bytes:
 @routes.post("/api/v1/images")
 @require_role(*domain.WRITERS)
 async def upload_image(request: web.Request) -> web.Response:
-    """multipart/form-data with a JPEG, PNG, WebP or GIF in the field "file" (up to 5 MB);
-    the type is read from the file's first bytes, not from its name."""
+    """multipart/form-data with a JPEG, PNG, WebP, GIF or HEIC in the field "file" (up to
+    domain.IMAGE_MAX_BYTES and IMAGE_MAX_PIXELS); it must decode as the type its first
+    bytes claim, whatever its name says. Stored cleaned, upright, with its variants."""
     data = await _uploaded_file(request)
-    image = await actions.add_image(request.app[POOL], request[PRINCIPAL], data)
-    return _json(
-        {"id": image.id, "url": image.url, "content_type": image.content_type, "size": image.size},
-        status=201,
-        headers={"Location": image.url},
-    )
+    image = await actions.add_image(request.app[POOL], data, request[PRINCIPAL].user_id)
+    return _json(image_json(image), status=201, headers={"Location": image.url})
+
+
+def image_json(image: actions.StoredImage) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "url": image.url,
+        "content_type": image.content_type,
+        "size": image.size,
+        "width": image.width,
+        "height": image.height,
+        "variants": [
+            {
+                "name": v.name,
+                "url": v.url,
+                "content_type": v.content_type,
+                "width": v.width,
+                "height": v.height,
+                "size": v.size,
+            }
+            for v in image.variants
+        ],
+    }
 
 
 # --- static pages -------------------------------------------------------------------------

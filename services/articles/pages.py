@@ -451,18 +451,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return etag in candidates or "*" in candidates
 
 
-@routes.get(r"/anh/{id:\d{1,18}}")
-async def image(request: web.Request) -> web.Response:
-    image_id = int(request.match_info["id"])
-    if_none_match = request.headers.get("If-None-Match")
-    async with db.acquire(request.app[POOL]) as conn:
-        if if_none_match:
-            digest = await store.image_digest(conn, image_id)
-            if digest is not None and _etag_matches(if_none_match, f'"{digest}"'):
-                return web.Response(
-                    status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
-                )
-        found = await store.get_image(conn, image_id)
+def _image_answer(request: web.Request, found: store.Image | None) -> web.Response:
     if found is None:
         return not_found(request, "Không tìm thấy ảnh bạn yêu cầu.")
     return web.Response(
@@ -474,6 +463,46 @@ async def image(request: web.Request) -> web.Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+def _not_modified(request: web.Request, digest: str | None) -> web.Response | None:
+    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone."""
+    if digest is not None and _etag_matches(request.headers["If-None-Match"], f'"{digest}"'):
+        return web.Response(
+            status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
+        )
+    return None
+
+
+@routes.get(r"/anh/{id:\d{1,18}}")
+async def image(request: web.Request) -> web.Response:
+    """The cleaned original (as uploaded, for an image stored before uploads were decoded)."""
+    image_id = int(request.match_info["id"])
+    async with db.acquire(request.app[POOL]) as conn:
+        if "If-None-Match" in request.headers:
+            unchanged = _not_modified(request, await store.image_digest(conn, image_id))
+            if unchanged:
+                return unchanged
+        found = await store.get_image(conn, image_id)
+    return _image_answer(request, found)
+
+
+_VARIANT_TYPES = {ext: content_type for content_type, ext in domain.EXTENSIONS.items()}
+
+
+@routes.get(r"/anh/{id:\d{1,18}}/{name:(?:lead|list|share)}.{ext:(?:jpg|png|webp)}")
+async def image_variant(request: web.Request) -> web.Response:
+    """/anh/{id}/lead.webp: a variant made at upload; its URL never changes."""
+    image_id, name = int(request.match_info["id"]), request.match_info["name"]
+    content_type = _VARIANT_TYPES[request.match_info["ext"]]
+    async with db.acquire(request.app[POOL]) as conn:
+        if "If-None-Match" in request.headers:
+            digest = await store.variant_digest(conn, image_id, name, content_type)
+            unchanged = _not_modified(request, digest)
+            if unchanged:
+                return unchanged
+        found = await store.get_variant(conn, image_id, name, content_type)
+    return _image_answer(request, found)
 
 
 # --- the editors' desk: signing in and out, the admin page ------------------------------
