@@ -85,6 +85,7 @@ ARTICLE_PROPERTIES: dict[str, Any] = {
     "category_id": _id(),
     "image_id": _id(nullable=True),
     "image_caption": _text(500),
+    "image_alt": _text(500),
     # Taxonomy: every tag by name or slug (a name no tag has yet makes a new tag; the
     # whole list replaces the article's tags), and a topic's id or null.
     "tags": {
@@ -362,6 +363,7 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
         "image_id": article.image_id,
         "image_url": article.image_url,
         "image_caption": article.image_caption,
+        "image_alt": article.image_alt,
         "status": article.status,
         "version": article.version,
         "author_id": article.author_id,

@@ -328,10 +328,16 @@ class Article:
     tags: tuple[Tag, ...] = ()
     featured_home_until: datetime | None = None
     featured_category_until: datetime | None = None
+    # The lead image's text for those who cannot see it; empty: the caption says it.
+    image_alt: str = ""
 
     @property
     def url(self) -> str:
         return article_path(self.slug, self.id)
+
+    @property
+    def lead_image_alt(self) -> str:
+        return self.image_alt or self.image_caption or self.title
 
     @property
     def image_url(self) -> str | None:
@@ -618,9 +624,11 @@ def check_backdate(published_at: datetime, now: datetime) -> None:
 # Columns an editor writes; body_text follows body_html, byline author_name and unit.
 EDITABLE = (
     "title", "summary", "body_html", "author_name", "unit", "source",
-    "category_id", "image_id", "image_caption",
+    "category_id", "image_id", "image_caption", "image_alt",
 )  # fmt: skip
-ONE_LINE_FIELDS = ("title", "summary", "author_name", "unit", "source", "image_caption")
+ONE_LINE_FIELDS = (
+    "title", "summary", "author_name", "unit", "source", "image_caption", "image_alt",
+)  # fmt: skip
 # The text of an article: a change of any of these keeps a revision and moves
 # "Cập nhật vào ngày"; a change of the others (category, image) does not.
 TEXT_FIELDS = ("title", "summary", "body_html", "author_name", "unit", "source")
@@ -930,8 +938,8 @@ class Picture:
     def has_webp(self) -> bool:
         return any(v.content_type == WEBP for v in self.variants)
 
-    def src(self, name: str = "lead") -> str:
-        variant = self._of(name, webp=False)
+    def src(self, name: str = "lead", webp: bool = False) -> str:
+        variant = self._of(name, webp)
         return variant.url if variant else image_path(self.image_id)
 
     def size(self, name: str = "lead") -> tuple[int, int] | None:

@@ -113,6 +113,10 @@ SCHEMAS: dict[str, Any] = {
             "image_id": {"type": ["integer", "null"]},
             "image_url": {"type": ["string", "null"]},
             "image_caption": {"type": "string"},
+            "image_alt": {
+                "type": "string",
+                "description": "The lead image's alt text; empty: the page uses the caption.",
+            },
             "author_name": {"type": "string"},
             "unit": {"type": "string"},
             "source": {"type": "string", "description": "Nguồn"},

@@ -333,7 +333,8 @@ async def set_pin(
 
 _ARTICLE = """
     SELECT a.id, a.slug, a.title, a.summary, a.body_html, a.byline, a.image_id,
-           a.image_caption, a.author_id, a.status, a.version, a.created_at, a.updated_at,
+           a.image_caption, a.image_alt, a.author_id, a.status, a.version, a.created_at,
+           a.updated_at,
            a.published_at, a.author_name, a.unit, a.source, a.text_updated_at,
            a.publish_at, a.end_at, a.return_reason, a.deleted_at, a.deleted_from,
            c.id AS category_id, c.name AS category_name, c.slug AS category_slug,
@@ -405,6 +406,7 @@ def _article(row: asyncpg.Record, tags: tuple[Tag, ...] = ()) -> Article:
         tags=tags,
         featured_home_until=row["featured_home_until"],
         featured_category_until=row["featured_category_until"],
+        image_alt=row["image_alt"],
     )
 
 
@@ -446,8 +448,9 @@ async def create_article(
     article_id = await conn.fetchval(
         """INSERT INTO articles (slug, title, summary, body_html, body_text, byline,
                                  author_name, unit, source, category_id, image_id,
-                                 image_caption, author_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id""",
+                                 image_caption, author_id, image_alt)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           RETURNING id""",
         derived["slug"],
         fields["title"],
         fields["summary"],
@@ -461,6 +464,7 @@ async def create_article(
         fields.get("image_id"),
         fields.get("image_caption", ""),
         author_id,
+        fields.get("image_alt", ""),
     )
     created = await get_article(conn, article_id)
     assert created is not None

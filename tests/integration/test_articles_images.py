@@ -222,3 +222,76 @@ async def test_add_image_stores_bytes_without_an_upload(site: Site) -> None:
     assert {v.name for v in image.variants} == set(domain.VARIANT_NAMES)
     _, body = await fetch(site, image.url)
     assert has_no_metadata(body)
+
+
+# --- the pages --------------------------------------------------------------------------
+
+
+async def _published_with_picture(site: Site, **fields: Any) -> tuple[dict[str, Any], int]:
+    photo = pictures.encode(pictures.halves(2000, 1500), "JPEG")
+    image = await (await upload(site, photo)).json()
+    article = await site.published(image_id=image["id"], **fields)
+    return article, image["id"]
+
+
+async def test_the_article_page_gives_its_lead_image_srcset_size_and_alt(site: Site) -> None:
+    article, image_id = await _published_with_picture(
+        site,
+        image_caption="Lãnh đạo ký giao ước thi đua.",
+        image_alt="Hai người bắt tay trước bục phát biểu",
+    )
+    assert article["image_alt"] == "Hai người bắt tay trước bục phát biểu"
+    html = await (await site.client.get(article["url"])).text()
+    base = f"/anh/{image_id}"
+    assert (
+        f'<source type="image/webp" srcset="{base}/list.webp 480w, {base}/lead.webp 1200w" '
+        'sizes="(max-width: 46rem) 100vw, 46rem">'
+    ) in html
+    assert (
+        f'<img src="{base}/lead.jpg" srcset="{base}/list.jpg 480w, {base}/lead.jpg 1200w" '
+        'sizes="(max-width: 46rem) 100vw, 46rem" width="1200" height="900" '
+        'alt="Hai người bắt tay trước bục phát biểu">'
+    ) in html
+    assert "<figcaption>Lãnh đạo ký giao ước thi đua.</figcaption>" in html
+    assert f'{base}/share.jpg">' in html  # og:image, the share card
+    assert '<meta property="og:image:width" content="1200">' in html
+    assert '<meta property="og:image:height" content="630">' in html
+
+
+async def test_the_alt_text_defaults_to_the_caption(site: Site) -> None:
+    article, _ = await _published_with_picture(site, image_caption="Toàn cảnh hội nghị.")
+    assert article["image_alt"] == ""
+    html = await (await site.client.get(article["url"])).text()
+    assert 'height="900" alt="Toàn cảnh hội nghị.">' in html
+    patched = await site.client.patch(
+        f"/api/v1/articles/{article['id']}",
+        json={"image_alt": "  Đại biểu   dự hội nghị "},
+        headers=site.auth("editor"),
+    )
+    assert (await patched.json())["image_alt"] == "Đại biểu dự hội nghị"
+    html = await (await site.client.get(article["url"])).text()
+    assert 'height="900" alt="Đại biểu dự hội nghị">' in html
+
+
+async def test_list_pages_show_the_small_variant_lazily_below_the_first_items(
+    site: Site,
+) -> None:
+    category = await site.category()
+    tag = f"the-anh-{category['id']}"
+    published = [
+        await _published_with_picture(
+            site, category_id=category["id"], tags=[tag], title=f"Tin ảnh {n} của trang"
+        )
+        for n in range(3)
+    ]
+    newest_first = [image_id for _, image_id in reversed(published)]
+    for path in (f"/chuyen-muc/{category['slug']}",
+                 f"/the/{tag}", "/tim-kiem?q=tin+anh+cua+trang"):  # fmt: skip
+        html = " ".join((await (await site.client.get(path)).text()).split())
+        for position, image_id in enumerate(newest_first):
+            lazy = ' loading="lazy"' if position >= 2 else ""
+            expected = (
+                f'<source type="image/webp" srcset="/anh/{image_id}/list.webp"> '
+                f'<img src="/anh/{image_id}/list.jpg" width="480" height="360" alt=""{lazy}>'
+            )
+            assert expected in html, (path, position)
