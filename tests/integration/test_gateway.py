@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from scripts.run_local import SERVICES, Local, LocalStack
+from services.articles import domain
 from tests.support.private_services import free_port
 from tests.support.tools import needs
 
@@ -50,7 +51,7 @@ class Upstreams:
             private = {"Cache-Control": "no-store"} if request.path == "/khong-luu" else {}
             return web.Response(text=service, headers=private)
 
-        app = web.Application(client_max_size=10 * 1024 * 1024)
+        app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", answer)
         return app
 
@@ -142,13 +143,17 @@ async def test_services_see_the_real_peer_never_a_forwarded_address(gateway: Gat
     assert [s.forwarded_for for s in upstreams.seen["counter"]] == ["127.0.0.1", "127.0.0.1"]
 
 
+IMAGE_UPLOAD_LIMIT = domain.IMAGE_MAX_BYTES + domain.MULTIPART_OVERHEAD_BYTES
+
+
 @pytest.mark.parametrize(
     ("path", "allowed", "refused"),
     [
         ("/api/v1/views", 1024, 2048),  # a beacon
         ("/tin/12/phan-hoi", 60 * 1024, 70 * 1024),  # a reader's feedback form
         ("/api/v1/articles", 500 * 1024, 600 * 1024),  # an editor's article
-        ("/api/v1/images", 5 * 1024 * 1024, 7 * 1024 * 1024),  # an editor's upload
+        # An editor's upload: the image limit and its multipart overhead, to the byte.
+        ("/api/v1/images", IMAGE_UPLOAD_LIMIT, IMAGE_UPLOAD_LIMIT + 1024),
         ("/tin/ky-ket-12", 16 * 1024, 20 * 1024),  # anything else
     ],
 )
