@@ -7,6 +7,7 @@ domain.py; the handlers turn those into answers.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -15,12 +16,13 @@ from typing import Any
 
 import asyncpg
 
-from services.articles import documents, domain, events, passwords, store
+from services.articles import documents, domain, events, images, passwords, store
 from services.articles.domain import (
     DRAFT,
     Article,
     Category,
     Document,
+    ImageVariant,
     InvalidFieldsError,
     StaticPage,
     Tag,
@@ -452,22 +454,34 @@ class StoredImage:
     id: int
     content_type: str
     size: int
+    width: int
+    height: int
+    variants: tuple[ImageVariant, ...]
 
     @property
     def url(self) -> str:
         return domain.image_path(self.id)
 
 
-async def add_image(pool: asyncpg.Pool, uploader: Principal, data: bytes) -> StoredImage:
-    """Keep an uploaded image; its type read from its first bytes (UnsupportedImageError
-    for anything but JPEG, PNG, WebP or GIF)."""
-    content_type = domain.image_type(data[:16])
-    if content_type is None:
-        raise domain.UnsupportedImageError
-    digest = hashlib.sha256(data).hexdigest()
-    async with db.acquire(pool) as conn:
-        image_id = await store.insert_image(conn, content_type, data, digest, uploader.user_id)
-    return StoredImage(image_id, content_type, len(data))
+async def add_image(pool: asyncpg.Pool, data: bytes, uploaded_by: int | None) -> StoredImage:
+    """Keep an image from its bytes (an upload, an import): decoded and checked, cleaned
+    of its metadata, turned upright, with its variants; the original and its variants
+    commit together. Refusals (nothing stored): ImageTooLargeError, UnsupportedImageError,
+    ImageTooManyPixelsError, BrokenImageError."""
+    # Pillow's work takes a second or more for a phone photo: off the event loop.
+    processed = await asyncio.to_thread(images.process, data)
+    original = processed.original
+    async with db.acquire(pool) as conn, conn.transaction():
+        image_id = await store.insert_image(conn, original, uploaded_by)
+        await store.insert_variants(conn, image_id, processed.variants)
+    variants = tuple(
+        ImageVariant(image_id, v.name, v.content_type, v.width, v.height, len(v.data))
+        for v in processed.variants
+    )
+    return StoredImage(
+        image_id, original.content_type, len(original.data), original.width, original.height,
+        variants,
+    )  # fmt: skip
 
 
 # --- static pages -------------------------------------------------------------------------

@@ -25,6 +25,13 @@ async def optional_principal(request: web.Request) -> Principal | None:
         raise
 
 
+def image_too_large() -> Problem:
+    """413 for a file over IMAGE_MAX_BYTES, whether the handler sees it while reading the
+    upload or add_image sees it in bytes it was given."""
+    megabytes = domain.IMAGE_MAX_BYTES // (1024 * 1024)
+    return Problem(413, "body_too_large", f"Ảnh vượt quá giới hạn {megabytes} MB.")
+
+
 def problem_for(refusal: domain.RefusalError) -> Problem:
     """The answer to a refusal of the rules."""
     match refusal:
@@ -103,7 +110,20 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
         case domain.TopicNotFoundError():
             return Problem(404, "topic_not_found", "Không tìm thấy dòng sự kiện.")
         case domain.UnsupportedImageError():
-            return Problem(415, "unsupported_image_type", "Chỉ nhận ảnh JPEG, PNG, WebP hoặc GIF.")
+            return Problem(
+                415, "unsupported_image_type", "Chỉ nhận ảnh JPEG, PNG, WebP, GIF hoặc HEIC."
+            )
+        case domain.BrokenImageError():
+            message = "Tệp ảnh bị hỏng hoặc không đọc được."
+            return invalid_input({"file": message}, code="image_unreadable", detail=message)
+        case domain.ImageTooManyPixelsError():
+            megapixels = domain.IMAGE_MAX_PIXELS // 1_000_000
+            message = f"Ảnh quá lớn: tối đa {megapixels} triệu điểm ảnh (megapixel)."
+            return invalid_input(
+                {"file": message}, code="image_too_large_in_pixels", detail=message
+            )
+        case domain.ImageTooLargeError():
+            return image_too_large()
         case domain.DocumentNotFoundError():
             return Problem(404, "document_not_found", "Không tìm thấy văn bản.")
         case domain.UnsupportedDocumentError():

@@ -52,9 +52,6 @@ from services.common.web import POOL, client_address
 # The app's body limit (MAX_BODY_BYTES, 64 KiB by default) fits logins and categories;
 # an article's HTML may be longer, so its routes read with this larger limit.
 ARTICLE_BODY_MAX_BYTES = 512 * 1024
-IMAGE_MAX_BYTES = 5 * 1024 * 1024
-# Room for the multipart boundaries and part headers around the file.
-MULTIPART_OVERHEAD_BYTES = 16 * 1024
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 20
 
@@ -96,6 +93,7 @@ ARTICLE_PROPERTIES: dict[str, Any] = {
     "category_id": _id(),
     "image_id": _id(nullable=True),
     "image_caption": _text(500),
+    "image_alt": _text(500),
     # Taxonomy: every tag by name or slug (a name no tag has yet makes a new tag; the
     # whole list replaces the article's tags), and a topic's id or null.
     "tags": {
@@ -373,6 +371,7 @@ def article_json(article: Article, *, with_body: bool = True) -> dict[str, Any]:
         "image_id": article.image_id,
         "image_url": article.image_url,
         "image_caption": article.image_caption,
+        "image_alt": article.image_alt,
         "status": article.status,
         "version": article.version,
         "author_id": article.author_id,
@@ -982,7 +981,7 @@ async def _read_upload(
             f"{what.capitalize()} phải được gửi dạng multipart/form-data.",
         )
     too_large = _too_large(what, max_bytes)
-    if (request.content_length or 0) > max_bytes + MULTIPART_OVERHEAD_BYTES:
+    if (request.content_length or 0) > max_bytes + domain.MULTIPART_OVERHEAD_BYTES:
         raise too_large
     file: tuple[bytes, str] | None = None
     texts: dict[str, bytes] = {}
@@ -997,7 +996,7 @@ async def _read_upload(
             if part.name == "file" and file is None:
                 file = (await _read_capped(part, max_bytes, too_large), part.filename or "")
             else:  # a small field, kept if asked for
-                value = await _read_capped(part, MULTIPART_OVERHEAD_BYTES, too_large)
+                value = await _read_capped(part, domain.MULTIPART_OVERHEAD_BYTES, too_large)
                 if part.name in fields:
                     texts[part.name] = value
         else:
@@ -1032,15 +1031,34 @@ def _form_texts(raw: dict[str, bytes]) -> dict[str, str]:
 @routes.post("/api/v1/images")
 @require_role(*domain.WRITERS)
 async def upload_image(request: web.Request) -> web.Response:
-    """multipart/form-data with a JPEG, PNG, WebP or GIF in the field "file" (up to 5 MB);
-    the type is read from the file's first bytes, not from its name."""
-    upload = await _read_upload(request, IMAGE_MAX_BYTES, "ảnh")
-    image = await actions.add_image(request.app[POOL], request[PRINCIPAL], upload.data)
-    return _json(
-        {"id": image.id, "url": image.url, "content_type": image.content_type, "size": image.size},
-        status=201,
-        headers={"Location": image.url},
-    )
+    """multipart/form-data with a JPEG, PNG, WebP, GIF or HEIC in the field "file" (up to
+    domain.IMAGE_MAX_BYTES and IMAGE_MAX_PIXELS); it must decode as the type its first
+    bytes claim, whatever its name says. Stored cleaned, upright, with its variants."""
+    upload = await _read_upload(request, domain.IMAGE_MAX_BYTES, "ảnh")
+    image = await actions.add_image(request.app[POOL], upload.data, request[PRINCIPAL].user_id)
+    return _json(image_json(image), status=201, headers={"Location": image.url})
+
+
+def image_json(image: actions.StoredImage) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "url": image.url,
+        "content_type": image.content_type,
+        "size": image.size,
+        "width": image.width,
+        "height": image.height,
+        "variants": [
+            {
+                "name": v.name,
+                "url": v.url,
+                "content_type": v.content_type,
+                "width": v.width,
+                "height": v.height,
+                "size": v.size,
+            }
+            for v in image.variants
+        ],
+    }
 
 
 # --- documents ----------------------------------------------------------------------------

@@ -103,7 +103,19 @@ class TopicNotFoundError(RefusalError):
 
 
 class UnsupportedImageError(RefusalError):
-    """The file's first bytes are no JPEG, PNG, WebP or GIF."""
+    """The file's first bytes are no JPEG, PNG, WebP, GIF or HEIC."""
+
+
+class BrokenImageError(RefusalError):
+    """The file claims an image type but does not decode as one (truncated, corrupt)."""
+
+
+class ImageTooLargeError(RefusalError):
+    """The file is larger than IMAGE_MAX_BYTES."""
+
+
+class ImageTooManyPixelsError(RefusalError):
+    """The picture's header claims more than IMAGE_MAX_PIXELS (all frames counted)."""
 
 
 class InvalidFieldsError(RefusalError):
@@ -317,10 +329,16 @@ class Article:
     tags: tuple[Tag, ...] = ()
     featured_home_until: datetime | None = None
     featured_category_until: datetime | None = None
+    # The lead image's text for those who cannot see it; empty: the caption says it.
+    image_alt: str = ""
 
     @property
     def url(self) -> str:
         return article_path(self.slug, self.id)
+
+    @property
+    def lead_image_alt(self) -> str:
+        return self.image_alt or self.image_caption or self.title
 
     @property
     def image_url(self) -> str | None:
@@ -607,9 +625,11 @@ def check_backdate(published_at: datetime, now: datetime) -> None:
 # Columns an editor writes; body_text follows body_html, byline author_name and unit.
 EDITABLE = (
     "title", "summary", "body_html", "author_name", "unit", "source",
-    "category_id", "image_id", "image_caption",
+    "category_id", "image_id", "image_caption", "image_alt",
 )  # fmt: skip
-ONE_LINE_FIELDS = ("title", "summary", "author_name", "unit", "source", "image_caption")
+ONE_LINE_FIELDS = (
+    "title", "summary", "author_name", "unit", "source", "image_caption", "image_alt",
+)  # fmt: skip
 # The text of an article: a change of any of these keeps a revision and moves
 # "Cập nhật vào ngày"; a change of the others (category, image) does not.
 TEXT_FIELDS = ("title", "summary", "body_html", "author_name", "unit", "source")
@@ -792,24 +812,140 @@ def pin_until(raw: str, now: datetime) -> datetime:
 
 # --- images -------------------------------------------------------------------------------
 
+# The upload limits, in one place: the API handler, its OpenAPI description and the
+# gateway's client_max_body_size (deploy/gateway/default.conf.template) follow these.
+# A phone camera's 12 MP JPEG at its highest quality is 5-12 MB; 15 MB leaves it room.
+IMAGE_MAX_BYTES = 15 * 1024 * 1024
+# Room for the multipart boundaries and part headers around the file.
+MULTIPART_OVERHEAD_BYTES = 16 * 1024
+# 50 megapixels: a 50 MP phone sensor's full picture (8160 x 6120) passes; a picture
+# claiming more is refused from its header, before a pixel is decoded (decoded as RGBA it
+# would take 200 MB). Every frame of an animation counts.
+IMAGE_MAX_PIXELS = 50_000_000
+
 IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
     (b"GIF87a", 0, "image/gif"),
     (b"GIF89a", 0, "image/gif"),
     (b"WEBP", 8, "image/webp"),  # after "RIFF" and the 4-byte size
+    # HEIC, as phones save photos: an ISO box "ftyp" and a HEIF brand.
+    (b"ftypheic", 4, "image/heic"),
+    (b"ftypheix", 4, "image/heic"),
+    (b"ftypmif1", 4, "image/heic"),
 )
 
 
 def image_type(head: bytes) -> str | None:
-    """The image type that the file's first bytes prove, whatever name or type it came
-    with; None for anything else (SVG included: it can carry scripts)."""
+    """The image type that the file's first bytes claim, whatever name or type it came
+    with; None for anything else (SVG included: it can carry scripts). Only decoding the
+    whole file (services/articles/images.py) proves the claim."""
     for signature, offset, content_type in IMAGE_SIGNATURES:
         if head[offset : offset + len(signature)] == signature:
             if content_type == "image/webp" and not head.startswith(b"RIFF"):
                 continue
             return content_type
     return None
+
+
+def too_many_pixels(width: int, height: int, frames: int = 1) -> bool:
+    return width * height * max(1, frames) > IMAGE_MAX_PIXELS
+
+
+# The variants made once at upload: the lead image of an article page, the thumbnail of a
+# list, and the card a shared link shows (1200 x 630, the size social sites ask for).
+LEAD_WIDTH = 1200
+LIST_WIDTH = 480
+SHARE_SIZE = (1200, 630)
+VARIANT_NAMES = ("lead", "list", "share")
+# What a variant file is called after its type: /anh/12/lead.webp.
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+WEBP = "image/webp"
+
+
+def fitted_size(width: int, height: int, max_width: int) -> tuple[int, int]:
+    """The size of a picture narrowed to `max_width`, its proportions kept; never wider
+    than it is (a small picture is not blown up)."""
+    if width <= max_width:
+        return width, height
+    return max_width, max(1, round(height * max_width / width))
+
+
+def share_crop(width: int, height: int) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """The centred box of the picture with the share card's proportions, and the size it
+    is scaled to (SHARE_SIZE, or the box's own size when the picture is smaller)."""
+    target_w, target_h = SHARE_SIZE
+    box_w = min(width, round(height * target_w / target_h))
+    box_h = min(height, round(box_w * target_h / target_w))
+    left, top = (width - box_w) // 2, (height - box_h) // 2
+    size = (target_w, target_h) if box_w > target_w else (box_w, box_h)
+    return (left, top, left + box_w, top + box_h), (max(1, size[0]), max(1, size[1]))
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """One stored picture file: an image's cleaned original (name "original") or one of
+    its variants."""
+
+    name: str
+    content_type: str
+    width: int
+    height: int
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ImageVariant:
+    image_id: int
+    name: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+    @property
+    def url(self) -> str:
+        return variant_path(self.image_id, self.name, self.content_type)
+
+
+def variant_path(image_id: int, name: str, content_type: str) -> str:
+    return f"/anh/{image_id}/{name}.{EXTENSIONS[content_type]}"
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What a page needs to show a stored image: its variants, for `srcset`, width and
+    height. An image stored before variants existed has none: the page shows /anh/{id}."""
+
+    image_id: int
+    variants: tuple[ImageVariant, ...] = ()
+
+    def _of(self, name: str, webp: bool) -> ImageVariant | None:
+        return next(
+            (v for v in self.variants if v.name == name and (v.content_type == WEBP) == webp),
+            None,
+        ) or next((v for v in self.variants if v.name == name), None)
+
+    def srcset(self, webp: bool = False) -> str:
+        chosen = [self._of(name, webp) for name in ("list", "lead")]
+        widths = {v.width: v.url for v in chosen if v is not None}
+        return ", ".join(f"{url} {width}w" for width, url in sorted(widths.items()))
+
+    @property
+    def has_webp(self) -> bool:
+        return any(v.content_type == WEBP for v in self.variants)
+
+    def src(self, name: str = "lead", webp: bool = False) -> str:
+        variant = self._of(name, webp)
+        return variant.url if variant else image_path(self.image_id)
+
+    def size(self, name: str = "lead") -> tuple[int, int] | None:
+        variant = self._of(name, webp=False)
+        return (variant.width, variant.height) if variant else None
 
 
 # --- users --------------------------------------------------------------------------------

@@ -37,9 +37,10 @@ problems = openapi.Problems(
             "not_deleted and page_deleted: restore it first)"
         ),
         "415": (
-            "wrong media type (unsupported_media_type, unsupported_image_type, "
-            "unsupported_document_type: the content is no PDF, DOCX, XLSX, ODT or ODS, or the "
-            "file name's extension names another type)"
+            "wrong media type (unsupported_media_type; unsupported_image_type: the file's "
+            "first bytes are no JPEG, PNG, WebP, GIF or HEIC; unsupported_document_type: the "
+            "content is no PDF, DOCX, XLSX, ODT or ODS, or the file name's extension names "
+            "another type)"
         ),
         "429": "too many failed logins (too_many_attempts), with Retry-After",
     }
@@ -119,6 +120,10 @@ SCHEMAS: dict[str, Any] = {
             "image_id": {"type": ["integer", "null"]},
             "image_url": {"type": ["string", "null"]},
             "image_caption": {"type": "string"},
+            "image_alt": {
+                "type": "string",
+                "description": "The lead image's alt text; empty: the page uses the caption.",
+            },
             "author_name": {"type": "string"},
             "unit": {"type": "string"},
             "source": {"type": "string", "description": "Nguồn"},
@@ -232,12 +237,40 @@ SCHEMAS: dict[str, Any] = {
     },
     "Image": {
         "type": "object",
-        "required": ["id", "url", "content_type", "size"],
+        "required": ["id", "url", "content_type", "size", "width", "height", "variants"],
         "properties": {
             "id": {"type": "integer"},
-            "url": {"type": "string", "description": "/anh/{id}"},
+            "url": {
+                "type": "string",
+                "description": (
+                    "/anh/{id}: the cleaned original (full size, no EXIF or GPS, upright; "
+                    "an animated GIF keeps its frames; HEIC is kept as JPEG)"
+                ),
+            },
             "content_type": {"enum": ["image/jpeg", "image/png", "image/webp", "image/gif"]},
-            "size": {"type": "integer"},
+            "size": {"type": "integer", "description": "bytes of the cleaned original"},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "variants": {"type": "array", "items": ref("ImageVariant")},
+        },
+    },
+    "ImageVariant": {
+        "type": "object",
+        "description": (
+            "Made once at upload, never wider than the original: lead (the article page, "
+            f"{domain.LEAD_WIDTH} px wide), list ({domain.LIST_WIDTH} px), share (the card "
+            f"of a shared link, {domain.SHARE_SIZE[0]}x{domain.SHARE_SIZE[1]}, centred crop); "
+            "each in the original's type (PNG for a GIF, JPEG for a HEIC) and WebP. Served "
+            "with Cache-Control: public, max-age=31536000, immutable, an ETag and nosniff."
+        ),
+        "required": ["name", "url", "content_type", "width", "height", "size"],
+        "properties": {
+            "name": {"enum": list(domain.VARIANT_NAMES)},
+            "url": {"type": "string", "description": "/anh/{id}/{name}.{jpg|png|webp}"},
+            "content_type": {"enum": list(domain.EXTENSIONS)},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "size": {"type": "integer", "description": "bytes"},
         },
     },
     "Document": {
@@ -371,6 +404,8 @@ PAGES_DESCRIPTION = (
     "revision. Pages publish no events."
 )
 
+IMAGE_MEGABYTES = domain.IMAGE_MAX_BYTES // (1024 * 1024)
+IMAGE_MEGAPIXELS = domain.IMAGE_MAX_PIXELS // 1_000_000
 IMAGE_UPLOAD: dict[str, Any] = {
     "type": "object",
     "required": ["file"],
@@ -713,12 +748,32 @@ def document() -> openapi.Document:
             },
             "/api/v1/images": {
                 "post": op(
-                    "Upload an image (author, editor): JPEG, PNG, WebP or GIF up to 5 MB, "
-                    "recognised by its first bytes",
+                    f"Upload an image (author, editor): JPEG, PNG, WebP, GIF or HEIC up to "
+                    f"{IMAGE_MEGABYTES} MB and {IMAGE_MEGAPIXELS} megapixels",
                     {"201": ok("stored", ref("Image"))}
-                    | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE),
+                    | problems(*BODY_PROBLEMS, *PROTECTED, DATABASE)
+                    | {
+                        "413": problems.answer(
+                            "413", f"the file is over {IMAGE_MEGABYTES} MB (body_too_large)"
+                        ),
+                        "422": problems.answer(
+                            "422",
+                            "the file does not decode as the image its first bytes claim "
+                            "(image_unreadable), its header claims more than "
+                            f"{IMAGE_MEGAPIXELS} megapixels, all frames counted "
+                            "(image_too_large_in_pixels: refused before decoding), or the "
+                            "field file is missing (invalid_input); nothing is stored",
+                        ),
+                    },
                     auth=True,
                     body=bodies({"multipart/form-data": IMAGE_UPLOAD}),
+                    description=(
+                        "The file (multipart field `file`) must decode, with Pillow, as the "
+                        "type its first bytes claim, whatever its name says. It is stored "
+                        "without its metadata (EXIF, GPS), turned as its EXIF orientation "
+                        "says, and resized once into the variants the public pages use "
+                        "(srcset, width and height). Location: /anh/{id}."
+                    ),
                 )
             },
             "/api/v1/articles/{id}/documents": {

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import math
 import re
+from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,14 @@ def _pager(path: str, page: int, pages: int, **query: str) -> dict[str, Any]:
 # --- home, categories, articles -----------------------------------------------------------
 
 
+async def _pictures(conn: Any, *groups: Iterable[Article]) -> dict[int, domain.Picture]:
+    """The variants of the lead images of these articles, by image id, so that a page can
+    give each <img> its srcset, width and height."""
+    return await store.pictures(
+        conn, (a.image_id for group in groups for a in group if a.image_id is not None)
+    )
+
+
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
@@ -116,6 +125,7 @@ async def home(request: web.Request) -> web.Response:
         featured = await store.featured_on_home(conn, HOME_FEATURED)
         latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
         popular = await store.most_read(conn, MOST_READ)
+        pictures = await _pictures(conn, featured, latest)
     sections = [
         (articles[0].category, articles)
         for _, group in groupby(latest, key=lambda a: a.category.id)
@@ -129,6 +139,7 @@ async def home(request: web.Request) -> web.Response:
             "featured": featured,
             "sections": sections,
             "most_read": popular,
+            "pictures": pictures,
         },
     )
 
@@ -145,6 +156,7 @@ async def category_page(request: web.Request) -> web.Response:
         listed = domain.with_children(category, categories)
         total = await store.count_published(conn, listed)
         articles = await store.page_of_published(conn, listed, page, PER_PAGE)
+        pictures = await _pictures(conn, articles)
     return public_page(
         request,
         "category.html",
@@ -157,6 +169,7 @@ async def category_page(request: web.Request) -> web.Response:
             "total": total,
             "paging": _pager(f"/chuyen-muc/{category.slug}", page, _pages(total)),
             "origin": origin(request),
+            "pictures": pictures,
         },
     )
 
@@ -165,11 +178,11 @@ def _listing(
     request: web.Request,
     kind: str,
     item: Tag | Topic,
-    found: tuple[int, list[Article], list[Category]],
+    found: tuple[int, list[Article], list[Category], dict[int, domain.Picture]],
 ) -> web.Response:
     """The page of a tag's or a topic's published articles, newest first; `found` is
-    their number, this page of them, and the menu's categories."""
-    total, articles, categories = found
+    their number, this page of them, the menu's categories and the articles' pictures."""
+    total, articles, categories, pictures = found
     page = domain.page_number(request.query.get("trang"))
     return public_page(
         request,
@@ -182,6 +195,7 @@ def _listing(
             "total": total,
             "paging": _pager(item.path, page, _pages(total)),
             "origin": origin(request),
+            "pictures": pictures,
         },
     )
 
@@ -193,10 +207,12 @@ async def tag_page(request: web.Request) -> web.Response:
         tag = await store.get_tag_by_slug(conn, request.match_info["slug"])
         if tag is None:
             return not_found(request, "Không tìm thấy thẻ bạn yêu cầu.")
+        articles = await store.page_of_tagged(conn, tag.id, page, PER_PAGE)
         found = (
             await store.count_tagged(conn, tag.id),
-            await store.page_of_tagged(conn, tag.id, page, PER_PAGE),
+            articles,
             await store.list_categories(conn),
+            await _pictures(conn, articles),
         )
     return _listing(request, "Thẻ", tag, found)
 
@@ -208,18 +224,24 @@ async def topic_page(request: web.Request) -> web.Response:
         topic = await store.get_topic_by_slug(conn, request.match_info["slug"])
         if topic is None:
             return not_found(request, "Không tìm thấy dòng sự kiện bạn yêu cầu.")
+        articles = await store.page_of_topic(conn, topic.id, page, PER_PAGE)
         found = (
             await store.count_in_topic(conn, topic.id),
-            await store.page_of_topic(conn, topic.id, page, PER_PAGE),
+            articles,
             await store.list_categories(conn),
+            await _pictures(conn, articles),
         )
     return _listing(request, "Dòng sự kiện", topic, found)
 
 
-async def _public_article(request: web.Request, article_id: int) -> Article | None:
+async def _public_article(
+    request: web.Request, article_id: int
+) -> tuple[Article, dict[int, domain.Picture]] | None:
     async with db.acquire(request.app[POOL]) as conn:
         article = await store.get_article(conn, article_id)
-    return article if article is not None and article.is_public else None
+        if article is None or not article.is_public:
+            return None
+        return article, await _pictures(conn, [article])
 
 
 @routes.get("/tin/{ref}")
@@ -243,6 +265,7 @@ async def article_page(request: web.Request) -> web.StreamResponse:
         comments = await store.feedback_for(conn, article.id)
         attached = await store.documents_of(conn, article.id)
         categories = await store.list_categories(conn)
+        pictures = await _pictures(conn, [article])
     return public_page(
         request,
         "article.html",
@@ -254,21 +277,28 @@ async def article_page(request: web.Request) -> web.StreamResponse:
             "categories": categories,
             "origin": origin(request),
             "canonical": origin(request) + article.url,
+            "pictures": pictures,
         },
     )
 
 
 @routes.get(r"/tin/{id:\d{1,18}}/in")
 async def print_page(request: web.Request) -> web.Response:
-    article = await _public_article(request, int(request.match_info["id"]))
-    if article is None:
+    found = await _public_article(request, int(request.match_info["id"]))
+    if found is None:
         return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
+    article, pictures = found
     async with db.acquire(request.app[POOL]) as conn:
         attached = await store.documents_of(conn, article.id)
     return public_page(
         request,
         "print.html",
-        {"article": article, "documents": attached, "origin": origin(request)},
+        {
+            "article": article,
+            "documents": attached,
+            "origin": origin(request),
+            "pictures": pictures,
+        },
     )
 
 
@@ -287,6 +317,7 @@ async def search_page(request: web.Request) -> web.Response:
             patterns = [domain.like_pattern(t) for t in terms]
             found = await store.search(conn, patterns, page, PER_PAGE)
         categories = await store.list_categories(conn)
+        pictures = await _pictures(conn, found.items)
     return public_page(
         request,
         "search.html",
@@ -296,6 +327,7 @@ async def search_page(request: web.Request) -> web.Response:
             "total": found.total,
             "categories": categories,
             "paging": _pager("/tim-kiem", page, _pages(found.total), q=query),
+            "pictures": pictures,
         },
     )
 
@@ -459,18 +491,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return etag in candidates or "*" in candidates
 
 
-@routes.get(r"/anh/{id:\d{1,18}}")
-async def image(request: web.Request) -> web.Response:
-    image_id = int(request.match_info["id"])
-    if_none_match = request.headers.get("If-None-Match")
-    async with db.acquire(request.app[POOL]) as conn:
-        if if_none_match:
-            digest = await store.image_digest(conn, image_id)
-            if digest is not None and _etag_matches(if_none_match, f'"{digest}"'):
-                return web.Response(
-                    status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
-                )
-        found = await store.get_image(conn, image_id)
+def _image_answer(request: web.Request, found: store.Image | None) -> web.Response:
     if found is None:
         return not_found(request, "Không tìm thấy ảnh bạn yêu cầu.")
     return web.Response(
@@ -482,6 +503,46 @@ async def image(request: web.Request) -> web.Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+def _not_modified(request: web.Request, digest: str | None) -> web.Response | None:
+    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone."""
+    if digest is not None and _etag_matches(request.headers["If-None-Match"], f'"{digest}"'):
+        return web.Response(
+            status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
+        )
+    return None
+
+
+@routes.get(r"/anh/{id:\d{1,18}}")
+async def image(request: web.Request) -> web.Response:
+    """The cleaned original (as uploaded, for an image stored before uploads were decoded)."""
+    image_id = int(request.match_info["id"])
+    async with db.acquire(request.app[POOL]) as conn:
+        if "If-None-Match" in request.headers:
+            unchanged = _not_modified(request, await store.image_digest(conn, image_id))
+            if unchanged:
+                return unchanged
+        found = await store.get_image(conn, image_id)
+    return _image_answer(request, found)
+
+
+_VARIANT_TYPES = {ext: content_type for content_type, ext in domain.EXTENSIONS.items()}
+
+
+@routes.get(r"/anh/{id:\d{1,18}}/{name:(?:lead|list|share)}.{ext:(?:jpg|png|webp)}")
+async def image_variant(request: web.Request) -> web.Response:
+    """/anh/{id}/lead.webp: a variant made at upload; its URL never changes."""
+    image_id, name = int(request.match_info["id"]), request.match_info["name"]
+    content_type = _VARIANT_TYPES[request.match_info["ext"]]
+    async with db.acquire(request.app[POOL]) as conn:
+        if "If-None-Match" in request.headers:
+            digest = await store.variant_digest(conn, image_id, name, content_type)
+            unchanged = _not_modified(request, digest)
+            if unchanged:
+                return unchanged
+        found = await store.get_variant(conn, image_id, name, content_type)
+    return _image_answer(request, found)
 
 
 # --- documents ----------------------------------------------------------------------------
@@ -496,14 +557,13 @@ async def document(request: web.Request) -> web.Response:
     404 here, whoever asks (staff download through /api/v1/documents/{id}/file), so this
     answer never depends on who is signed in and may be cached."""
     document_id = int(request.match_info["id"])
-    if_none_match = request.headers.get("If-None-Match")
     async with db.acquire(request.app[POOL]) as conn:
-        if if_none_match:
-            digest = await store.public_document_digest(conn, document_id)
-            if digest is not None and _etag_matches(if_none_match, f'"{digest}"'):
-                return web.Response(
-                    status=304, headers={"ETag": f'"{digest}"', "Cache-Control": DOCUMENT_CACHE}
-                )
+        if "If-None-Match" in request.headers:
+            unchanged = _not_modified(
+                request, await store.public_document_digest(conn, document_id)
+            )
+            if unchanged:
+                return unchanged
         found = await store.document_file(conn, document_id, public_only=True)
     if found is None:
         return not_found(request, "Không tìm thấy văn bản bạn yêu cầu.")

@@ -3,7 +3,7 @@ query. The caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,8 +17,11 @@ from services.articles.domain import (
     Category,
     CategoryNotEmptyError,
     Document,
+    EncodedImage,
+    ImageVariant,
     PageRevision,
     PageSlugTakenError,
+    Picture,
     Revision,
     SlugTakenError,
     StateChange,
@@ -331,7 +334,8 @@ async def set_pin(
 
 _ARTICLE = """
     SELECT a.id, a.slug, a.title, a.summary, a.body_html, a.byline, a.image_id,
-           a.image_caption, a.author_id, a.status, a.version, a.created_at, a.updated_at,
+           a.image_caption, a.image_alt, a.author_id, a.status, a.version, a.created_at,
+           a.updated_at,
            a.published_at, a.author_name, a.unit, a.source, a.text_updated_at,
            a.publish_at, a.end_at, a.return_reason, a.deleted_at, a.deleted_from,
            c.id AS category_id, c.name AS category_name, c.slug AS category_slug,
@@ -403,6 +407,7 @@ def _article(row: asyncpg.Record, tags: tuple[Tag, ...] = ()) -> Article:
         tags=tags,
         featured_home_until=row["featured_home_until"],
         featured_category_until=row["featured_category_until"],
+        image_alt=row["image_alt"],
     )
 
 
@@ -444,8 +449,9 @@ async def create_article(
     article_id = await conn.fetchval(
         """INSERT INTO articles (slug, title, summary, body_html, body_text, byline,
                                  author_name, unit, source, category_id, image_id,
-                                 image_caption, author_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id""",
+                                 image_caption, author_id, image_alt)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           RETURNING id""",
         derived["slug"],
         fields["title"],
         fields["summary"],
@@ -459,6 +465,7 @@ async def create_article(
         fields.get("image_id"),
         fields.get("image_caption", ""),
         author_id,
+        fields.get("image_alt", ""),
     )
     created = await get_article(conn, article_id)
     assert created is not None
@@ -908,18 +915,35 @@ class Image:
 
 
 async def insert_image(
-    conn: asyncpg.Connection, content_type: str, data: bytes, sha256: str, uploaded_by: int
+    conn: asyncpg.Connection, original: EncodedImage, uploaded_by: int | None
 ) -> int:
     return int(
         await conn.fetchval(
-            """INSERT INTO images (content_type, data, byte_size, sha256, uploaded_by)
-               VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-            content_type,
-            data,
-            len(data),
-            sha256,
+            """INSERT INTO images (content_type, data, byte_size, sha256, uploaded_by,
+                                   width, height)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+            original.content_type,
+            original.data,
+            len(original.data),
+            original.sha256,
             uploaded_by,
+            original.width,
+            original.height,
         )
+    )
+
+
+async def insert_variants(
+    conn: asyncpg.Connection, image_id: int, variants: Sequence[EncodedImage]
+) -> None:
+    await conn.executemany(
+        """INSERT INTO image_variants (image_id, name, content_type, width, height, data,
+                                       byte_size, sha256)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        [
+            (image_id, v.name, v.content_type, v.width, v.height, v.data, len(v.data), v.sha256)
+            for v in variants
+        ],
     )
 
 
@@ -934,6 +958,52 @@ async def image_digest(conn: asyncpg.Connection, image_id: int) -> str | None:
     """The image's hash alone, to answer a revalidation without reading the bytes."""
     value = await conn.fetchval("SELECT sha256 FROM images WHERE id = $1", image_id)
     return str(value) if value is not None else None
+
+
+async def get_variant(
+    conn: asyncpg.Connection, image_id: int, name: str, content_type: str
+) -> Image | None:
+    row = await conn.fetchrow(
+        """SELECT content_type, data, sha256 FROM image_variants
+            WHERE image_id = $1 AND name = $2 AND content_type = $3""",
+        image_id,
+        name,
+        content_type,
+    )
+    return Image(image_id, row["content_type"], row["data"], row["sha256"]) if row else None
+
+
+async def variant_digest(
+    conn: asyncpg.Connection, image_id: int, name: str, content_type: str
+) -> str | None:
+    value = await conn.fetchval(
+        """SELECT sha256 FROM image_variants
+            WHERE image_id = $1 AND name = $2 AND content_type = $3""",
+        image_id,
+        name,
+        content_type,
+    )
+    return str(value) if value is not None else None
+
+
+async def pictures(conn: asyncpg.Connection, image_ids: Iterable[int]) -> dict[int, Picture]:
+    """What the pages need to show each image: its variants' types and sizes (not bytes).
+    An image with no variants (stored before they existed) is a Picture without any."""
+    wanted = sorted(set(image_ids))
+    rows = await conn.fetch(
+        """SELECT image_id, name, content_type, width, height, byte_size FROM image_variants
+            WHERE image_id = ANY($1::bigint[]) ORDER BY image_id, name, content_type""",
+        wanted,
+    )
+    variants: dict[int, list[ImageVariant]] = {}
+    for r in rows:
+        variants.setdefault(r["image_id"], []).append(
+            ImageVariant(
+                r["image_id"], r["name"], r["content_type"], r["width"], r["height"],
+                r["byte_size"],
+            )
+        )  # fmt: skip
+    return {i: Picture(i, tuple(variants.get(i, ()))) for i in wanted}
 
 
 # --- static pages -------------------------------------------------------------------------

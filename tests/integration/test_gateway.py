@@ -15,8 +15,7 @@ import pytest
 from aiohttp import web
 
 from scripts.run_local import SERVICES, Local, LocalStack
-from services.articles.api import MULTIPART_OVERHEAD_BYTES
-from services.articles.domain import DOCUMENT_MAX_BYTES
+from services.articles import domain
 from tests.support.private_services import free_port
 from tests.support.tools import needs
 
@@ -148,18 +147,22 @@ async def test_services_see_the_real_peer_never_a_forwarded_address(gateway: Gat
     assert [s.forwarded_for for s in upstreams.seen["counter"]] == ["127.0.0.1", "127.0.0.1"]
 
 
+IMAGE_UPLOAD_LIMIT = domain.IMAGE_MAX_BYTES + domain.MULTIPART_OVERHEAD_BYTES
+
+
 @pytest.mark.parametrize(
     ("path", "allowed", "refused"),
     [
         ("/api/v1/views", 1024, 2048),  # a beacon
         ("/tin/12/phan-hoi", 60 * 1024, 70 * 1024),  # a reader's feedback form
         ("/api/v1/articles", 500 * 1024, 600 * 1024),  # an editor's article
-        ("/api/v1/images", 5 * 1024 * 1024, 7 * 1024 * 1024),  # an editor's upload
+        # An editor's upload: the image limit and its multipart overhead, to the byte.
+        ("/api/v1/images", IMAGE_UPLOAD_LIMIT, IMAGE_UPLOAD_LIMIT + 1024),
         # A document at the articles service's limit, with the form around it.
         (
             "/api/v1/articles/12/documents",
-            DOCUMENT_MAX_BYTES + MULTIPART_OVERHEAD_BYTES,
-            DOCUMENT_MAX_BYTES + 2 * 1024 * 1024,
+            domain.DOCUMENT_MAX_BYTES + domain.MULTIPART_OVERHEAD_BYTES,
+            domain.DOCUMENT_MAX_BYTES + 2 * 1024 * 1024,
         ),
         ("/api/v1/articles/12", 500 * 1024, 600 * 1024),  # not a document: an article's limit
         ("/tin/ky-ket-12", 16 * 1024, 20 * 1024),  # anything else

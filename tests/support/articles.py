@@ -25,9 +25,10 @@ from tests.support import keys
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 
 PASSWORD = "mật khẩu đủ dài 2024"
+# A 1 x 1 transparent PNG that decodes (uploads are decoded before they are stored).
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc````\x00\x00\x00\x05\x00\x01\xa5\xf6E@\x00"
     b"\x00\x00\x00IEND\xaeB`\x82"
 )
 

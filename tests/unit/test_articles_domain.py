@@ -332,6 +332,8 @@ def test_public_feedback_is_read_from_the_event_data() -> None:
         (b"GIF87a\x01\x00", "image/gif"),
         (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
         (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
+        (b"\x00\x00\x00\x18ftypmp42\x00\x00", None),  # a video
         (b"<svg xmlns=", None),
         (b"%PDF-1.7", None),
         (b"", None),
@@ -339,6 +341,63 @@ def test_public_feedback_is_read_from_the_event_data() -> None:
 )
 def test_image_types_come_from_the_first_bytes(head: bytes, content_type: str | None) -> None:
     assert domain.image_type(head) == content_type
+
+
+def test_the_pixel_limit_passes_a_50_mp_photo_and_counts_every_frame() -> None:
+    assert not domain.too_many_pixels(4000, 3000)  # a 12 MP phone photo
+    assert not domain.too_many_pixels(8160, 6120)  # a 50 MP sensor's full picture
+    assert domain.too_many_pixels(30000, 30000)
+    assert domain.too_many_pixels(1000, 1000, frames=51)
+
+
+@pytest.mark.parametrize(
+    ("size", "max_width", "fitted"),
+    [
+        ((4000, 3000), 1200, (1200, 900)),
+        ((3000, 4000), 480, (480, 640)),
+        ((300, 200), 1200, (300, 200)),
+    ],
+)
+def test_a_variant_is_narrowed_never_widened(
+    size: tuple[int, int], max_width: int, fitted: tuple[int, int]
+) -> None:
+    assert domain.fitted_size(*size, max_width) == fitted
+
+
+@pytest.mark.parametrize(
+    ("size", "box", "scaled"),
+    [
+        ((4000, 3000), (0, 450, 4000, 2550), (1200, 630)),  # landscape: top and bottom cut
+        ((3000, 4000), (0, 1212, 3000, 2787), (1200, 630)),  # portrait
+        ((300, 200), (0, 21, 300, 179), (300, 158)),  # small: cropped, not blown up
+    ],
+)
+def test_the_share_card_is_the_centred_box_of_its_proportions(
+    size: tuple[int, int], box: tuple[int, int, int, int], scaled: tuple[int, int]
+) -> None:
+    assert domain.share_crop(*size) == (box, scaled)
+
+
+def _variant(name: str, content_type: str, width: int) -> domain.ImageVariant:
+    return domain.ImageVariant(7, name, content_type, width, width * 3 // 4, 1000)
+
+
+def test_a_picture_offers_its_variants_by_width() -> None:
+    picture = domain.Picture(
+        7,
+        tuple(
+            _variant(name, content_type, width)
+            for name, width in (("lead", 1200), ("list", 480))
+            for content_type in ("image/jpeg", "image/webp")
+        ),
+    )
+    assert picture.srcset() == "/anh/7/list.jpg 480w, /anh/7/lead.jpg 1200w"
+    assert picture.srcset(webp=True) == "/anh/7/list.webp 480w, /anh/7/lead.webp 1200w"
+    assert picture.src("list") == "/anh/7/list.jpg"
+    assert picture.size("lead") == (1200, 900)
+    # An image stored before variants existed is shown as it is.
+    assert domain.Picture(8).src() == "/anh/8"
+    assert domain.Picture(8).size() is None
 
 
 # --- login slow-down ------------------------------------------------------------------------
