@@ -393,6 +393,106 @@ async def take_step(
         return await _step(conn, principal, article, action, given or domain.StepInput())
 
 
+# --- import from an earlier site ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportTimes:
+    """An imported article's dates on the site it came from: its publication (None for a
+    draft never published) and the last change of its text ("Cập nhật vào ngày")."""
+
+    published_at: datetime | None
+    updated_at: datetime | None
+
+
+async def import_article(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    external_id: str,
+    body: Mapping[str, Any],
+    times: ImportTimes,
+    *,
+    imported_views: int | None,
+    publish: bool,
+) -> Article | None:
+    """An article brought over from an earlier site, in one transaction: created from
+    `body`'s fields (the body sanitised like any other, tags created as needed) with its
+    own dates and view count, then published at its past time (article.published, which
+    carries imported_views to the counter) or left a draft. None, and nothing written, if
+    `external_id` was imported before: a second run never doubles nor overwrites an
+    article (editors may have changed it here since)."""
+    fields = domain.clean_article_fields(body)
+    taxonomy = domain.taxonomy_fields(body)
+    derived = domain.derived_columns(fields)
+    if publish and times.published_at is None:
+        raise InvalidFieldsError({"published_at": "Bài đã đăng cần thời điểm đăng."})
+    async with db.acquire(pool) as conn, conn.transaction():
+        # Claimed first: a concurrent run importing the same id waits here, then skips it.
+        if not await store.claim_external_id(conn, external_id):
+            return None
+        tags = await _references(conn, fields, taxonomy)
+        derived["slug"] = await _free_slug(conn, fields["title"], None)
+        created = await store.create_article(conn, fields, derived, principal.user_id)
+        written_at = times.updated_at or times.published_at
+        await store.set_imported_details(conn, created.id, written_at, imported_views)
+        await store.add_revision(conn, created, principal.user_id)
+        if taxonomy:
+            await _set_taxonomy(conn, created.id, taxonomy, tags)
+        article = await _reread(conn, created.id)
+        if publish:
+            given = domain.StepInput(published_at=times.published_at)
+            article = await _step(conn, principal, article, "publish", given)
+        await store.record_import(conn, external_id, article.id)
+    return article
+
+
+async def imported_external_ids(pool: asyncpg.Pool) -> set[str]:
+    """Every external id imported so far (a run skips these without reading further)."""
+    async with db.acquire(pool) as conn:
+        return await store.imported_external_ids(conn)
+
+
+async def category_for_import(pool: asyncpg.Pool, name: str, parent: str | None = None) -> Category:
+    """The category an imported article goes in, by name or slug, created (under `parent`,
+    found or created the same way) if there is none. A parent that is itself a child is
+    not nested further: the category is made at the top level instead."""
+    parent_category = await category_for_import(pool, parent) if parent else None
+    found = await _category_named(pool, name)
+    if found is not None:
+        return found
+    parent_id = None
+    if parent_category is not None and parent_category.parent_id is None:
+        parent_id = parent_category.id
+    try:
+        return await create_category(pool, name, None, parent_id)
+    except domain.SlugTakenError:
+        # Made meanwhile by another run: take that one.
+        again = await _category_named(pool, name)
+        if again is None:
+            raise
+        return again
+
+
+async def _category_named(pool: asyncpg.Pool, name: str) -> Category | None:
+    async with db.acquire(pool) as conn:
+        return await store.find_category(conn, domain.one_line(name), domain.make_slug(name, ""))
+
+
+async def import_principal(pool: asyncpg.Pool, username: str | None) -> Principal:
+    """Who an import acts as: the named user, or the first enabled admin. The articles are
+    theirs, and their transitions name them. UserNotFoundError if there is none, or the
+    named user is disabled or may not publish."""
+    async with db.acquire(pool) as conn:
+        if username:
+            user = await store.get_user_by_username(conn, domain.username_key(username))
+        else:
+            user = await store.first_admin(conn)
+    principal = domain.import_principal(user, utc_now())
+    if principal is None:
+        raise domain.UserNotFoundError
+    return principal
+
+
 # --- the scheduler ------------------------------------------------------------------------
 
 
@@ -457,15 +557,16 @@ class StoredImage:
         return domain.image_path(self.id)
 
 
-async def add_image(pool: asyncpg.Pool, uploader: Principal, data: bytes) -> StoredImage:
-    """Keep an uploaded image; its type read from its first bytes (UnsupportedImageError
-    for anything but JPEG, PNG, WebP or GIF)."""
+async def add_image(pool: asyncpg.Pool, data: bytes, uploaded_by: int | None) -> StoredImage:
+    """Keep an image from its bytes (an upload, or an image an import brings over); its
+    type read from its first bytes (UnsupportedImageError for anything but JPEG, PNG, WebP
+    or GIF)."""
     content_type = domain.image_type(data[:16])
     if content_type is None:
         raise domain.UnsupportedImageError
     digest = hashlib.sha256(data).hexdigest()
     async with db.acquire(pool) as conn:
-        image_id = await store.insert_image(conn, content_type, data, digest, uploader.user_id)
+        image_id = await store.insert_image(conn, content_type, data, digest, uploaded_by)
     return StoredImage(image_id, content_type, len(data))
 
 

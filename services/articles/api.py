@@ -973,7 +973,7 @@ async def upload_image(request: web.Request) -> web.Response:
     """multipart/form-data with a JPEG, PNG, WebP or GIF in the field "file" (up to 5 MB);
     the type is read from the file's first bytes, not from its name."""
     data = await _uploaded_file(request)
-    image = await actions.add_image(request.app[POOL], request[PRINCIPAL], data)
+    image = await actions.add_image(request.app[POOL], data, request[PRINCIPAL].user_id)
     return _json(
         {"id": image.id, "url": image.url, "content_type": image.content_type, "size": image.size},
         status=201,

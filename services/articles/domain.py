@@ -316,6 +316,8 @@ class Article:
     tags: tuple[Tag, ...] = ()
     featured_home_until: datetime | None = None
     featured_category_until: datetime | None = None
+    # The views an imported article had on the site it came from (None: written here).
+    imported_views: int | None = None
 
     @property
     def url(self) -> str:
@@ -831,6 +833,25 @@ class User:
     disabled: bool
     created_at: datetime
     updated_at: datetime
+
+
+# An import is one command run; its principal is never sent anywhere, so this only has to
+# outlast the run.
+IMPORT_PRINCIPAL_HOURS = 24
+
+
+def import_principal(user: User | None, now: datetime) -> Principal | None:
+    """Who an import acts as: an enabled user who may publish (editor or admin); None for
+    anyone else."""
+    if user is None or user.disabled:
+        return None
+    principal = Principal(
+        user_id=user.id,
+        name=user.username,
+        roles=user.roles,
+        expires_at=now + timedelta(hours=IMPORT_PRINCIPAL_HOURS),
+    )
+    return principal if is_publisher(principal) else None
 
 
 def username_key(raw: str) -> str:
