@@ -249,16 +249,21 @@ async def _free_slug(conn: asyncpg.Connection, title: str, article_id: int | Non
 async def create_article(
     pool: asyncpg.Pool, principal: Principal, body: Mapping[str, Any]
 ) -> Article:
-    """A new draft of `body`'s fields, owned by `principal`; its text is revision 1."""
+    """A new draft of `body`'s fields, owned by `principal`; its text is revision 1. An
+    editor may give `imported_views` (the count it had on an earlier site): its events
+    carry it to the counter, which starts the article's total there."""
     fields = domain.clean_article_fields(body)
     taxonomy = domain.taxonomy_fields(body)
     derived = domain.derived_columns(fields)
+    imported_views = domain.check_imported_views(principal, body)
     async with db.acquire(pool) as conn, conn.transaction():
         tags = await _references(conn, fields, taxonomy)
         derived["slug"] = await _free_slug(conn, fields["title"], None)
         created = await store.create_article(conn, fields, derived, principal.user_id)
         await store.add_revision(conn, created, principal.user_id)
-        if not taxonomy:
+        if imported_views is not None:
+            await store.set_imported_details(conn, created.id, None, imported_views)
+        if not taxonomy and imported_views is None:
             return created
         await _set_taxonomy(conn, created.id, taxonomy, tags)
         return await _reread(conn, created.id)

@@ -404,6 +404,7 @@ ACTION_NAMES = {
     "publish_due": "tự đăng theo lịch",
     "expire": "cho hết hạn",
     "edit": "sửa",
+    "import_views": "đặt số lần xem mang từ trang cũ cho",
 }
 
 
@@ -833,6 +834,15 @@ class User:
     disabled: bool
     created_at: datetime
     updated_at: datetime
+
+
+def check_imported_views(principal: Principal, body: Mapping[str, Any]) -> int | None:
+    """The view count a new article brings from an earlier site, if the request gives one:
+    only editors and admins may set it (it starts the article's total on the counter)."""
+    views = body.get("imported_views")
+    if views is not None and not is_publisher(principal):
+        raise ActionForbiddenError("import_views")
+    return int(views) if views is not None else None
 
 
 # An import is one command run; its principal is never sent anywhere, so this only has to

@@ -363,3 +363,31 @@ async def test_a_file_with_an_xml_entity_is_refused_whole(site: Site, tmp_path: 
     empty.write_text("\n\n")
     assert not (await run(empty, "jsonl", site=site)).read_anything
     assert await counts(site) == before
+
+
+async def test_an_editor_may_create_an_article_with_its_earlier_views(site: Site) -> None:
+    category = await site.category()
+    body = {
+        "title": "Bài chuyển sang từ trang cũ",
+        "summary": "Tóm tắt.",
+        "body_html": "<p>Nội dung.</p>",
+        "category_id": category["id"],
+        "imported_views": 245,
+    }
+    created = await site.client.post("/api/v1/articles", json=body, headers=site.auth("editor"))
+    assert created.status == 201, await created.text()
+    article_id = (await created.json())["id"]
+    published = await site.client.post(
+        f"/api/v1/articles/{article_id}/publish", headers=site.auth("editor")
+    )
+    assert published.status == 200
+    assert [e["data"]["imported_views"] for e in await published_events(site, article_id)] == [245]
+
+    before = await counts(site)
+    for role, views, status in (("author", 245, 403), ("editor", -1, 422), ("editor", "9", 422)):
+        refused = await site.client.post(
+            "/api/v1/articles", json={**body, "imported_views": views}, headers=site.auth(role)
+        )
+        assert refused.status == status, (role, views)
+        assert refused.content_type == "application/problem+json"
+    assert await counts(site) == before
