@@ -410,44 +410,81 @@ class ImportTimes:
     updated_at: datetime | None
 
 
-async def import_article(
-    pool: asyncpg.Pool,
+@dataclass(frozen=True)
+class ImportItem:
+    """One article brought over from an earlier site: its fields (as an editor sends them;
+    the body is sanitised like any other), its dates there, its view count there, and
+    whether it was published there (else it stays a draft, never published)."""
+
+    external_id: str
+    body: Mapping[str, Any]
+    times: ImportTimes
+    imported_views: int | None
+    publish: bool
+
+
+async def import_batch(
+    pool: asyncpg.Pool, principal: Principal, items: list[ImportItem]
+) -> list[Article | None | domain.RefusalError]:
+    """Import the items: each is created with its tags, dates and view count, then
+    published at its own past time (article.published, which carries the view count to
+    the counter) or left a draft. All in one transaction (one commit for many articles:
+    commits and round trips were most of an import's time), each item in a savepoint of
+    its own, so a refused one leaves nothing and the others are kept. For each item: the
+    article; None if its external id was imported before (a second run never doubles nor
+    overwrites an article: editors may have changed it here since); or the refusal."""
+    results: list[Article | None | domain.RefusalError] = []
+    async with db.acquire(pool) as conn, conn.transaction():
+        for item in items:
+            try:
+                async with conn.transaction():
+                    results.append(
+                        await _import_one(
+                            conn,
+                            principal,
+                            item.external_id,
+                            item.body,
+                            item.times,
+                            item.imported_views,
+                            item.publish,
+                        )
+                    )
+            except domain.RefusalError as refusal:
+                results.append(refusal)
+    return results
+
+
+async def _import_one(
+    conn: asyncpg.Connection,
     principal: Principal,
     external_id: str,
     body: Mapping[str, Any],
     times: ImportTimes,
-    *,
     imported_views: int | None,
     publish: bool,
 ) -> Article | None:
-    """An article brought over from an earlier site, in one transaction: created from
-    `body`'s fields (the body sanitised like any other, tags created as needed) with its
-    own dates and view count, then published at its past time (article.published, which
-    carries imported_views to the counter) or left a draft. None, and nothing written, if
-    `external_id` was imported before: a second run never doubles nor overwrites an
-    article (editors may have changed it here since)."""
+    """One item of import_batch, in the caller's transaction."""
     fields = domain.clean_article_fields(body)
     taxonomy = domain.taxonomy_fields(body)
     derived = domain.derived_columns(fields)
     if publish and times.published_at is None:
         raise InvalidFieldsError({"published_at": "Bài đã đăng cần thời điểm đăng."})
-    async with db.acquire(pool) as conn, conn.transaction():
-        # Claimed first: a concurrent run importing the same id waits here, then skips it.
-        if not await store.claim_external_id(conn, external_id):
-            return None
-        tags = await _references(conn, fields, taxonomy)
-        derived["slug"] = await _free_slug(conn, fields["title"], None)
-        created = await store.create_article(conn, fields, derived, principal.user_id)
-        written_at = times.updated_at or times.published_at
-        await store.set_imported_details(conn, created.id, written_at, imported_views)
-        await store.add_revision(conn, created, principal.user_id)
-        if taxonomy:
-            await _set_taxonomy(conn, created.id, taxonomy, tags)
-        article = await _reread(conn, created.id)
-        if publish:
-            given = domain.StepInput(published_at=times.published_at)
-            article = await _step(conn, principal, article, "publish", given)
-        await store.record_import(conn, external_id, article.id)
+    # Claimed first: a concurrent run importing the same id waits here, then skips it.
+    if not await store.claim_external_id(conn, external_id):
+        return None
+    tags = await _references(conn, fields, taxonomy)
+    derived["slug"] = await _free_slug(conn, fields["title"], None)
+    created = await store.create_article(conn, fields, derived, principal.user_id)
+    written_at = times.updated_at or times.published_at
+    await store.set_imported_details(conn, created.id, written_at, imported_views)
+    await store.add_revision(conn, created, principal.user_id)
+    if taxonomy:
+        await _set_taxonomy(conn, created.id, taxonomy, tags)
+    article = await _reread(conn, created.id)
+    if publish:
+        given = domain.StepInput(published_at=times.published_at)
+        article = await _step(conn, principal, article, "publish", given)
+    await store.record_import(conn, external_id, article.id)
     return article
 
 

@@ -5,6 +5,7 @@ slow-down, static pages (states, defaults), page numbers, and the refusals of th
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import hmac
 import html
@@ -216,6 +217,9 @@ def html_to_text(clean_html: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
+# Cached: slugify is slow, and an import makes the slugs of the same tag and category
+# names thousands of times.
+@functools.lru_cache(maxsize=4096)
 def make_slug(text: str, fallback: str) -> str:
     """ASCII slug of a Vietnamese text ("Tình hình hoạt động" -> "tinh-hinh-hoat-dong")."""
     slug = slugify(text, max_length=SLUG_MAX_LENGTH, word_boundary=True, save_order=True)

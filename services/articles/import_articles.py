@@ -53,6 +53,8 @@ SERVICE_DIR = Path(__file__).parent
 FORMATS = ("jsonl", "wxr")
 # Read limit for one image file: the upload limit of the API.
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
+# Articles per transaction: one commit for many (each still in a savepoint of its own).
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -120,15 +122,20 @@ class ImageStore:
 
 
 class Importer:
-    """Stores records one by one through the articles actions."""
+    """Stores records through the articles actions, a batch of them per transaction (each
+    article in a savepoint of its own, so a refused one leaves nothing behind)."""
 
-    def __init__(self, pool: asyncpg.Pool, principal: Principal, images: ImageStore) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, principal: Principal, images: ImageStore, batch: int = BATCH
+    ) -> None:
         self.pool = pool
         self.principal = principal
         self.images = images
         self.summary = images.summary
+        self.batch = batch
         self.categories: dict[tuple[str, str | None], int] = {}
         self.done: set[str] = set()
+        self.pending: list[tuple[int, actions.ImportItem]] = []
 
     async def start(self) -> None:
         self.done = await actions.imported_external_ids(self.pool)
@@ -141,19 +148,31 @@ class Importer:
             self.summary.skipped += 1
             return
         try:
-            article = await self._import(item)
+            self.pending.append((item.line, await self._prepared(item)))
         except domain.RefusalError as refusal:
             self.summary.refused.append(Refusal(item.line, refusal_reason(refusal)))
-            return
-        if article is None:  # imported meanwhile by another run
-            self.summary.skipped += 1
-            return
-        self.done.add(item.external_id)
-        self.summary.imported += 1
-        if not article.is_public:
-            self.summary.drafts += 1
+        if len(self.pending) >= self.batch:
+            await self.flush()
 
-    async def _import(self, record: ArticleRecord) -> domain.Article | None:
+    async def flush(self) -> None:
+        """Import what is pending, in one transaction."""
+        if not self.pending:
+            return
+        items = [item for _, item in self.pending]
+        results = await actions.import_batch(self.pool, self.principal, items)
+        for (line, item), result in zip(self.pending, results, strict=True):
+            if isinstance(result, domain.RefusalError):
+                self.summary.refused.append(Refusal(line, refusal_reason(result)))
+            elif result is None:  # imported meanwhile, or twice in the file
+                self.summary.skipped += 1
+            else:
+                self.done.add(item.external_id)
+                self.summary.imported += 1
+                self.summary.drafts += 0 if result.is_public else 1
+        self.pending = []
+
+    async def _prepared(self, record: ArticleRecord) -> actions.ImportItem:
+        """The record's fields as the action takes them, its images already stored."""
         body: dict[str, Any] = {
             "title": record.title,
             "summary": record.summary,
@@ -167,13 +186,10 @@ class Importer:
         if record.image:
             lead = await self.images.image(record.image, record.line)
             body["image_id"] = lead.id if lead else None
-        times = actions.ImportTimes(record.published_at, record.updated_at)
-        return await actions.import_article(
-            self.pool,
-            self.principal,
-            record.external_id,
-            body,
-            times,
+        return actions.ImportItem(
+            external_id=record.external_id,
+            body=body,
+            times=actions.ImportTimes(record.published_at, record.updated_at),
             imported_views=record.views,
             publish=record.status == "published",
         )
@@ -268,6 +284,7 @@ async def import_file(
     await importer.start()
     for item in progress(records, out):
         await importer.take(item)
+    await importer.flush()
     return importer.summary
 
 
