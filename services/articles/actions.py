@@ -252,16 +252,21 @@ async def _free_slug(conn: asyncpg.Connection, title: str, article_id: int | Non
 async def create_article(
     pool: asyncpg.Pool, principal: Principal, body: Mapping[str, Any]
 ) -> Article:
-    """A new draft of `body`'s fields, owned by `principal`; its text is revision 1."""
+    """A new draft of `body`'s fields, owned by `principal`; its text is revision 1. An
+    editor may give `imported_views` (the count it had on an earlier site): its events
+    carry it to the counter, which starts the article's total there."""
     fields = domain.clean_article_fields(body)
     taxonomy = domain.taxonomy_fields(body)
     derived = domain.derived_columns(fields)
+    imported_views = domain.check_imported_views(principal, body)
     async with db.acquire(pool) as conn, conn.transaction():
         tags = await _references(conn, fields, taxonomy)
         derived["slug"] = await _free_slug(conn, fields["title"], None)
         created = await store.create_article(conn, fields, derived, principal.user_id)
         await store.add_revision(conn, created, principal.user_id)
-        if not taxonomy:
+        if imported_views is not None:
+            await store.set_imported_details(conn, created.id, None, imported_views)
+        if not taxonomy and imported_views is None:
             return created
         await _set_taxonomy(conn, created.id, taxonomy, tags)
         return await _reread(conn, created.id)
@@ -394,6 +399,143 @@ async def take_step(
     async with db.acquire(pool) as conn, conn.transaction():
         article = await _locked_article(conn, principal, article_id)
         return await _step(conn, principal, article, action, given or domain.StepInput())
+
+
+# --- import from an earlier site ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportTimes:
+    """An imported article's dates on the site it came from: its publication (None for a
+    draft never published) and the last change of its text ("Cập nhật vào ngày")."""
+
+    published_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One article brought over from an earlier site: its fields (as an editor sends them;
+    the body is sanitised like any other), its dates there, its view count there, and
+    whether it was published there (else it stays a draft, never published)."""
+
+    external_id: str
+    body: Mapping[str, Any]
+    times: ImportTimes
+    imported_views: int | None
+    publish: bool
+
+
+async def import_batch(
+    pool: asyncpg.Pool, principal: Principal, items: list[ImportItem]
+) -> list[Article | None | domain.RefusalError]:
+    """Import the items: each is created with its tags, dates and view count, then
+    published at its own past time (article.published, which carries the view count to
+    the counter) or left a draft. All in one transaction (one commit for many articles:
+    commits and round trips were most of an import's time), each item in a savepoint of
+    its own, so a refused one leaves nothing and the others are kept. For each item: the
+    article; None if its external id was imported before (a second run never doubles nor
+    overwrites an article: editors may have changed it here since); or the refusal."""
+    results: list[Article | None | domain.RefusalError] = []
+    async with db.acquire(pool) as conn, conn.transaction():
+        for item in items:
+            try:
+                async with conn.transaction():
+                    results.append(
+                        await _import_one(
+                            conn,
+                            principal,
+                            item.external_id,
+                            item.body,
+                            item.times,
+                            item.imported_views,
+                            item.publish,
+                        )
+                    )
+            except domain.RefusalError as refusal:
+                results.append(refusal)
+    return results
+
+
+async def _import_one(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    external_id: str,
+    body: Mapping[str, Any],
+    times: ImportTimes,
+    imported_views: int | None,
+    publish: bool,
+) -> Article | None:
+    """One item of import_batch, in the caller's transaction."""
+    fields = domain.clean_article_fields(body)
+    taxonomy = domain.taxonomy_fields(body)
+    derived = domain.derived_columns(fields)
+    if publish and times.published_at is None:
+        raise InvalidFieldsError({"published_at": "Bài đã đăng cần thời điểm đăng."})
+    # Claimed first: a concurrent run importing the same id waits here, then skips it.
+    if not await store.claim_external_id(conn, external_id):
+        return None
+    tags = await _references(conn, fields, taxonomy)
+    derived["slug"] = await _free_slug(conn, fields["title"], None)
+    created = await store.create_article(conn, fields, derived, principal.user_id)
+    written_at = times.updated_at or times.published_at
+    await store.set_imported_details(conn, created.id, written_at, imported_views)
+    await store.add_revision(conn, created, principal.user_id)
+    if taxonomy:
+        await _set_taxonomy(conn, created.id, taxonomy, tags)
+    article = await _reread(conn, created.id)
+    if publish:
+        given = domain.StepInput(published_at=times.published_at)
+        article = await _step(conn, principal, article, "publish", given)
+    await store.record_import(conn, external_id, article.id)
+    return article
+
+
+async def imported_external_ids(pool: asyncpg.Pool) -> set[str]:
+    """Every external id imported so far (a run skips these without reading further)."""
+    async with db.acquire(pool) as conn:
+        return await store.imported_external_ids(conn)
+
+
+async def category_for_import(pool: asyncpg.Pool, name: str, parent: str | None = None) -> Category:
+    """The category an imported article goes in, by name or slug, created (under `parent`,
+    found or created the same way) if there is none. A parent that is itself a child is
+    not nested further: the category is made at the top level instead."""
+    parent_category = await category_for_import(pool, parent) if parent else None
+    found = await _category_named(pool, name)
+    if found is not None:
+        return found
+    parent_id = None
+    if parent_category is not None and parent_category.parent_id is None:
+        parent_id = parent_category.id
+    try:
+        return await create_category(pool, name, None, parent_id)
+    except domain.SlugTakenError:
+        # Made meanwhile by another run: take that one.
+        again = await _category_named(pool, name)
+        if again is None:
+            raise
+        return again
+
+
+async def _category_named(pool: asyncpg.Pool, name: str) -> Category | None:
+    async with db.acquire(pool) as conn:
+        return await store.find_category(conn, domain.one_line(name), domain.make_slug(name, ""))
+
+
+async def import_principal(pool: asyncpg.Pool, username: str | None) -> Principal:
+    """Who an import acts as: the named user, or the first enabled admin. The articles are
+    theirs, and their transitions name them. UserNotFoundError if there is none, or the
+    named user is disabled or may not publish."""
+    async with db.acquire(pool) as conn:
+        if username:
+            user = await store.get_user_by_username(conn, domain.username_key(username))
+        else:
+            user = await store.first_admin(conn)
+    principal = domain.import_principal(user, utc_now())
+    if principal is None:
+        raise domain.UserNotFoundError
+    return principal
 
 
 # --- the scheduler ------------------------------------------------------------------------

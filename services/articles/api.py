@@ -112,7 +112,19 @@ ARTICLE_CREATE = input_validator(
         "type": "object",
         "required": ["title", "summary", "body_html", "category_id"],
         "additionalProperties": False,
-        "properties": ARTICLE_PROPERTIES,
+        "properties": {
+            **ARTICLE_PROPERTIES,
+            "imported_views": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**53 - 1,
+                "description": (
+                    "editors and admins only (an author gets 403): the views the article had"
+                    " on an earlier site; its events carry them, and the counter starts the"
+                    " article's total there once (a later change never resets it)"
+                ),
+            },
+        },
     }
 )
 ARTICLE_PATCH = input_validator(

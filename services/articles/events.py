@@ -45,6 +45,7 @@ def article_data(article: Article) -> ArticleData:
             home_until=article.featured_home_until,
             category_until=article.featured_category_until,
         ),
+        imported_views=article.imported_views,
     )
 
 

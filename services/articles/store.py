@@ -68,6 +68,18 @@ async def get_category(
     return _category(row) if row else None
 
 
+async def find_category(conn: asyncpg.Connection, name: str, slug: str) -> Category | None:
+    """The category of this name (letter case aside) or this slug; an exact name first."""
+    row = await conn.fetchrow(
+        f"""SELECT {_CATEGORY_COLUMNS} FROM categories
+             WHERE lower(name) = lower($1) OR slug = $2
+             ORDER BY (name = $1) DESC, (slug = $2) DESC, id LIMIT 1""",
+        name,
+        slug,
+    )
+    return _category(row) if row else None
+
+
 async def get_category_by_slug(conn: asyncpg.Connection, slug: str) -> Category | None:
     row = await conn.fetchrow(f"SELECT {_CATEGORY_COLUMNS} FROM categories WHERE slug = $1", slug)
     return _category(row) if row else None
@@ -338,7 +350,7 @@ _ARTICLE = """
            a.updated_at,
            a.published_at, a.author_name, a.unit, a.source, a.text_updated_at,
            a.publish_at, a.end_at, a.return_reason, a.deleted_at, a.deleted_from,
-           c.id AS category_id, c.name AS category_name, c.slug AS category_slug,
+           a.imported_views, c.id AS category_id, c.name AS category_name, c.slug AS category_slug,
            -- taxonomy (the tags are read by _articles, one query for a whole list)
            c.parent_id AS category_parent_id, c.position AS category_position,
            cp.name AS parent_name, cp.slug AS parent_slug, cp.position AS parent_position,
@@ -408,6 +420,7 @@ def _article(row: asyncpg.Record, tags: tuple[Tag, ...] = ()) -> Article:
         featured_home_until=row["featured_home_until"],
         featured_category_until=row["featured_category_until"],
         image_alt=row["image_alt"],
+        imported_views=row["imported_views"],
     )
 
 
@@ -513,6 +526,52 @@ async def write_state(conn: asyncpg.Connection, article_id: int, change: StateCh
     changed = await get_article(conn, article_id)
     assert changed is not None
     return changed
+
+
+# --- imports ------------------------------------------------------------------------------
+
+
+async def claim_external_id(conn: asyncpg.Connection, external_id: str) -> bool:
+    """Take `external_id` for the article this transaction imports; False if it was
+    imported before (a concurrent claim of the same id waits for the first to end)."""
+    return bool(
+        await conn.fetchval(
+            """INSERT INTO article_imports (external_id) VALUES ($1)
+               ON CONFLICT (external_id) DO NOTHING RETURNING true""",
+            external_id,
+        )
+    )
+
+
+async def record_import(conn: asyncpg.Connection, external_id: str, article_id: int) -> None:
+    await conn.execute(
+        "UPDATE article_imports SET article_id = $2 WHERE external_id = $1",
+        external_id,
+        article_id,
+    )
+
+
+async def imported_external_ids(conn: asyncpg.Connection) -> set[str]:
+    rows = await conn.fetch("SELECT external_id FROM article_imports")
+    return {r["external_id"] for r in rows}
+
+
+async def set_imported_details(
+    conn: asyncpg.Connection,
+    article_id: int,
+    written_at: datetime | None,
+    imported_views: int | None,
+) -> None:
+    """An imported article's last change of text on its earlier site (None: kept) and the
+    views it had there."""
+    await conn.execute(
+        """UPDATE articles SET text_updated_at = coalesce($2, text_updated_at),
+                              imported_views = $3
+            WHERE id = $1""",
+        article_id,
+        written_at,
+        imported_views,
+    )
 
 
 # --- slugs --------------------------------------------------------------------------------
@@ -1219,6 +1278,15 @@ async def insert_user(
 
 async def get_user(conn: asyncpg.Connection, user_id: int) -> User | None:
     row = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+    return _user(row) if row else None
+
+
+async def first_admin(conn: asyncpg.Connection) -> User | None:
+    """The earliest enabled admin."""
+    row = await conn.fetchrow(
+        f"""SELECT {_USER_COLUMNS} FROM users
+             WHERE 'admin' = ANY(roles) AND NOT disabled ORDER BY id LIMIT 1"""
+    )
     return _user(row) if row else None
 
 

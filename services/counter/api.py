@@ -231,8 +231,10 @@ async def article_views(request: web.Request) -> web.Response:
 @routes.put(r"/api/v1/views/{article_id:\d{1,19}}/imported")
 @require_role("admin")
 async def set_imported(request: web.Request) -> web.Response:
-    """PUT /api/v1/views/{article_id}/imported {"total": N} (admin): the starting total
-    carried over from an earlier system. The new total goes out as views.counted."""
+    """PUT /api/v1/views/{article_id}/imported {"total": N} (admin): a correction of the
+    starting total carried over from an earlier system (imports set it through the
+    article's event, once). The admin's figure replaces the one there and no later
+    event changes it. The new total goes out as views.counted."""
     article_id = _article_id(request)
     body = await read_json(request, IMPORTED_SCHEMA)
     today = vn_day(request.config_dict[CLOCK]())

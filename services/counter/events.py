@@ -44,9 +44,12 @@ class BatchNotPublished(Exception):
 
 
 async def on_article_public(conn: asyncpg.Connection, event: CloudEvent) -> None:
-    """article.published / article.updated: the article may receive views."""
+    """article.published / article.updated: the article may receive views. An imported
+    view count starts the article's total the first time one arrives, never again."""
     article = ArticleData.from_event(event)
     await store.set_article_state(conn, article.id, True, article.version)
+    if article.imported_views is not None:
+        await store.start_imported(conn, article.id, article.imported_views)
 
 
 async def on_article_unpublished(conn: asyncpg.Connection, event: CloudEvent) -> None:

@@ -184,14 +184,19 @@ def document() -> openapi.Document:
             },
             "/api/v1/views/{article_id}/imported": {
                 "put": op(
-                    "Set the starting total carried over from an earlier system (admin)",
+                    "Correct the starting total carried over from an earlier system (admin)",
                     {"200": ok("The article's counts now", IMPORTED_COUNTS)}
                     | problems(*BODY_PROBLEMS, "401", "403", "404", DATABASE),
                     auth=True,
                     body=body(IMPORTED_SCHEMA.schema),
                     parameters=[ARTICLE_ID],
                     description=(
-                        "The new total is published as views.counted within about a second."
+                        "An import sets an article's starting total through its"
+                        " article.published event (imported_views), once; this corrects it"
+                        " when the figure brought over was wrong. The admin's figure replaces"
+                        " the imported one, no later event changes it, and real views keep"
+                        " adding to it. The new total is published as views.counted within"
+                        " about a second."
                     ),
                 )
             },

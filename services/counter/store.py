@@ -187,10 +187,31 @@ async def most_read(
 
 
 async def set_imported(conn: asyncpg.Connection, article_id: int, imported: int) -> None:
-    """Set the starting total carried over from an earlier system; views.counted follows."""
+    """An admin's correction of the starting total carried over from an earlier system:
+    set whatever was there (and marked set, so no later event changes it); views.counted
+    follows."""
     await conn.execute(
-        """INSERT INTO article_totals (article_id, imported, changed) VALUES ($1, $2, true)
-           ON CONFLICT (article_id) DO UPDATE SET imported = EXCLUDED.imported, changed = true""",
+        """INSERT INTO article_totals (article_id, imported, imported_set, changed)
+           VALUES ($1, $2, true, true)
+           ON CONFLICT (article_id) DO UPDATE
+              SET imported = EXCLUDED.imported, imported_set = true, changed = true""",
         article_id,
         imported,
     )
+
+
+async def start_imported(conn: asyncpg.Connection, article_id: int, imported: int) -> bool:
+    """The starting total an article event carries, taken only if none was ever set for
+    the article (the imported_set check is in the statement, so two events handled at
+    once cannot both set it); views.counted follows. True if it was taken."""
+    taken = await conn.fetchval(
+        """INSERT INTO article_totals (article_id, imported, imported_set, changed)
+           VALUES ($1, $2, true, true)
+           ON CONFLICT (article_id) DO UPDATE
+              SET imported = EXCLUDED.imported, imported_set = true, changed = true
+            WHERE NOT article_totals.imported_set
+        RETURNING true""",
+        article_id,
+        imported,
+    )
+    return bool(taken)

@@ -15,6 +15,7 @@ class DemoArticle:
     byline: str
     image: str
     caption: str
+    # The count it "had" before: set as the article's starting total (imported_views).
     views: int
     feedback: tuple[tuple[str, str], ...] = field(default=())
     reply: str | None = None
@@ -53,7 +54,7 @@ ARTICLES = (
         byline="Hồng Tươi (VP HND)",
         image="hoi-nghi.jpg",
         caption="Lãnh đạo các đơn vị trong Khối ký giao ước thi đua năm 2017.",
-        views=12,
+        views=680,
         feedback=(
             ("Nguyễn Văn Bình", "Chúc các đơn vị trong Khối hoàn thành tốt giao ước thi đua."),
             ("Trần Thị Hoa", "Mong Ban tổ chức đăng thêm danh sách các chỉ tiêu cụ thể."),
@@ -73,7 +74,7 @@ ARTICLES = (
         byline="Ban Tuyên giáo",
         image="tap-huan.jpg",
         caption="Quang cảnh lớp tập huấn.",
-        views=7,
+        views=245,
         feedback=(("Lê Minh Tâm", "Lớp tập huấn rất bổ ích cho cán bộ cơ sở."),),
     ),
     DemoArticle(
@@ -89,7 +90,7 @@ ARTICLES = (
         byline="Phòng Phong trào",
         image="nong-thon-moi.jpg",
         caption="Một tuyến đường hoa do nhân dân đóng góp xây dựng.",
-        views=9,
+        views=312,
     ),
     DemoArticle(
         title="Ngày hội tình nguyện vì cộng đồng năm nay thu hút hàng nghìn đoàn viên",
@@ -103,6 +104,6 @@ ARTICLES = (
         byline="Thành Đoàn",
         image="tinh-nguyen.jpg",
         caption="Đoàn viên tham gia dọn vệ sinh môi trường.",
-        views=4,
+        views=158,
     ),
 )

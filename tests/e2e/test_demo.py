@@ -40,6 +40,10 @@ async def test_first_start_shows_a_living_portal(demo_stack: LocalStack) -> None
             return html if all(w in text for w in wanted) else None
 
         html = await eventually(complete_page, timeout=40)
+        # The count is the counter's: the starting total the demo set, no reader sent.
+        async with http.get(f"/api/v1/views/{first['id']}") as response:
+            counts = await response.json()
+        assert (counts["total"], counts["today"]) == (ARTICLES[0].views, 0)
         assert '<img src="/anh/' in html
         assert ARTICLES[0].caption in text_of(html)
         assert ARTICLES[0].reply and ARTICLES[0].reply in text_of(html)

@@ -461,11 +461,14 @@ async def test_publishing_writes_one_schema_valid_article_published(site: Site) 
     }
     assert data["version"] == article["version"] == 2
     assert data["published_at"].endswith("+07:00")
-    # Public fields only; the taxonomy ones (tags, topic, featured) are issue 7's additions.
+    # Public fields only; the taxonomy ones (tags, topic, featured) are issue 7's additions,
+    # imported_views issue 8's (null: an article written here).
     assert set(data) <= {
         "id", "version", "slug", "title", "summary", "url", "category", "byline",
         "image_url", "published_at", "updated_at", "tags", "topic", "featured",
+        "imported_views",
     }  # fmt: skip
+    assert data["imported_views"] is None
 
 
 async def test_edits_unpublishing_and_republishing_are_announced_in_order(site: Site) -> None:

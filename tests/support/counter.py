@@ -154,9 +154,13 @@ class Counter:
             message=f"article {article_id} countable",
         )
 
-    async def send_article_event(self, article_id: int, type_: str) -> None:
+    async def send_article_event(self, article_id: int, type_: str, **data: Any) -> CloudEvent:
+        """The article's next version as `type_`, with `data`'s fields besides (e.g.
+        imported_views); returns the event, for a test to deliver it again."""
         version = self._versions[article_id] = self._versions.get(article_id, 0) + 1
-        await publish_event(self.amqp_url, article_event(article_id, type_, version))
+        event = article_event(article_id, type_, version, **data)
+        await publish_event(self.amqp_url, event)
+        return event
 
     async def countable(self, article_id: int) -> bool:
         """Whether ingest would take a view (a HEAD of the pixel counts nothing)."""
@@ -190,7 +194,7 @@ class Counter:
         return {"Authorization": f"Bearer {token}"}
 
 
-def article_event(article_id: int, type_: str, version: int) -> CloudEvent:
+def article_event(article_id: int, type_: str, version: int, **extra: Any) -> CloudEvent:
     if type_ == "article.unpublished":
         data: dict[str, Any] = {
             "id": article_id,
@@ -207,6 +211,7 @@ def article_event(article_id: int, type_: str, version: int) -> CloudEvent:
             "category": {"slug": "tinh-hinh-hoat-dong", "name": "Tình hình hoạt động"},
             "published_at": "2026-11-28T08:00:00+07:00",
             "updated_at": "2026-11-28T08:00:00+07:00",
+            **extra,
         }
     return CloudEvent(type_, source_of("articles"), str(article_id), data)
 

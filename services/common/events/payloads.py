@@ -77,8 +77,8 @@ class FeaturedRef(EventData):
 @dataclasses.dataclass(frozen=True)
 class ArticleData(EventData):
     """article.published and article.updated: the article's public representation. The
-    taxonomy fields (tags, topic, featured, category.parent) came later and are
-    optional."""
+    taxonomy fields (tags, topic, featured, category.parent) and imported_views came
+    later and are optional."""
 
     id: int
     version: int
@@ -94,6 +94,9 @@ class ArticleData(EventData):
     tags: tuple[NameRef, ...] = ()
     topic: NameRef | None = None
     featured: FeaturedRef | None = None
+    # The views an imported article had on the site it came from (None: written here).
+    # The counter starts the article's total there once, the first time it sees one.
+    imported_views: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
