@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -17,6 +19,8 @@ from services.feedback.domain import (
     Command,
     DailyLimitReached,
     FeedbackNotFound,
+    IdempotencyKeyReused,
+    NotForQuestions,
     SpamRefused,
     Submission,
     check_transition,
@@ -27,16 +31,26 @@ log = logging.getLogger(__name__)
 
 
 async def submit(
-    pool: asyncpg.Pool, article_id: int | None, submission: Submission, quota: Quota
-) -> asyncpg.Record:
+    pool: asyncpg.Pool,
+    article_id: int | None,
+    submission: Submission,
+    quota: Quota,
+    case: store.CaseKeys,
+) -> Submitted:
     """Store a reader's feedback as pending with feedback.submitted, charged to the sender's
     daily `quota`; DailyLimitReached, ArticleUnavailable or SpamRefused (too many links,
-    the same text sent recently) store nothing."""
+    the same text sent recently) store nothing. A submission whose idempotency key was
+    seen before stores nothing and answers the case of the first one (IdempotencyKeyReused
+    if an API request hash is given and differs)."""
     verdict = spam.check_links(submission.body)
     if verdict:
         raise SpamRefused(verdict)
     fingerprint = spam.fingerprint(submission.body)
     async with db.acquire(pool) as conn, conn.transaction():
+        if case.idempotency_hash is not None:
+            earlier = await _earlier_submission(conn, case)
+            if earlier is not None:
+                return Submitted(earlier, replayed=True)
         await store.delete_counts_before(conn, quota.day)
         if await store.charge(conn, quota.day, quota.key) > quota.limit:
             raise DailyLimitReached(quota.limit)
@@ -45,10 +59,31 @@ async def submit(
         await store.lock_text(conn, fingerprint)
         if await store.recently_sent(conn, fingerprint, spam.DUPLICATE_WINDOW):
             raise SpamRefused(spam.DUPLICATE)
-        item = await store.insert(conn, article_id, submission, fingerprint)
+        item = await store.insert(conn, article_id, submission, fingerprint, case)
         await write_event(conn, "feedback.submitted", events.submitted(item))
     log.info("feedback submitted", extra={"feedback_id": item["id"], "target": item["target"]})
-    return item
+    return Submitted(item, replayed=False)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The stored case; `replayed` when it was stored by an earlier request with the same
+    idempotency key (nothing was stored this time)."""
+
+    item: asyncpg.Record
+    replayed: bool
+
+
+async def _earlier_submission(
+    conn: asyncpg.Connection, case: store.CaseKeys
+) -> asyncpg.Record | None:
+    assert case.idempotency_hash is not None
+    # Held until the transaction ends: a second click waits for the first to commit.
+    await store.lock_idempotency_key(conn, case.idempotency_hash)
+    earlier = await store.submitted_with_key(conn, case.idempotency_hash)
+    if earlier is not None and case.request_hash not in (None, earlier["request_hash"]):
+        raise IdempotencyKeyReused()
+    return earlier
 
 
 StoreCommand = Callable[[asyncpg.Connection, int, Command], Awaitable[None]]
@@ -78,3 +113,28 @@ async def moderate(pool: asyncpg.Pool, item_id: int, command: Command) -> asyncp
     action = type(command).__name__.lower()
     log.info("feedback moderated", extra={"feedback_id": item_id, "action": action})
     return item
+
+
+async def set_public_question(pool: asyncpg.Pool, item_id: int, public: bool) -> None:
+    """Show (or stop showing) an answered site suggestion on /hoi-dap. Nothing leaves the
+    service: the page reads this service's own rows, so there is no event.
+    FeedbackNotFound, or NotForQuestions if it is not an approved, answered suggestion."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        if await store.status_for_update(conn, item_id) is None:
+            raise FeedbackNotFound(item_id)
+        if not await store.set_public_qa(conn, item_id, public):
+            raise NotForQuestions(item_id)
+    log.info(
+        "feedback question shown" if public else "feedback question hidden",
+        extra={"feedback_id": item_id},
+    )
+
+
+async def erase_old_contacts(pool: asyncpg.Pool, closed_before: datetime, batch: int) -> int:
+    """One batch of the contact retention: the e-mail and phone of cases closed before
+    `closed_before` deleted; returns how many cases were blanked."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        erased = await store.erase_contacts(conn, closed_before, batch)
+    if erased:
+        log.info("feedback contacts erased", extra={"cases": erased})
+    return erased

@@ -4,6 +4,7 @@ command from a request, so each handler only parses its input and renders."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -11,15 +12,17 @@ from aiohttp import web
 
 from services.common.errors import Problem, invalid_input
 from services.common.web import POOL, client_address
-from services.feedback import actions, limits
-from services.feedback.config import DAILY_CAP
+from services.feedback import actions, limits, receipts, store
+from services.feedback.config import CONFIG, DAILY_CAP
 from services.feedback.domain import (
     ArticleUnavailable,
     Command,
     DailyLimitReached,
     FeedbackNotFound,
+    IdempotencyKeyReused,
     InvalidInput,
     InvalidTransition,
+    NotForQuestions,
     SpamRefused,
     check_submission,
 )
@@ -35,6 +38,8 @@ Refusal = (
     | DailyLimitReached
     | FeedbackNotFound
     | InvalidTransition
+    | IdempotencyKeyReused
+    | NotForQuestions
 )
 
 
@@ -67,6 +72,20 @@ def problem_for(refusal: Refusal) -> Problem:
             return Problem(404, "feedback_not_found", "Không tìm thấy ý kiến này.")
         case InvalidTransition():
             return Problem(409, "invalid_transition", str(refusal))
+        case IdempotencyKeyReused():
+            return Problem(
+                422,
+                "idempotency_key_reused",
+                "Khóa Idempotency-Key này đã được dùng cho một ý kiến khác.",
+                errors=[{"field": "Idempotency-Key", "message": "Đã dùng cho một ý kiến khác."}],
+            )
+        case NotForQuestions():
+            return Problem(
+                409,
+                "not_for_questions",
+                "Chỉ góp ý cho trang thông tin đã được duyệt và đã được trả lời mới được "
+                "đăng ở mục Hỏi - đáp.",
+            )
 
 
 def refused_submission(refusal: Refusal) -> Problem:
@@ -81,18 +100,51 @@ def quota_of(request: web.Request) -> Quota:
     return request.app[DAILY_CAP].quota(client_address(request), datetime.now(UTC))
 
 
+@dataclass(frozen=True)
+class Case:
+    """A stored submission and its receipt code (canonical; receipts.grouped shows it)."""
+
+    item: asyncpg.Record
+    receipt: str
+    replayed: bool
+
+
 async def submit(
-    request: web.Request, article_id: int | None, author_name: str, email: str | None, body: str
-) -> asyncpg.Record:
-    """A reader's submission checked and stored (see actions.submit), counted in
-    SUBMISSIONS; a refusal is raised as its Problem."""
+    request: web.Request,
+    article_id: int | None,
+    fields: dict[str, str | None],
+    *,
+    key_hash: str | None = None,
+    request_hash: str | None = None,
+) -> Case:
+    """A reader's submission (`fields`: author_name, email, body, phone, title) checked
+    and stored (see actions.submit), counted in SUBMISSIONS; a refusal is raised as its
+    Problem. With an idempotency key (`key_hash`), the receipt code is derived from it, so
+    a retry answers the first case and its code again."""
+    secret = request.app[CONFIG].form_secret
+    code = receipts.code_for_key(secret, key_hash) if key_hash else receipts.new_code()
+    keys = store.CaseKeys(receipts.code_hash(code), key_hash, request_hash)
     try:
-        submission = check_submission(author_name, email, body)
-        item = await actions.submit(request.app[POOL], article_id, submission, quota_of(request))
-    except (InvalidInput, SpamRefused, ArticleUnavailable, DailyLimitReached) as refusal:
+        submission = check_submission(
+            fields.get("author_name") or "",
+            fields.get("email"),
+            fields.get("body") or "",
+            phone=fields.get("phone"),
+            title=fields.get("title"),
+        )
+        submitted = await actions.submit(
+            request.app[POOL], article_id, submission, quota_of(request), keys
+        )
+    except (
+        InvalidInput,
+        SpamRefused,
+        ArticleUnavailable,
+        DailyLimitReached,
+        IdempotencyKeyReused,
+    ) as refusal:
         raise refused_submission(refusal) from refusal
-    SUBMISSIONS.labels("stored").inc()
-    return item
+    SUBMISSIONS.labels("replayed" if submitted.replayed else "stored").inc()
+    return Case(submitted.item, code, submitted.replayed)
 
 
 async def moderate(request: web.Request, command: Command) -> asyncpg.Record:

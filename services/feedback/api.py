@@ -13,11 +13,13 @@ from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import input_validator, invalid_input, query_int, read_json
 from services.common.web import POOL
-from services.feedback import answers, events, store
+from services.feedback import actions, answers, events, receipts, store
+from services.feedback.config import CONFIG
 from services.feedback.domain import (
     Approve,
     FeedbackNotFound,
     InvalidInput,
+    NotForQuestions,
     Reject,
     Reply,
     Status,
@@ -41,10 +43,13 @@ SUBMISSION_SCHEMA = input_validator(
             "article_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**63 - 1},
             "author_name": {"type": "string"},
             "email": {"type": ["string", "null"]},
+            "phone": {"type": ["string", "null"]},
+            "title": {"type": ["string", "null"]},
             "body": {"type": "string"},
         },
     }
 )
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 EDIT_SCHEMA = input_validator(
     {
         "type": "object",
@@ -65,16 +70,48 @@ REPLY_SCHEMA = input_validator(
 
 @routes.post("/api/v1/feedback")
 async def submit(request: web.Request) -> web.Response:
-    """POST /api/v1/feedback: a reader's feedback, kept pending until moderated."""
+    """POST /api/v1/feedback: a reader's feedback, kept pending until moderated; answers
+    its receipt code. With an Idempotency-Key header, the same key and body sent again
+    store nothing and answer the first case again."""
+    key_hash = _idempotency_key(request)
     body = await read_json(request, SUBMISSION_SCHEMA)
-    item = await answers.submit(
-        request, body.get("article_id"), body["author_name"], body.get("email"), body["body"]
+    fields = {name: body.get(name) for name in ("author_name", "email", "phone", "title", "body")}
+    case = await answers.submit(
+        request,
+        body.get("article_id"),
+        fields,
+        key_hash=key_hash,
+        request_hash=receipts.request_hash(body.get("article_id"), *fields.values())
+        if key_hash
+        else None,
     )
+    item = case.item
+    headers = {"Location": f"/api/v1/feedback/{item['id']}", "Cache-Control": "no-store"}
+    if case.replayed:
+        headers["Idempotent-Replayed"] = "true"
     return web.json_response(
-        {"id": item["id"], "status": Status.PENDING.value},
+        {
+            "id": item["id"],
+            "status": Status.PENDING.value,
+            "receipt": receipts.grouped(case.receipt),
+            "status_url": f"{receipts.LOOKUP_PATH}?ma={receipts.grouped(case.receipt)}",
+        },
         status=202,
-        headers={"Location": f"/api/v1/feedback/{item['id']}"},
+        headers=headers,
     )
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The hash of the request's Idempotency-Key, None without one; 422 if malformed."""
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    key_hash = receipts.api_key_hash(raw)
+    if key_hash is None:
+        raise invalid_input(
+            {IDEMPOTENCY_HEADER: "Phải gồm 1 đến 255 ký tự ASCII nhìn thấy được, ví dụ một UUID."}
+        )
+    return key_hash
 
 
 def _time(value: datetime | None) -> str | None:
@@ -101,6 +138,7 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
         "email": item["email"],
         "body": item["body"],
         "reply": reply.to_data() if (reply := events.reply_of(item)) else None,
+        "public_qa": item["public_qa"],
         **{
             key: _time(item[key])
             for key in (
@@ -180,11 +218,43 @@ async def edit(request: web.Request) -> web.Response:
 @routes.put(ITEM_PATH + "/reply")
 @require_role("moderator")
 async def put_reply(request: web.Request) -> web.Response:
-    """PUT {"body"}: the organisation's official reply, signed with the moderator's name."""
+    """PUT {"body"}: the organisation's official reply, signed with its unit name
+    (FEEDBACK_ORGANISATION_NAME); the moderator is recorded privately."""
     body = await read_json(request, REPLY_SCHEMA)
     try:
         text = check_reply(body["body"])
     except InvalidInput as exc:
         raise answers.problem_for(exc) from exc
-    command = Reply(text, signature=request[PRINCIPAL].name)
+    principal = request[PRINCIPAL]
+    command = Reply(
+        text,
+        signature=request.app[CONFIG].organisation_name,
+        moderator=f"{principal.name} (#{principal.user_id})",
+    )
     return _item_json_response(await answers.moderate(request, command))
+
+
+@routes.post(ITEM_PATH + "/qa")
+@require_role("moderator")
+async def show_question(request: web.Request) -> web.Response:
+    """Show an approved, answered site suggestion on /hoi-dap."""
+    return await _set_question(request, public=True)
+
+
+@routes.delete(ITEM_PATH + "/qa")
+@require_role("moderator")
+async def hide_question(request: web.Request) -> web.Response:
+    """Stop showing a site suggestion on /hoi-dap."""
+    return await _set_question(request, public=False)
+
+
+async def _set_question(request: web.Request, public: bool) -> web.Response:
+    item_id = int(request.match_info["id"])
+    try:
+        await actions.set_public_question(request.app[POOL], item_id, public)
+    except (FeedbackNotFound, NotForQuestions) as refusal:
+        raise answers.problem_for(refusal) from refusal
+    async with db.acquire(request.app[POOL]) as conn:
+        item = await store.get(conn, item_id)
+    assert item is not None
+    return _item_json_response(item)

@@ -3,24 +3,26 @@ articles that may receive feedback (fed by events; DESIGN rule 1: no call to art
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
 from services.common.config import Settings
 from services.common.pages import TEMPLATES, make_environment
-from services.common.web import Subscription, create_base_app
-from services.feedback import api, events, openapi, pages
-from services.feedback.config import DAILY_CAP, FORM_SIGNER, FeedbackConfig
+from services.common.periodic import Periodic
+from services.common.web import POOL, Subscription, create_base_app
+from services.feedback import api, events, openapi, pages, tasks
+from services.feedback.config import CONFIG, DAILY_CAP, FORM_SIGNER, LOOKUP_LIMITER, FeedbackConfig
 from services.feedback.limits import DailyCap
+from services.feedback.lookups import LookupLimiter
 from services.feedback.spam import FormSigner
 
 SERVICE_DIR = Path(__file__).parent
 
 
 def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.Application:
-    """The app; `config` defaults to the environment's (FEEDBACK_FORM_SECRET,
-    FEEDBACK_DAILY_LIMIT_PER_ADDRESS)."""
+    """The app; `config` defaults to the environment's (FeedbackConfig.from_env)."""
     config = config or FeedbackConfig.from_env()
     app = create_base_app(
         settings,
@@ -30,7 +32,22 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
     app[TEMPLATES] = make_environment(SERVICE_DIR)
     app[FORM_SIGNER] = FormSigner(config.form_secret)
     app[DAILY_CAP] = DailyCap(config.form_secret, config.daily_limit_per_address)
+    app[CONFIG] = config
+    app[LOOKUP_LIMITER] = LookupLimiter(config.form_secret)
+    # After the pool (the base app's first resource).
+    app.cleanup_ctx.append(_retention)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(pages.routes)
     app.router.add_routes(api.routes)
     return app
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    job = Periodic(
+        "feedback-contact-retention",
+        tasks.RETENTION_INTERVAL_SECONDS,
+        tasks.retention_round(app[POOL], app[CONFIG].contact_retention_days),
+    )
+    job.start()
+    yield
+    await job.stop()

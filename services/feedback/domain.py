@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,6 +18,8 @@ NAME_MAX = 100
 BODY_MIN = 10
 BODY_MAX = 5000
 EMAIL_MAX = 254
+TITLE_MAX = 200
+PHONE_MAX = 20
 REPLY_MAX = 5000
 
 # C0 control characters other than tab and newline: invisible, and useless in feedback.
@@ -27,14 +30,20 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
+# A phone number as people write it in Vietnam: "0912 345 678", "+84 91 234 5678",
+# "(024) 3825.1234"; 8 to 15 digits.
+_PHONE = re.compile(r"\+?[0-9 ().-]+")
+_PHONE_DIGITS = (8, 15)
 
 
 def plain_text(raw: str) -> str:
-    """Reader text as plain text: HTML removed (nh3 with no tag allowed, which also drops
+    """Reader text as plain text in NFC (a letter with its accents is one character, however
+    the reader's keyboard composed it): HTML removed (nh3 with no tag allowed, which also drops
     the content of script and style), entities turned back into characters (templates
     escape on output, so nothing is escaped twice), line endings unified, ends trimmed."""
-    text = html.unescape(nh3.clean(raw, tags=set()))
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = html.unescape(nh3.clean(unicodedata.normalize("NFC", raw), tags=set()))
+    # NFC again: unescaping may have joined a letter and a combining mark.
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text).strip()
 
 
@@ -56,6 +65,9 @@ class Submission:
     author_name: str
     email: str | None
     body: str
+    # Private like the e-mail: never in events nor on pages.
+    phone: str | None = None
+    title: str | None = None
 
 
 def _name_error(name: str) -> str | None:
@@ -82,23 +94,48 @@ def _email_error(email: str) -> str | None:
     return None
 
 
-def check_submission(author_name: str, email: str | None, body: str) -> Submission:
-    """The submission cleaned and checked; InvalidInput naming every faulty field."""
+def _phone_error(phone: str) -> str | None:
+    digits = sum(char.isdigit() for char in phone)
+    low, high = _PHONE_DIGITS
+    if len(phone) > PHONE_MAX or not _PHONE.fullmatch(phone) or not low <= digits <= high:
+        return "Số điện thoại không hợp lệ (ví dụ đúng: 0912 345 678)."
+    return None
+
+
+def _title_error(title: str) -> str | None:
+    if len(title) > TITLE_MAX:
+        return f"Tiêu đề không được dài quá {TITLE_MAX} ký tự."
+    return None
+
+
+def check_submission(
+    author_name: str,
+    email: str | None,
+    body: str,
+    phone: str | None = None,
+    title: str | None = None,
+) -> Submission:
+    """The submission cleaned (NFC, plain text) and checked; InvalidInput naming every
+    faulty field. An empty optional field is None."""
     name = one_line(author_name)
     text = plain_text(body)
-    address = (email or "").strip() or None
+    address = unicodedata.normalize("NFC", (email or "").strip()) or None
+    number = one_line(phone or "") or None
+    heading = one_line(title or "") or None
     errors = {
         field: message
         for field, message in (
             ("author_name", _name_error(name)),
             ("email", _email_error(address) if address else None),
+            ("phone", _phone_error(number) if number else None),
+            ("title", _title_error(heading) if heading else None),
             ("body", _body_error(text)),
         )
         if message
     }
     if errors:
         raise InvalidInput(errors)
-    return Submission(name, address, text)
+    return Submission(name, address, text, number, heading)
 
 
 def check_edit(author_name: str | None, body: str | None) -> Edit:
@@ -173,10 +210,13 @@ class Edit:
 
 @dataclass(frozen=True)
 class Reply:
-    """The organisation's official reply, signed with the moderator's name."""
+    """The organisation's official reply: signed in public with the organisation's unit
+    name (`signature`, FEEDBACK_ORGANISATION_NAME), and the moderator who wrote it kept
+    privately (`moderator`, never in events nor on public pages)."""
 
     text: str
     signature: str
+    moderator: str = ""
 
 
 Command = Approve | Reject | Withdraw | Edit | Reply
@@ -271,3 +311,46 @@ class SpamRefused(Exception):
     def __init__(self, verdict: spam.Verdict) -> None:
         super().__init__(verdict.rule.value)
         self.verdict = verdict
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key sent again with a different submission."""
+
+
+class NotForQuestions(Exception):
+    """Only an approved and answered site suggestion can be shown on /hoi-dap."""
+
+
+# --- the case as its reader sees it (the status page) -------------------------------------
+
+
+class ReaderStatus(StrEnum):
+    RECEIVED = "received"
+    PUBLISHED = "published"
+    ANSWERED = "answered"
+    NOT_PUBLISHED = "not_published"
+    WITHDRAWN = "withdrawn"
+
+
+READER_STATUS_NAMES = {
+    ReaderStatus.RECEIVED: "Đã nhận, đang chờ kiểm duyệt",
+    ReaderStatus.PUBLISHED: "Đã được duyệt và đăng",
+    ReaderStatus.ANSWERED: "Đã được trả lời",
+    ReaderStatus.NOT_PUBLISHED: "Không được đăng",
+    ReaderStatus.WITHDRAWN: "Đã được rút lại",
+}
+
+
+def reader_status(status: str, has_reply: bool) -> ReaderStatus:
+    """What the reader is told: derived from the status and whether the organisation has
+    answered (an answer to a rejected case is still shown, the status stays "not
+    published"). A status this part does not know (a held message) reads as received."""
+    if status == Status.WITHDRAWN:
+        return ReaderStatus.WITHDRAWN
+    if status == Status.REJECTED:
+        return ReaderStatus.NOT_PUBLISHED
+    if has_reply:
+        return ReaderStatus.ANSWERED
+    if status == Status.APPROVED:
+        return ReaderStatus.PUBLISHED
+    return ReaderStatus.RECEIVED

@@ -5,6 +5,6 @@ from prometheus_client import Counter
 SUBMISSIONS = Counter(
     "bantin_feedback_submissions_total",
     "Readers' feedback submissions by outcome"
-    " (stored, invalid, article_unavailable, spam_*, too_many_submissions)",
+    " (stored, replayed, invalid, article_unavailable, spam_*, too_many_submissions)",
     ["outcome"],
 )

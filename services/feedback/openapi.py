@@ -13,8 +13,14 @@ from aiohttp import web
 
 from services.common import openapi
 from services.common.openapi import body, ok, op, param, ref
-from services.feedback import domain
-from services.feedback.api import EDIT_SCHEMA, MAX_LIMIT, REPLY_SCHEMA, SUBMISSION_SCHEMA
+from services.feedback import domain, receipts
+from services.feedback.api import (
+    EDIT_SCHEMA,
+    IDEMPOTENCY_HEADER,
+    MAX_LIMIT,
+    REPLY_SCHEMA,
+    SUBMISSION_SCHEMA,
+)
 
 problems = openapi.Problems(
     {
@@ -24,7 +30,9 @@ problems = openapi.Problems(
         ),
         "404": "feedback_not_found",
         "409": (
-            "invalid_transition: the action does not apply to the item's status; nothing changed"
+            "invalid_transition: the action does not apply to the item's status; nothing "
+            "changed. not_for_questions (the /qa routes): only an approved and answered "
+            "site suggestion can be shown on /hoi-dap"
         ),
     }
 )
@@ -41,8 +49,22 @@ SCHEMAS: dict[str, Any] = {
     "Submission": SUBMISSION_SCHEMA.schema,
     "Accepted": {
         "type": "object",
-        "required": ["id", "status"],
-        "properties": {"id": {"type": "integer"}, "status": {"const": "pending"}},
+        "required": ["id", "status", "receipt", "status_url"],
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"const": "pending"},
+            "receipt": {
+                "type": "string",
+                "pattern": "^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{2}$",
+                "description": (
+                    "The case's receipt code (10 characters of Crockford base32, 50 random "
+                    "bits): whoever holds it sees the case's status and answer at "
+                    f"{receipts.LOOKUP_PATH}?ma=CODE. Only its hash is stored; it cannot be "
+                    "shown again except by repeating the request with the same Idempotency-Key."
+                ),
+            },
+            "status_url": {"type": "string", "description": "The status page of the case"},
+        },
     },
     "Reply": {
         "type": ["object", "null"],
@@ -73,6 +95,10 @@ SCHEMAS: dict[str, Any] = {
             "email": {"type": ["string", "null"]},
             "body": {"type": "string"},
             "reply": ref("Reply"),
+            "public_qa": {
+                "type": "boolean",
+                "description": "Shown on /hoi-dap (site suggestions, approved and answered)",
+            },
             "submitted_at": _TIME,
             "approved_at": _NULLABLE_TIME,
             "rejected_at": _NULLABLE_TIME,
@@ -97,7 +123,20 @@ SUBMISSION_RULES = (
     "the feedback once approved. `email` is optional and private: shown to moderators only, "
     f"never published. `body` is plain text of {domain.BODY_MIN} to {domain.BODY_MAX} "
     "characters; any HTML is removed. `article_id` is null (or absent) for feedback on the "
-    "site, otherwise a published article."
+    "site, otherwise a published article. `phone` is optional and private like the e-mail "
+    "(8 to 15 digits, at most {phone} characters); `title` is optional, at most {title} "
+    "characters. Text is normalised to NFC. The e-mail and phone are deleted "
+    "FEEDBACK_CONTACT_RETENTION_DAYS (90) days after the case is closed."
+).format(phone=domain.PHONE_MAX, title=domain.TITLE_MAX)
+
+IDEMPOTENCY = param(
+    IDEMPOTENCY_HEADER,
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": receipts.API_KEY_MAX},
+    "Optional; a random value (a UUID) per submission. Sent again with the same body (after "
+    "a timeout, a lost answer), nothing is stored and the first case is answered again: the "
+    "same id and receipt, with `Idempotent-Replayed: true`. The same key with another body "
+    "is refused (422 idempotency_key_reused). Visible ASCII, 1 to 255 characters.",
 )
 
 
@@ -105,7 +144,13 @@ def _submission() -> dict[str, Any]:
     """POST /api/v1/feedback: open to every reader, so its refusals say more."""
     return op(
         "Send feedback (kept pending until a moderator approves it)",
-        {"202": ok("Stored as pending; feedback.submitted published", ref("Accepted"))}
+        {
+            "202": ok(
+                "Stored as pending (feedback.submitted published), or the case stored "
+                "earlier with the same Idempotency-Key",
+                ref("Accepted"),
+            )
+        }
         | problems(*BODY_PROBLEMS, "403", DATABASE)
         | {
             "409": problems.answer(
@@ -113,8 +158,10 @@ def _submission() -> dict[str, Any]:
             ),
             "422": problems.answer(
                 "422",
-                "invalid_input (per-field errors), article_unavailable (unknown or "
-                "unpublished article), spam_too_many_links (more than 2 links)",
+                "invalid_input (per-field errors; a malformed Idempotency-Key too), "
+                "article_unavailable (unknown or unpublished article), spam_too_many_links "
+                "(more than 2 links), idempotency_key_reused (the key was sent before with "
+                "another body; nothing stored)",
             ),
             "429": problems.answer(
                 "429",
@@ -125,6 +172,7 @@ def _submission() -> dict[str, Any]:
             ),
         },
         body=body(ref("Submission")),
+        parameters=[IDEMPOTENCY],
         description=SUBMISSION_RULES,
     )
 
@@ -211,10 +259,20 @@ def document() -> openapi.Document:
                     "409",
                 )
             },
+            "/api/v1/feedback/{id}/qa": {
+                "post": _moderation(
+                    "Show an approved, answered site suggestion on /hoi-dap (name, date, "
+                    "question and the organisation's answer; never the e-mail or phone)",
+                    "409",
+                ),
+                "delete": _moderation("Stop showing a site suggestion on /hoi-dap", "409"),
+            },
             "/api/v1/feedback/{id}/reply": {
                 "put": _moderation(
-                    "Set the organisation's official reply (signed with the moderator's name); "
-                    "an approved item is re-published (feedback.updated)",
+                    "Set the organisation's official reply, signed in public with the "
+                    "organisation's unit name (FEEDBACK_ORGANISATION_NAME, 'Ban biên tập' by "
+                    "default; the moderator is recorded privately); an approved item is "
+                    "re-published (feedback.updated)",
                     *BODY_PROBLEMS,
                     "409",
                     body=body(REPLY_SCHEMA.schema),

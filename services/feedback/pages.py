@@ -1,9 +1,13 @@
 """The service's HTML pages: readers' forms, and the moderators' page.
 
 Readers' forms: feedback on an article (/tin/{id}/phan-hoi) and on the site (/gop-y). GET
-shows the form with a signed timestamp; POST checks it (spam rules, then the fields),
-stores the item and redirects (303) to the same address with ?da-gui=1, which shows the
-thank-you page: a reload never sends twice.
+shows the form with a signed timestamp and a random idempotency token; POST checks it
+(spam rules, then the fields), stores the case and answers the confirmation with its
+receipt code. A second click, or a reload of the confirmation, posts the same token again:
+it stores nothing and shows the same case and code (so there is no redirect to follow).
+
+The case's status by its receipt code (/tra-cuu-phan-hoi?ma=), and the public questions
+and answers (/hoi-dap).
 
 The moderation page (/quan-tri/phan-hoi): pending feedback with approve and reject buttons.
 """
@@ -22,9 +26,9 @@ from services.common import db
 from services.common.auth import Principal, principal_from_request, token_from_request
 from services.common.errors import Problem
 from services.common.pages import render
-from services.common.web import POOL
-from services.feedback import answers, domain, spam, store
-from services.feedback.config import FORM_SIGNER
+from services.common.web import POOL, client_address
+from services.feedback import answers, domain, receipts, spam, store
+from services.feedback.config import CONFIG, FORM_SIGNER, LOOKUP_LIMITER
 
 routes = web.RouteTableDef()
 
@@ -32,9 +36,13 @@ ARTICLE_FORM = r"/tin/{id:\d{1,18}}/phan-hoi"
 SITE_FORM = "/gop-y"
 HONEYPOT_FIELD = "website"
 TOKEN_FIELD = "form_token"
+IDEMPOTENCY_FIELD = "idempotency_token"
 SENT_PARAM = "da-gui"
-FIELDS = ("author_name", "email", "body")
+FIELDS = ("author_name", "email", "phone", "title", "body")
 THANKS = "Cảm ơn bạn đã gửi ý kiến; ý kiến sẽ được đăng sau khi được kiểm duyệt."
+LOOKUP_PAGE = receipts.LOOKUP_PATH
+QUESTIONS_PAGE = "/hoi-dap"
+QUESTIONS_PER_PAGE = 20
 # The forms carry a timestamp and the reader's own values: never cache them anywhere.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -93,10 +101,18 @@ def _form(
         "form_token": token,
         "honeypot_field": HONEYPOT_FIELD,
         "token_field": TOKEN_FIELD,
+        "idempotency_field": IDEMPOTENCY_FIELD,
+        "idempotency_token": receipts.new_form_token(),
+        "retention_days": request.app[CONFIG].contact_retention_days,
+        "lookup_page": LOOKUP_PAGE,
+        "questions_page": QUESTIONS_PAGE,
         "limits": {
             "name_max": domain.NAME_MAX,
             "body_min": domain.BODY_MIN,
             "body_max": domain.BODY_MAX,
+            "email_max": domain.EMAIL_MAX,
+            "phone_max": domain.PHONE_MAX,
+            "title_max": domain.TITLE_MAX,
         },
     }
     return _page(request, "form.html", context, status=status)
@@ -136,9 +152,19 @@ async def site_submit(request: web.Request) -> web.Response:
 
 
 def _show(request: web.Request, target: Target) -> web.Response:
-    if SENT_PARAM in request.query:
-        return _page(request, "thanks.html", {"target": target, "thanks": THANKS})
+    if SENT_PARAM in request.query:  # the address forms redirected to before receipts
+        return _thanks(request, target, None)
     return _form(request, target)
+
+
+def _thanks(request: web.Request, target: Target, receipt: str | None) -> web.Response:
+    context = {
+        "target": target,
+        "thanks": THANKS,
+        "receipt": receipts.grouped(receipt) if receipt else None,
+        "lookup_page": LOOKUP_PAGE,
+    }
+    return _page(request, "thanks.html", context)
 
 
 def _text(form: Any, name: str) -> str:
@@ -155,15 +181,14 @@ async def _submit(request: web.Request, target: Target) -> web.Response:
     if verdict is not None:
         problem = answers.refused_submission(domain.SpamRefused(verdict))
         return _refused_form(request, target, values, problem)
+    key_hash = receipts.form_key_hash(_text(form, IDEMPOTENCY_FIELD))
     try:
-        await answers.submit(
-            request, target.article_id, values["author_name"], values["email"], values["body"]
-        )
+        case = await answers.submit(request, target.article_id, dict(values), key_hash=key_hash)
     except Problem as problem:
         if problem.code == answers.ARTICLE_UNAVAILABLE:
             return _unavailable(request)  # unpublished since the form was shown
         return _refused_form(request, target, values, problem)
-    raise web.HTTPSeeOther(f"{target.path}?{SENT_PARAM}=1", headers=NO_STORE)
+    return _thanks(request, target, case.receipt)
 
 
 def _refused_form(
@@ -175,6 +200,78 @@ def _refused_form(
     notice = None if errors else problem.detail
     response = _form(request, target, values, errors, notice=notice, status=problem.status)
     response.headers.update(problem.headers)
+    return response
+
+
+# --- the case by its receipt code (/tra-cuu-phan-hoi?ma=) -----------------------------------
+
+
+@routes.get(LOOKUP_PAGE)
+async def lookup(request: web.Request) -> web.Response:
+    """The form to type a receipt code, and with ?ma= the case's status and answer. Every
+    lookup counts against the visitor's rate limit (lookups.LookupLimiter), found or not."""
+    typed = request.query.get("ma", "")[:64]
+    context: dict[str, Any] = {
+        "typed": typed,
+        "case": None,
+        "error": None,
+        "status": 200,
+        "organisation": request.app[CONFIG].organisation_name,
+    }
+    if typed.strip():
+        retry = request.app[LOOKUP_LIMITER].take(client_address(request), time.monotonic())
+        if retry is not None:
+            context.update(error=LOOKUP_TOO_MANY, status=429)
+            response = _page(request, "lookup.html", context, status=429)
+            response.headers["Retry-After"] = str(retry)
+            return response
+        context.update(await _case_context(request, typed))
+    return _page(request, "lookup.html", context, status=context["status"])
+
+
+LOOKUP_TOO_MANY = "Bạn đã tra cứu quá nhiều lần. Xin vui lòng thử lại sau ít phút."
+LOOKUP_MALFORMED = "Mã tra cứu gồm 10 chữ và số, ví dụ K7QM-4XTR-9B. Xin kiểm tra lại."
+LOOKUP_UNKNOWN = "Không tìm thấy ý kiến nào có mã này. Xin kiểm tra lại mã."
+
+
+async def _case_context(request: web.Request, typed: str) -> dict[str, Any]:
+    code = receipts.normalise(typed)
+    if code is None:
+        return {"error": LOOKUP_MALFORMED, "status": 422}
+    async with db.acquire(request.app[POOL]) as conn:
+        case = await store.case_by_receipt(conn, receipts.code_hash(code))
+    if case is None:
+        return {"error": LOOKUP_UNKNOWN, "status": 404}
+    status = domain.reader_status(case["status"], case["reply_body"] is not None)
+    return {
+        "case": case,
+        "code": receipts.grouped(code),
+        "reader_status": status,
+        "status_name": domain.READER_STATUS_NAMES[status],
+    }
+
+
+# --- public questions and answers (/hoi-dap) -------------------------------------------------
+
+
+@routes.get(QUESTIONS_PAGE)
+async def questions(request: web.Request) -> web.Response:
+    raw_page = request.query.get("trang", "1")
+    number = int(raw_page) if _is_number(raw_page) and int(raw_page) >= 1 else 1
+    async with db.acquire(request.app[POOL]) as conn:
+        total = await store.count_questions(conn)
+        items = await store.questions(conn, QUESTIONS_PER_PAGE, (number - 1) * QUESTIONS_PER_PAGE)
+    pages = max(1, -(-total // QUESTIONS_PER_PAGE))
+    context = {
+        "items": items,
+        "page": number,
+        "pages": pages,
+        "page_path": QUESTIONS_PAGE,
+        "organisation": request.app[CONFIG].organisation_name,
+    }
+    response = render(request, "questions.html", context, status=200 if number <= pages else 404)
+    # Public content: cacheable briefly, like the articles' pages.
+    response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 

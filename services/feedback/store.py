@@ -3,7 +3,8 @@ caller holds the transaction."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -78,6 +79,7 @@ async def delete_counts_before(conn: asyncpg.Connection, day: date) -> None:
 _ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.status, f.version,
            f.reply_body, f.reply_author, f.replied_at, f.submitted_at, f.approved_at,
            f.rejected_at, f.withdrawn_at, f.updated_at,
+           f.phone, f.title, f.public_qa,
            a.title AS article_title, a.url AS article_url"""
 
 
@@ -99,11 +101,16 @@ async def recently_sent(conn: asyncpg.Connection, fingerprint: str, window: time
 
 
 async def insert(
-    conn: asyncpg.Connection, article_id: int | None, submission: Submission, fingerprint: str
+    conn: asyncpg.Connection,
+    article_id: int | None,
+    submission: Submission,
+    fingerprint: str,
+    case: CaseKeys,
 ) -> asyncpg.Record:
     return await conn.fetchrow(
-        """INSERT INTO feedback (article_id, target, author_name, email, body, fingerprint)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO feedback (article_id, target, author_name, email, body, fingerprint,
+                                 phone, title, receipt_hash, idempotency_hash, request_hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            RETURNING id, article_id, target, version, submitted_at""",
         article_id,
         "site" if article_id is None else "article",
@@ -111,6 +118,51 @@ async def insert(
         submission.email,
         submission.body,
         fingerprint,
+        submission.phone,
+        submission.title,
+        case.receipt_hash,
+        case.idempotency_hash,
+        case.request_hash,
+    )
+
+
+@dataclass(frozen=True)
+class CaseKeys:
+    """What identifies a new case besides its id: its receipt code's hash, and the hash of
+    the idempotency key (and of the API request) it was submitted with, if any."""
+
+    receipt_hash: str
+    idempotency_hash: str | None = None
+    request_hash: str | None = None
+
+
+async def lock_idempotency_key(conn: asyncpg.Connection, key_hash: str) -> None:
+    """Serialise submissions with the same idempotency key until the transaction ends, so
+    that of two clicks at once the second finds the case the first stored."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"idempotency:{key_hash}")
+
+
+async def submitted_with_key(conn: asyncpg.Connection, key_hash: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT id, article_id, target, version, submitted_at, request_hash
+             FROM feedback WHERE idempotency_hash = $1""",
+        key_hash,
+    )
+
+
+async def case_by_receipt(conn: asyncpg.Connection, receipt_hash: str) -> asyncpg.Record | None:
+    """What the status page shows of a case: never the e-mail or phone."""
+    return await conn.fetchrow(
+        """SELECT f.id, f.target, f.status, f.title, f.submitted_at, f.approved_at,
+                  f.rejected_at, f.withdrawn_at, f.reply_body, f.reply_author, f.replied_at,
+                  f.updated_at, a.title AS article_title, a.url AS article_url,
+                  a.published AS article_published,
+                  -- The public reason of a rejection, once the column exists (desk part):
+                  -- read through to_jsonb so this query works with or without it.
+                  to_jsonb(f) ->> 'reject_reason' AS reject_reason
+             FROM feedback f LEFT JOIN articles a ON a.id = f.article_id
+            WHERE f.receipt_hash = $1""",
+        receipt_hash,
     )
 
 
@@ -170,7 +222,8 @@ async def withdraw(conn: asyncpg.Connection, item_id: int, _: Withdraw) -> None:
         item_id,
         """status = 'withdrawn', withdrawn_at = now(), author_name = '', email = NULL,
            body = '', fingerprint = NULL, reply_body = NULL, reply_author = NULL,
-           replied_at = NULL""",
+           replied_at = NULL, phone = NULL, title = NULL, replied_by = NULL,
+           public_qa = false""",
     )
 
 
@@ -188,7 +241,68 @@ async def reply(conn: asyncpg.Connection, item_id: int, reply: Reply) -> None:
     await _change(
         conn,
         item_id,
-        "reply_body = $2, reply_author = $3, replied_at = now()",
+        "reply_body = $2, reply_author = $3, replied_by = $4, replied_at = now()",
         reply.text,
         reply.signature,
+        reply.moderator or None,
     )
+
+
+# --- /hoi-dap: answered site suggestions shown as questions and answers ------------------
+
+
+async def set_public_qa(conn: asyncpg.Connection, item_id: int, public: bool) -> bool:
+    """Mark an approved, answered site suggestion for /hoi-dap (or unmark any site
+    suggestion); False if the item is not one."""
+    changed = await conn.fetchval(
+        """UPDATE feedback SET public_qa = $2, updated_at = now()
+            WHERE id = $1 AND target = 'site'
+              AND (NOT $2 OR (status = 'approved' AND reply_body IS NOT NULL))
+           RETURNING id""",
+        item_id,
+        public,
+    )
+    return changed is not None
+
+
+_QUESTIONS = """FROM feedback WHERE public_qa AND target = 'site' AND status = 'approved'
+                 AND reply_body IS NOT NULL"""
+
+
+async def count_questions(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(f"SELECT count(*) {_QUESTIONS}"))
+
+
+async def questions(conn: asyncpg.Connection, limit: int, offset: int) -> list[asyncpg.Record]:
+    """Public questions and answers, the latest answered first."""
+    return await conn.fetch(
+        f"""SELECT id, author_name, title, body, submitted_at, reply_body, reply_author,
+                   replied_at {_QUESTIONS}
+             ORDER BY replied_at DESC, id DESC LIMIT $1 OFFSET $2""",
+        limit,
+        offset,
+    )
+
+
+# --- contact retention -----------------------------------------------------------------
+
+
+async def erase_contacts(conn: asyncpg.Connection, closed_before: datetime, batch: int) -> int:
+    """Blank the e-mail and phone of up to `batch` cases closed (approved, rejected or
+    withdrawn, or last answered) before `closed_before`; returns how many. SKIP LOCKED:
+    a case a moderator is changing is taken next round. Nothing public changes, so no
+    version and no event."""
+    erased = await conn.fetch(
+        """UPDATE feedback SET email = NULL, phone = NULL, contact_erased_at = now()
+            WHERE id IN (
+                SELECT id FROM feedback
+                 WHERE (email IS NOT NULL OR phone IS NOT NULL)
+                   AND status IN ('approved', 'rejected', 'withdrawn')
+                   AND GREATEST(approved_at, rejected_at, withdrawn_at, replied_at)
+                       < $1
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+           RETURNING id""",
+        closed_before,
+        batch,
+    )
+    return len(erased)

@@ -247,6 +247,63 @@ async def test_feedback_for_an_unpublished_article_is_refused(
         assert "text/html" in response.headers["Content-Type"]
 
 
+async def test_feedback_comes_back_with_its_article_and_its_receipt_follows_it(
+    http: aiohttp.ClientSession,
+    article: dict,
+    editor_headers: dict[str, str],
+    moderator_headers: dict[str, str],
+) -> None:
+    """An approved comment survives its article's unpublishing and shows again when the
+    article is published again; the reader's receipt looks the case up through the gateway."""
+    body = f"Ý kiến còn lại sau khi bài được đăng lại {uuid.uuid4().hex[:6]}."
+
+    async def sent() -> dict | None:
+        async with http.post(
+            "/api/v1/feedback",
+            json={"article_id": article["id"], "author_name": "Đỗ Thị Hoa", "body": body},
+        ) as response:
+            return await response.json() if response.status == 202 else None
+
+    case = await eventually(sent, timeout=60, interval=2)
+    async with http.post(
+        f"/api/v1/feedback/{case['id']}/approve", headers=moderator_headers
+    ) as response:
+        assert response.status == 200
+
+    async def lookup() -> str:
+        async with http.get(case["status_url"]) as response:
+            assert response.status == 200
+            assert response.headers["Cache-Control"] == "no-store"
+            return await response.text()
+
+    assert 'data-status="published"' in await lookup()
+
+    async def shown() -> bool:
+        return body in await page_text(http, article["url"], fresh=True)
+
+    assert await eventually(shown, timeout=40)
+    for step in ("unpublish", "publish"):
+        async with http.post(
+            f"/api/v1/articles/{article['id']}/{step}", headers=editor_headers
+        ) as response:
+            assert response.status == 200, await response.text()
+        if step == "unpublish":
+
+            async def form_gone() -> bool:
+                async with http.get(f"/tin/{article['id']}/phan-hoi") as response:
+                    return response.status == 404
+
+            assert await eventually(form_gone)
+    assert await eventually(shown, timeout=40)
+
+    async def form_back() -> bool:
+        async with http.get(f"/tin/{article['id']}/phan-hoi") as response:
+            return response.status == 200
+
+    assert await eventually(form_back)
+    assert 'data-status="published"' in await lookup()
+
+
 async def send_feedback(http: aiohttp.ClientSession, article_id: int, name: str, body: str) -> int:
     """Through the feedback API; waits out the gateway's rate limit on reader posts."""
 

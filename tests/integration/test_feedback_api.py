@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from services.feedback.config import DEFAULT_ORGANISATION as ORGANISATION
 from tests.support.amqp import tap
-from tests.support.feedback import MODERATOR_NAME, Service, running_service
+from tests.support.feedback import Service, running_service
 from tests.support.openapi import documented_routes, served_routes
 
 ARTICLE = 201
@@ -90,7 +91,10 @@ async def test_site_feedback_needs_no_article(service: Service) -> None:
         ({"body": "ngắn"}, 422, "invalid_input", "body"),
         ({"body": "x" * 5001}, 422, "invalid_input", "body"),
         ({"body": 42}, 422, "invalid_input", "body"),
-        ({"phone": "0901234567"}, 422, "invalid_input", "(toàn bộ)"),
+        ({"fax": "0901234567"}, 422, "invalid_input", "(toàn bộ)"),
+        ({"phone": "gọi tôi nhé"}, 422, "invalid_input", "phone"),
+        ({"phone": "0" * 21}, 422, "invalid_input", "phone"),
+        ({"title": "T" * 201}, 422, "invalid_input", "title"),
         ({"article_id": 999}, 422, "article_unavailable", "article_id"),
         ({"body": "http://a.vn http://b.vn http://c.vn xem"}, 422, "spam_too_many_links", "body"),
     ],
@@ -240,8 +244,9 @@ async def test_reply_and_edit_republish_with_a_higher_version(service: Service) 
     updated = messages[1]["data"]
     assert set(updated) == PUBLIC_FIELDS
     assert updated["reply"]["body"] == reply["body"]
-    assert updated["reply"]["author"] == MODERATOR_NAME
-    assert replied["reply"]["author"] == MODERATOR_NAME
+    # Signed by the organisation, never by the moderator (issue 9's regression).
+    assert updated["reply"]["author"] == ORGANISATION
+    assert replied["reply"]["author"] == ORGANISATION
     assert messages[2]["data"]["author_name"] == "Hùng"
     assert messages[2]["data"]["reply"]["body"] == reply["body"]
     assert edited["version"] == 4

@@ -123,6 +123,8 @@ async def test_each_public_address_reaches_its_service(gateway: Gateway) -> None
         "/gop-y": "feedback",
         "/api/v1/feedback/5/approve": "feedback",
         "/quan-tri/phan-hoi": "feedback",
+        "/tra-cuu-phan-hoi?ma=K7QM-4XTR-9B": "feedback",
+        "/hoi-dap?trang=2": "feedback",
     }
     for path, service in routes.items():
         async with http.get(path, headers={"Cookie": "bantin_session=x"}) as response:
@@ -194,6 +196,17 @@ async def test_form_posts_and_sign_ins_are_rate_limited_per_client(gateway: Gate
     for _ in range(10):
         async with http.get("/tin/12/phan-hoi") as response:
             assert response.status == 200
+
+
+async def test_receipt_lookups_are_rate_limited_per_client(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    statuses = []
+    for _ in range(10 + 4):
+        async with http.get("/tra-cuu-phan-hoi?ma=K7QM-4XTR-9B") as response:
+            statuses.append(response.status)
+    # The first and a burst of 10 go through; the rest wait for the rate (20 a minute).
+    assert statuses == [200] * 11 + [429] * 3, statuses
+    assert len(upstreams.seen["feedback"]) == 11
 
 
 async def test_public_pages_are_micro_cached_but_never_for_a_session(gateway: Gateway) -> None:
