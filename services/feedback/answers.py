@@ -12,7 +12,7 @@ from aiohttp import web
 from services.common.errors import Problem, invalid_input
 from services.common.web import POOL, client_address
 from services.feedback import actions, limits
-from services.feedback.config import DAILY_CAP
+from services.feedback.config import BANNED_WORDS, DAILY_CAP
 from services.feedback.domain import (
     ArticleUnavailable,
     Command,
@@ -21,6 +21,8 @@ from services.feedback.domain import (
     InvalidInput,
     InvalidTransition,
     SpamRefused,
+    Status,
+    TooManySubmissions,
     check_submission,
 )
 from services.feedback.limits import Quota
@@ -33,9 +35,12 @@ Refusal = (
     | SpamRefused
     | ArticleUnavailable
     | DailyLimitReached
+    | TooManySubmissions
     | FeedbackNotFound
     | InvalidTransition
 )
+# The refusals that defend against spam and floods: each is counted in spam_counts.
+SPAM_REFUSALS = (SpamRefused, DailyLimitReached, TooManySubmissions)
 
 
 def problem_for(refusal: Refusal) -> Problem:
@@ -63,6 +68,13 @@ def problem_for(refusal: Refusal) -> Problem:
             return Problem(
                 429, limits.CODE, limits.message(limit), headers={"Retry-After": str(retry)}
             )
+        case TooManySubmissions(limit=limit, retry_after=retry):
+            return Problem(
+                429,
+                limits.RATE_CODE,
+                limits.rate_message(limit),
+                headers={"Retry-After": str(retry)},
+            )
         case FeedbackNotFound():
             return Problem(404, "feedback_not_found", "Không tìm thấy ý kiến này.")
         case InvalidTransition():
@@ -74,6 +86,14 @@ def refused_submission(refusal: Refusal) -> Problem:
     problem = problem_for(refusal)
     SUBMISSIONS.labels("invalid" if isinstance(refusal, InvalidInput) else problem.code).inc()
     return problem
+
+
+async def record_refusal(request: web.Request, refusal: Refusal, article_id: int | None) -> None:
+    """Count a spam refusal by its code and target kind (actions.record_refusal); other
+    refusals (invalid fields, an unpublished article) are not spam and are not counted."""
+    if isinstance(refusal, SPAM_REFUSALS):
+        target = "site" if article_id is None else "article"
+        await actions.record_refusal(request.app[POOL], problem_for(refusal).code, target)
 
 
 def quota_of(request: web.Request) -> Quota:
@@ -88,10 +108,17 @@ async def submit(
     SUBMISSIONS; a refusal is raised as its Problem."""
     try:
         submission = check_submission(author_name, email, body)
-        item = await actions.submit(request.app[POOL], article_id, submission, quota_of(request))
-    except (InvalidInput, SpamRefused, ArticleUnavailable, DailyLimitReached) as refusal:
+        item = await actions.submit(
+            request.app[POOL],
+            article_id,
+            submission,
+            quota_of(request),
+            request.app[BANNED_WORDS],
+        )
+    except (InvalidInput, ArticleUnavailable, *SPAM_REFUSALS) as refusal:
+        await record_refusal(request, refusal, article_id)
         raise refused_submission(refusal) from refusal
-    SUBMISSIONS.labels("stored").inc()
+    SUBMISSIONS.labels("stored" if item["status"] == Status.PENDING else "held").inc()
     return item
 
 

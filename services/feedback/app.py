@@ -11,16 +11,15 @@ from services.common.config import Settings
 from services.common.pages import TEMPLATES, make_environment
 from services.common.web import Subscription, create_base_app
 from services.feedback import api, events, openapi, pages
-from services.feedback.config import DAILY_CAP, FORM_SIGNER, FeedbackConfig
+from services.feedback.config import BANNED_WORDS, DAILY_CAP, FORM_SIGNER, FeedbackConfig
 from services.feedback.limits import DailyCap
-from services.feedback.spam import FormSigner
+from services.feedback.spam import BannedWords, FormSigner
 
 SERVICE_DIR = Path(__file__).parent
 
 
 def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.Application:
-    """The app; `config` defaults to the environment's (FEEDBACK_FORM_SECRET,
-    FEEDBACK_DAILY_LIMIT_PER_ADDRESS)."""
+    """The app; `config` defaults to the environment's (FeedbackConfig.from_env)."""
     config = config or FeedbackConfig.from_env()
     app = create_base_app(
         settings,
@@ -29,7 +28,10 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
     )
     app[TEMPLATES] = make_environment(SERVICE_DIR)
     app[FORM_SIGNER] = FormSigner(config.form_secret)
-    app[DAILY_CAP] = DailyCap(config.form_secret, config.daily_limit_per_address)
+    app[DAILY_CAP] = DailyCap(
+        config.form_secret, config.daily_limit_per_address, config.limit_per_minute
+    )
+    app[BANNED_WORDS] = BannedWords(config.banned_words)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(pages.routes)
     app.router.add_routes(api.routes)
