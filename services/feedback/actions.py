@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ import asyncpg
 
 from services.common import db
 from services.common.events.outbox import forget_events, write_event
+from services.common.vietnam import VIETNAM
 from services.feedback import events, spam, store
 from services.feedback.domain import (
     PERSONAL_EVENTS,
@@ -23,6 +25,7 @@ from services.feedback.domain import (
     NotForQuestions,
     SpamRefused,
     Submission,
+    TooManySubmissions,
     check_transition,
 )
 from services.feedback.limits import Quota
@@ -36,32 +39,54 @@ async def submit(
     submission: Submission,
     quota: Quota,
     case: store.CaseKeys,
+    banned: spam.BannedWords = spam.NO_BANNED_WORDS,
 ) -> Submitted:
-    """Store a reader's feedback as pending with feedback.submitted, charged to the sender's
-    daily `quota`; DailyLimitReached, ArticleUnavailable or SpamRefused (too many links,
-    the same text sent recently) store nothing. A submission whose idempotency key was
-    seen before stores nothing and answers the case of the first one (IdempotencyKeyReused
-    if an API request hash is given and differs)."""
+    """Store a reader's feedback with feedback.submitted, charged to the sender's `quota`:
+    pending, or held for a moderator with its reasons (spam.holds, spam.repeat_rule), each
+    hold counted in spam_counts. DailyLimitReached, TooManySubmissions, ArticleUnavailable
+    or SpamRefused (more than spam.MAX_LINKS_HELD links, the same text to the same target
+    again) store nothing. A submission whose idempotency key was seen before stores nothing
+    and answers the case of the first one (IdempotencyKeyReused if an API request hash is
+    given and differs)."""
     verdict = spam.check_links(submission.body)
     if verdict:
         raise SpamRefused(verdict)
+    hold_reasons = spam.holds(submission.author_name, submission.body, banned)
     fingerprint = spam.fingerprint(submission.body)
+    target = "site" if article_id is None else f"article:{article_id}"
     async with db.acquire(pool) as conn, conn.transaction():
         if case.idempotency_hash is not None:
             earlier = await _earlier_submission(conn, case)
             if earlier is not None:
                 return Submitted(earlier, replayed=True)
         await store.delete_counts_before(conn, quota.day)
+        # The visitor's row stays locked until the end: its submissions take turns, so two
+        # sent at once cannot both pass the checks below.
         if await store.charge(conn, quota.day, quota.key) > quota.limit:
             raise DailyLimitReached(quota.limit)
+        await store.forget_texts_before(conn, spam.DUPLICATE_WINDOW)
+        sent, wait = await store.last_minute(conn, quota.visitor_keys)
+        if sent >= quota.per_minute:
+            raise TooManySubmissions(quota.per_minute, max(1, math.ceil(wait)))
         if article_id is not None and await store.open_article(conn, article_id) is None:
             raise ArticleUnavailable(article_id)
-        await store.lock_text(conn, fingerprint)
-        if await store.recently_sent(conn, fingerprint, spam.DUPLICATE_WINDOW):
-            raise SpamRefused(spam.DUPLICATE)
-        item = await store.insert(conn, article_id, submission, fingerprint, case)
+        earlier = await store.texts_sent(
+            conn, quota.visitor_keys, fingerprint, spam.DUPLICATE_WINDOW
+        )
+        match spam.repeat_rule(target, earlier):
+            case spam.Verdict() as duplicate:
+                raise SpamRefused(duplicate)
+            case spam.HoldReason() as repeated:
+                hold_reasons.append(repeated)
+        await store.remember_text(conn, quota.key, target, fingerprint)
+        item = await store.insert(conn, article_id, submission, fingerprint, case, hold_reasons)
+        for reason in hold_reasons:
+            await store.count_spam(conn, quota.day, "held", reason, item["target"])
         await write_event(conn, "feedback.submitted", events.submitted(item))
-    log.info("feedback submitted", extra={"feedback_id": item["id"], "target": item["target"]})
+    log.info(
+        "feedback submitted",
+        extra={"feedback_id": item["id"], "target": item["target"], "status": item["status"]},
+    )
     return Submitted(item, replayed=False)
 
 
@@ -84,6 +109,14 @@ async def _earlier_submission(
     if earlier is not None and case.request_hash not in (None, earlier["request_hash"]):
         raise IdempotencyKeyReused()
     return earlier
+
+
+async def record_refusal(pool: asyncpg.Pool, reason: str, target: str) -> None:
+    """Count a refused submission in spam_counts (today in Vietnam, the reason's code, the
+    target kind 'article' or 'site'): no address, no visitor key, no text."""
+    day = datetime.now(VIETNAM).date()
+    async with db.acquire(pool) as conn:
+        await store.count_spam(conn, day, "refused", reason, target)
 
 
 StoreCommand = Callable[[asyncpg.Connection, int, Command], Awaitable[None]]

@@ -13,7 +13,7 @@ from aiohttp import web
 from services.common.errors import Problem, invalid_input
 from services.common.web import POOL, client_address
 from services.feedback import actions, limits, receipts, store
-from services.feedback.config import CONFIG, DAILY_CAP
+from services.feedback.config import BANNED_WORDS, CONFIG, DAILY_CAP
 from services.feedback.domain import (
     ArticleUnavailable,
     Command,
@@ -24,6 +24,8 @@ from services.feedback.domain import (
     InvalidTransition,
     NotForQuestions,
     SpamRefused,
+    Status,
+    TooManySubmissions,
     check_submission,
 )
 from services.feedback.limits import Quota
@@ -36,11 +38,14 @@ Refusal = (
     | SpamRefused
     | ArticleUnavailable
     | DailyLimitReached
+    | TooManySubmissions
     | FeedbackNotFound
     | InvalidTransition
     | IdempotencyKeyReused
     | NotForQuestions
 )
+# The refusals that defend against spam and floods: each is counted in spam_counts.
+SPAM_REFUSALS = (SpamRefused, DailyLimitReached, TooManySubmissions)
 
 
 def problem_for(refusal: Refusal) -> Problem:
@@ -68,6 +73,13 @@ def problem_for(refusal: Refusal) -> Problem:
             return Problem(
                 429, limits.CODE, limits.message(limit), headers={"Retry-After": str(retry)}
             )
+        case TooManySubmissions(limit=limit, retry_after=retry):
+            return Problem(
+                429,
+                limits.RATE_CODE,
+                limits.rate_message(limit),
+                headers={"Retry-After": str(retry)},
+            )
         case FeedbackNotFound():
             return Problem(404, "feedback_not_found", "Không tìm thấy ý kiến này.")
         case InvalidTransition():
@@ -93,6 +105,14 @@ def refused_submission(refusal: Refusal) -> Problem:
     problem = problem_for(refusal)
     SUBMISSIONS.labels("invalid" if isinstance(refusal, InvalidInput) else problem.code).inc()
     return problem
+
+
+async def record_refusal(request: web.Request, refusal: Refusal, article_id: int | None) -> None:
+    """Count a spam refusal by its code and target kind (actions.record_refusal); other
+    refusals (invalid fields, an unpublished article) are not spam and are not counted."""
+    if isinstance(refusal, SPAM_REFUSALS):
+        target = "site" if article_id is None else "article"
+        await actions.record_refusal(request.app[POOL], problem_for(refusal).code, target)
 
 
 def quota_of(request: web.Request) -> Quota:
@@ -133,17 +153,21 @@ async def submit(
             title=fields.get("title"),
         )
         submitted = await actions.submit(
-            request.app[POOL], article_id, submission, quota_of(request), keys
+            request.app[POOL],
+            article_id,
+            submission,
+            quota_of(request),
+            keys,
+            request.app[BANNED_WORDS],
         )
-    except (
-        InvalidInput,
-        SpamRefused,
-        ArticleUnavailable,
-        DailyLimitReached,
-        IdempotencyKeyReused,
-    ) as refusal:
+    except (InvalidInput, ArticleUnavailable, IdempotencyKeyReused, *SPAM_REFUSALS) as refusal:
+        await record_refusal(request, refusal, article_id)
         raise refused_submission(refusal) from refusal
-    SUBMISSIONS.labels("replayed" if submitted.replayed else "stored").inc()
+    if submitted.replayed:
+        outcome = "replayed"
+    else:
+        outcome = "stored" if submitted.item["status"] == Status.PENDING else "held"
+    SUBMISSIONS.labels(outcome).inc()
     return Case(submitted.item, code, submitted.replayed)
 
 

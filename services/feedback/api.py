@@ -3,7 +3,7 @@ Errors are application/problem+json with stable codes (services.common.errors)."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -12,8 +12,9 @@ from aiohttp import web
 from services.common import db
 from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import input_validator, invalid_input, query_int, read_json
+from services.common.vietnam import VIETNAM
 from services.common.web import POOL
-from services.feedback import actions, answers, events, receipts, store
+from services.feedback import actions, answers, events, receipts, spam, store
 from services.feedback.config import CONFIG
 from services.feedback.domain import (
     Approve,
@@ -137,6 +138,7 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
         "author_name": item["author_name"],
         "email": item["email"],
         "body": item["body"],
+        "hold_reasons": list(item["hold_reasons"]),
         "reply": reply.to_data() if (reply := events.reply_of(item)) else None,
         "public_qa": item["public_qa"],
         **{
@@ -158,7 +160,7 @@ async def list_items(request: web.Request) -> web.Response:
     """GET /api/v1/feedback?status=&limit=&before=: newest first; `next_before` pages on."""
     raw_status = request.query.get("status", Status.PENDING.value)
     if raw_status not in {s.value for s in Status}:
-        raise invalid_input({"status": "Phải là pending, approved, rejected hoặc withdrawn."})
+        raise invalid_input({"status": "Phải là pending, held, approved, rejected hoặc withdrawn."})
     limit = query_int(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = query_int(request, "before", 1, 2**63 - 1)
     async with db.acquire(request.app[POOL]) as conn:
@@ -258,3 +260,32 @@ async def _set_question(request: web.Request, public: bool) -> web.Response:
         item = await store.get(conn, item_id)
     assert item is not None
     return _item_json_response(item)
+
+
+SPAM_STATS_DEFAULT_DAYS = 30
+SPAM_STATS_MAX_DAYS = 366
+
+
+@routes.get("/api/v1/feedback/spam-stats")
+@require_role("moderator")
+async def spam_stats(request: web.Request) -> web.Response:
+    """GET /api/v1/feedback/spam-stats?days=: refusals and holds of submissions in the last
+    `days` calendar days in Vietnam (today included), counted by reason and target kind."""
+    days = query_int(request, "days", 1, SPAM_STATS_MAX_DAYS) or SPAM_STATS_DEFAULT_DAYS
+    since = datetime.now(VIETNAM).date() - timedelta(days=days - 1)
+    async with db.acquire(request.app[POOL]) as conn:
+        rows = await store.spam_counts_since(conn, since)
+    counts = [
+        {
+            "outcome": row["outcome"],
+            "reason": row["reason"],
+            "label": spam.reason_label(row["reason"]),
+            "target": row["target"],
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+    return web.json_response(
+        {"days": days, "since": since.isoformat(), "counts": counts},
+        headers={"Cache-Control": "no-store"},
+    )

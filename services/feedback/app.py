@@ -13,10 +13,17 @@ from services.common.pages import TEMPLATES, make_environment
 from services.common.periodic import Periodic
 from services.common.web import POOL, Subscription, create_base_app
 from services.feedback import api, events, openapi, pages, tasks
-from services.feedback.config import CONFIG, DAILY_CAP, FORM_SIGNER, LOOKUP_LIMITER, FeedbackConfig
+from services.feedback.config import (
+    BANNED_WORDS,
+    CONFIG,
+    DAILY_CAP,
+    FORM_SIGNER,
+    LOOKUP_LIMITER,
+    FeedbackConfig,
+)
 from services.feedback.limits import DailyCap
 from services.feedback.lookups import LookupLimiter
-from services.feedback.spam import FormSigner
+from services.feedback.spam import BannedWords, FormSigner
 
 SERVICE_DIR = Path(__file__).parent
 
@@ -31,7 +38,10 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
     )
     app[TEMPLATES] = make_environment(SERVICE_DIR)
     app[FORM_SIGNER] = FormSigner(config.form_secret)
-    app[DAILY_CAP] = DailyCap(config.form_secret, config.daily_limit_per_address)
+    app[DAILY_CAP] = DailyCap(
+        config.form_secret, config.daily_limit_per_address, config.limit_per_minute
+    )
+    app[BANNED_WORDS] = BannedWords(config.banned_words)
     app[CONFIG] = config
     app[LOOKUP_LIMITER] = LookupLimiter(config.form_secret)
     # After the pool (the base app's first resource).

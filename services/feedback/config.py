@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from services.common.config import ConfigError, env_int
-from services.feedback.limits import DEFAULT_DAILY_LIMIT, DailyCap
+from services.feedback.limits import DEFAULT_DAILY_LIMIT, DEFAULT_PER_MINUTE, DailyCap
 from services.feedback.lookups import LookupLimiter
-from services.feedback.spam import FormSigner
+from services.feedback.spam import BannedWords, FormSigner
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,9 @@ ORGANISATION_ENV = "FEEDBACK_ORGANISATION_NAME"
 RETENTION_ENV = "FEEDBACK_CONTACT_RETENTION_DAYS"
 DEFAULT_ORGANISATION = "Ban biên tập"
 DEFAULT_RETENTION_DAYS = 90
+PER_MINUTE_ENV = "FEEDBACK_LIMIT_PER_MINUTE"
+BANNED_WORDS_ENV = "FEEDBACK_BANNED_WORDS"
+BANNED_WORDS_FILE_ENV = "FEEDBACK_BANNED_WORDS_FILE"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class FeedbackConfig:
     form_secret: bytes
     # Submissions (forms and API together) per client address per day in Vietnam.
     daily_limit_per_address: int = DEFAULT_DAILY_LIMIT
+    # Submissions per visitor (client address) in any minute.
+    limit_per_minute: int = DEFAULT_PER_MINUTE
+    # Words and phrases that hold a submission for a moderator (spam.BannedWords).
+    banned_words: tuple[str, ...] = ()
     # The unit that signs official replies in public (the moderator is recorded privately).
     organisation_name: str = DEFAULT_ORGANISATION
     # Days after a case is closed until its e-mail and phone are deleted.
@@ -42,15 +49,43 @@ class FeedbackConfig:
         """FEEDBACK_FORM_SECRET, else a random secret for this process only: forms then
         verify only on the instance that rendered them (and not after a restart), so set
         it whenever more than one instance runs. FEEDBACK_DAILY_LIMIT_PER_ADDRESS (20),
-        FEEDBACK_ORGANISATION_NAME ("Ban biên tập"), FEEDBACK_CONTACT_RETENTION_DAYS (90)."""
-        limit = env_int(DAILY_LIMIT_ENV, DEFAULT_DAILY_LIMIT)
-        if limit < 1:
-            raise ConfigError(f"{DAILY_LIMIT_ENV} must be at least 1")
+        FEEDBACK_LIMIT_PER_MINUTE (5), FEEDBACK_BANNED_WORDS (comma-separated) and
+        FEEDBACK_BANNED_WORDS_FILE (one word or phrase a line, # starts a comment): both
+        lists are used; none by default. FEEDBACK_ORGANISATION_NAME ("Ban biên tập"),
+        FEEDBACK_CONTACT_RETENTION_DAYS (90)."""
+        limits = {name: env_int(name, default) for name, default in _LIMITS.items()}
+        for name, value in limits.items():
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1")
         organisation = " ".join(os.environ.get(ORGANISATION_ENV, "").split())
-        retention = env_int(RETENTION_ENV, DEFAULT_RETENTION_DAYS)
-        if retention < 1:
-            raise ConfigError(f"{RETENTION_ENV} must be at least 1")
-        return cls(_form_secret(), limit, organisation or DEFAULT_ORGANISATION, retention)
+        return cls(
+            _form_secret(),
+            limits[DAILY_LIMIT_ENV],
+            limits[PER_MINUTE_ENV],
+            _banned_words(),
+            organisation_name=organisation or DEFAULT_ORGANISATION,
+            contact_retention_days=limits[RETENTION_ENV],
+        )
+
+
+_LIMITS = {
+    DAILY_LIMIT_ENV: DEFAULT_DAILY_LIMIT,
+    PER_MINUTE_ENV: DEFAULT_PER_MINUTE,
+    RETENTION_ENV: DEFAULT_RETENTION_DAYS,
+}
+
+
+def _banned_words() -> tuple[str, ...]:
+    words = os.environ.get(BANNED_WORDS_ENV, "").split(",")
+    path = os.environ.get(BANNED_WORDS_FILE_ENV, "")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                lines = file.read().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{BANNED_WORDS_FILE_ENV}: cannot read {path}: {exc}") from exc
+        words += [line for line in lines if not line.lstrip().startswith("#")]
+    return tuple(word.strip() for word in words if word.strip())
 
 
 def _form_secret() -> bytes:
@@ -71,3 +106,4 @@ FORM_SIGNER = web.AppKey("form_signer", FormSigner)
 DAILY_CAP = web.AppKey("daily_cap", DailyCap)
 CONFIG = web.AppKey("feedback_config", FeedbackConfig)
 LOOKUP_LIMITER = web.AppKey("lookup_limiter", LookupLimiter)
+BANNED_WORDS = web.AppKey("banned_words", BannedWords)

@@ -169,6 +169,8 @@ def check_reply(body: str) -> str:
 
 class Status(StrEnum):
     PENDING = "pending"
+    # Stored, but doubtful (spam.HoldReason): waits for a moderator like a pending item.
+    HELD = "held"
     APPROVED = "approved"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
@@ -176,6 +178,7 @@ class Status(StrEnum):
 
 STATUS_NAMES = {
     Status.PENDING: "đang chờ duyệt",
+    Status.HELD: "đang bị tạm giữ chờ kiểm duyệt",
     Status.APPROVED: "đã được duyệt",
     Status.REJECTED: "đã bị từ chối",
     Status.WITHDRAWN: "đã được rút lại",
@@ -241,10 +244,11 @@ class Moderation:
         return self.emits if status in self.emits_from else None
 
 
-_PENDING = frozenset({Status.PENDING})
+# A held item waits for a moderator exactly as a pending one does.
+_PENDING = frozenset({Status.PENDING, Status.HELD})
 _APPROVED = frozenset({Status.APPROVED})
-_PUBLISHABLE = frozenset({Status.PENDING, Status.APPROVED})
-_NOT_WITHDRAWN = frozenset({Status.PENDING, Status.APPROVED, Status.REJECTED})
+_PUBLISHABLE = _PENDING | _APPROVED
+_NOT_WITHDRAWN = _PUBLISHABLE | {Status.REJECTED}
 
 # A rejected item is never published, so it is neither approved later nor edited; a
 # withdrawn one has been erased, so nothing applies to it any more. Only approved items
@@ -305,6 +309,15 @@ class DailyLimitReached(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"{limit} submissions today")
         self.limit = limit
+
+
+class TooManySubmissions(Exception):
+    """The visitor has sent its number of submissions per minute already."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(f"{limit} submissions a minute")
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 class SpamRefused(Exception):

@@ -5,6 +5,7 @@ from prometheus_client import Counter
 SUBMISSIONS = Counter(
     "bantin_feedback_submissions_total",
     "Readers' feedback submissions by outcome"
-    " (stored, replayed, invalid, article_unavailable, spam_*, too_many_submissions)",
+    " (stored, held, replayed, invalid, article_unavailable, spam_*, too_many_submissions,"
+    " submission_rate)",
     ["outcome"],
 )

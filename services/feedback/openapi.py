@@ -13,12 +13,14 @@ from aiohttp import web
 
 from services.common import openapi
 from services.common.openapi import body, ok, op, param, ref
-from services.feedback import domain, receipts
+from services.feedback import domain, limits, receipts, spam
 from services.feedback.api import (
     EDIT_SCHEMA,
     IDEMPOTENCY_HEADER,
     MAX_LIMIT,
     REPLY_SCHEMA,
+    SPAM_STATS_DEFAULT_DAYS,
+    SPAM_STATS_MAX_DAYS,
     SUBMISSION_SCHEMA,
 )
 
@@ -43,7 +45,7 @@ PROTECTED = ("401", "403")
 ITEM_ID = param("id", "path", {"type": "integer", "minimum": 1}, "feedback item id")
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-STATUSES = ["pending", "approved", "rejected", "withdrawn"]
+STATUSES = ["pending", "held", "approved", "rejected", "withdrawn"]
 
 SCHEMAS: dict[str, Any] = {
     "Submission": SUBMISSION_SCHEMA.schema,
@@ -94,6 +96,11 @@ SCHEMAS: dict[str, Any] = {
             "author_name": {"type": "string"},
             "email": {"type": ["string", "null"]},
             "body": {"type": "string"},
+            "hold_reasons": {
+                "type": "array",
+                "items": {"enum": [reason.value for reason in spam.HoldReason]},
+                "description": "Why the item was held for a moderator (empty if it was not)",
+            },
             "reply": ref("Reply"),
             "public_qa": {
                 "type": "boolean",
@@ -104,6 +111,28 @@ SCHEMAS: dict[str, Any] = {
             "rejected_at": _NULLABLE_TIME,
             "withdrawn_at": _NULLABLE_TIME,
             "updated_at": _TIME,
+        },
+    },
+    "SpamStats": {
+        "type": "object",
+        "required": ["days", "since", "counts"],
+        "properties": {
+            "days": {"type": "integer"},
+            "since": {"type": "string", "format": "date"},
+            "counts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["outcome", "reason", "label", "target", "count"],
+                    "properties": {
+                        "outcome": {"enum": ["refused", "held"]},
+                        "reason": {"type": "string", "description": "The refusal's code"},
+                        "label": {"type": "string", "description": "Vietnamese"},
+                        "target": {"enum": ["article", "site"]},
+                        "count": {"type": "integer", "minimum": 1},
+                    },
+                },
+            },
         },
     },
     "Page": {
@@ -126,7 +155,17 @@ SUBMISSION_RULES = (
     "site, otherwise a published article. `phone` is optional and private like the e-mail "
     "(8 to 15 digits, at most {phone} characters); `title` is optional, at most {title} "
     "characters. Text is normalised to NFC. The e-mail and phone are deleted "
-    "FEEDBACK_CONTACT_RETENTION_DAYS (90) days after the case is closed."
+    "FEEDBACK_CONTACT_RETENTION_DAYS (90) days after the case is closed.\n\n"
+    "Spam rules. Refused (nothing stored; each refusal counted by its code in spam-stats): "
+    f"more than {spam.MAX_LINKS_HELD} links; the same text (whatever its case, spacing or "
+    "punctuation) sent again by the same visitor to the same target within 24 hours (the "
+    "first is already waiting); the daily cap and the limit per minute of a visitor. Held "
+    "for a moderator (stored with status `held` and its `hold_reasons`, answered 202 like "
+    "any accepted submission): "
+    f"more than {spam.MAX_LINKS} links (`many_links`); a word of the configured banned list "
+    "in the name or the text, compared without accents or case (`banned_word`); the same "
+    "text the same visitor sent to another target within 24 hours (`repeated_text`). A "
+    "visitor is a keyed hash of the client address and the day; the address is never stored."
 ).format(phone=domain.PHONE_MAX, title=domain.TITLE_MAX)
 
 IDEMPOTENCY = param(
@@ -146,29 +185,34 @@ def _submission() -> dict[str, Any]:
         "Send feedback (kept pending until a moderator approves it)",
         {
             "202": ok(
-                "Stored as pending (feedback.submitted published), or the case stored "
-                "earlier with the same Idempotency-Key",
+                "Stored, pending or held for a moderator (answered `pending` alike; "
+                "feedback.submitted published), or the case stored earlier with the same "
+                "Idempotency-Key",
                 ref("Accepted"),
             )
         }
         | problems(*BODY_PROBLEMS, "403", DATABASE)
         | {
             "409": problems.answer(
-                "409", "spam_duplicate: the same text was sent in the last 24 hours"
+                "409",
+                "spam_duplicate: this visitor sent the same text to the same target in the "
+                "last 24 hours",
             ),
             "422": problems.answer(
                 "422",
                 "invalid_input (per-field errors; a malformed Idempotency-Key too), "
                 "article_unavailable (unknown or unpublished article), spam_too_many_links "
-                "(more than 2 links), idempotency_key_reused (the key was sent before with "
-                "another body; nothing stored)",
+                f"(more than {spam.MAX_LINKS_HELD} links), idempotency_key_reused (the key "
+                "was sent before with another body; nothing stored)",
             ),
             "429": problems.answer(
                 "429",
                 "too_many_submissions: this client address has sent its daily number of "
                 "submissions (FEEDBACK_DAILY_LIMIT_PER_ADDRESS, 20 by default; forms and API "
                 "together; the day is the calendar day in Asia/Ho_Chi_Minh). Retry-After "
-                "gives the seconds until midnight there.",
+                "gives the seconds until midnight there. submission_rate: this visitor has "
+                f"sent {limits.DEFAULT_PER_MINUTE} (FEEDBACK_LIMIT_PER_MINUTE) in the last "
+                "minute; Retry-After gives the seconds to wait.",
             ),
         },
         body=body(ref("Submission")),
@@ -230,10 +274,36 @@ def document() -> openapi.Document:
                     ],
                 ),
             },
+            "/api/v1/feedback/spam-stats": {
+                "get": op(
+                    "Refused and held submissions, counted by reason and target kind",
+                    {"200": ok("The counts, largest first", ref("SpamStats"))}
+                    | problems(*PROTECTED, "422", DATABASE),
+                    auth=True,
+                    parameters=[
+                        param(
+                            "days",
+                            "query",
+                            {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": SPAM_STATS_MAX_DAYS,
+                                "default": SPAM_STATS_DEFAULT_DAYS,
+                            },
+                            "the last so many calendar days in Asia/Ho_Chi_Minh, today included",
+                        )
+                    ],
+                    description=(
+                        "Every refusal of a submission by a spam rule or a limit (code as in "
+                        "the refusal's problem) and every hold (code as in hold_reasons). "
+                        "The records hold no address, visitor key or text."
+                    ),
+                )
+            },
             "/api/v1/feedback/{id}": {
                 "get": _moderation("One item"),
                 "patch": _moderation(
-                    "Edit the public fields (pending or approved items); an approved item is "
+                    "Edit the public fields (pending, held or approved items); an approved item is "
                     "re-published (feedback.updated)",
                     *BODY_PROBLEMS,
                     "409",
@@ -246,16 +316,17 @@ def document() -> openapi.Document:
             },
             "/api/v1/feedback/{id}/approve": {
                 "post": _moderation(
-                    "Approve a pending item: feedback.approved with the public fields", "409"
+                    "Approve a pending or held item: feedback.approved with the public fields",
+                    "409",
                 )
             },
             "/api/v1/feedback/{id}/reject": {
-                "post": _moderation("Reject a pending item: feedback.rejected", "409")
+                "post": _moderation("Reject a pending or held item: feedback.rejected", "409")
             },
             "/api/v1/feedback/{id}/withdraw": {
                 "post": _moderation(
-                    "Withdraw an item (pending, approved or rejected): its name, e-mail, text "
-                    "and reply are erased; feedback.withdrawn",
+                    "Withdraw an item (pending, held, approved or rejected): its name, e-mail, "
+                    "text and reply are erased; feedback.withdrawn",
                     "409",
                 )
             },

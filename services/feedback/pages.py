@@ -179,7 +179,9 @@ async def _submit(request: web.Request, target: Target) -> web.Response:
         _text(form, TOKEN_FIELD), target.key, time.time()
     )
     if verdict is not None:
-        problem = answers.refused_submission(domain.SpamRefused(verdict))
+        refusal = domain.SpamRefused(verdict)
+        await answers.record_refusal(request, refusal, target.article_id)
+        problem = answers.refused_submission(refusal)
         return _refused_form(request, target, values, problem)
     key_hash = receipts.form_key_hash(_text(form, IDEMPOTENCY_FIELD))
     try:

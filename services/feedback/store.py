@@ -3,6 +3,7 @@ caller holds the transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -78,25 +79,84 @@ async def delete_counts_before(conn: asyncpg.Connection, day: date) -> None:
 
 _ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.status, f.version,
            f.reply_body, f.reply_author, f.replied_at, f.submitted_at, f.approved_at,
-           f.rejected_at, f.withdrawn_at, f.updated_at,
+           f.rejected_at, f.withdrawn_at, f.updated_at, f.hold_reasons,
            f.phone, f.title, f.public_qa,
            a.title AS article_title, a.url AS article_url"""
 
 
-async def lock_text(conn: asyncpg.Connection, fingerprint: str) -> None:
-    """Serialise submissions of the same text until the transaction ends, so that two sent
-    at once cannot both pass the duplicate check."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"feedback:{fingerprint}")
+async def texts_sent(
+    conn: asyncpg.Connection, visitor_keys: list[str], fingerprint: str, window: timedelta
+) -> list[str]:
+    """The targets the visitor sent this text to within `window`."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT target FROM recent_submissions
+            WHERE visitor_key = ANY($1::text[]) AND fingerprint = $2
+              AND submitted_at > now() - $3::interval""",
+        visitor_keys,
+        fingerprint,
+        window,
+    )
+    return [row["target"] for row in rows]
 
 
-async def recently_sent(conn: asyncpg.Connection, fingerprint: str, window: timedelta) -> bool:
-    return bool(
-        await conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM feedback
-                               WHERE fingerprint = $1 AND submitted_at > now() - $2::interval)""",
-            fingerprint,
-            window,
-        )
+async def last_minute(conn: asyncpg.Connection, visitor_keys: list[str]) -> tuple[int, float]:
+    """How many submissions the visitor made in the last minute, and the seconds until the
+    oldest of them is a minute old."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS n,
+                  EXTRACT(EPOCH FROM min(submitted_at) + interval '1 minute' - now()) AS wait
+             FROM recent_submissions
+            WHERE visitor_key = ANY($1::text[]) AND submitted_at > now() - interval '1 minute'""",
+        visitor_keys,
+    )
+    return int(row["n"]), float(row["wait"] or 0)
+
+
+async def remember_text(
+    conn: asyncpg.Connection, visitor_key: str, target: str, fingerprint: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO recent_submissions (visitor_key, target, fingerprint) VALUES ($1, $2, $3)",
+        visitor_key,
+        target,
+        fingerprint,
+    )
+
+
+async def forget_texts_before(conn: asyncpg.Connection, window: timedelta) -> None:
+    # A bounded batch per submission, skipping rows another one is deleting.
+    await conn.execute(
+        """DELETE FROM recent_submissions WHERE ctid IN (
+               SELECT ctid FROM recent_submissions WHERE submitted_at < now() - $1::interval
+                LIMIT 100 FOR UPDATE SKIP LOCKED)""",
+        window,
+    )
+
+
+# --- the records of refusals and holds (no personal data) -------------------------------
+
+
+async def count_spam(
+    conn: asyncpg.Connection, day: date, outcome: str, reason: str, target: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO spam_counts (day, outcome, reason, target, count) VALUES ($1, $2, $3, $4, 1)
+           ON CONFLICT (day, outcome, reason, target)
+           DO UPDATE SET count = spam_counts.count + 1""",
+        day,
+        outcome,
+        reason,
+        target,
+    )
+
+
+async def spam_counts_since(conn: asyncpg.Connection, day: date) -> list[asyncpg.Record]:
+    """Refusals and holds from `day` on, summed by outcome, reason and target kind."""
+    return await conn.fetch(
+        """SELECT outcome, reason, target, sum(count)::bigint AS count FROM spam_counts
+            WHERE day >= $1 GROUP BY outcome, reason, target
+            ORDER BY outcome, sum(count) DESC, reason, target""",
+        day,
     )
 
 
@@ -106,12 +166,15 @@ async def insert(
     submission: Submission,
     fingerprint: str,
     case: CaseKeys,
+    hold_reasons: Sequence[str],
 ) -> asyncpg.Record:
+    """A new item: pending, or held with its reasons."""
     return await conn.fetchrow(
         """INSERT INTO feedback (article_id, target, author_name, email, body, fingerprint,
-                                 phone, title, receipt_hash, idempotency_hash, request_hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           RETURNING id, article_id, target, version, submitted_at""",
+                                 phone, title, receipt_hash, idempotency_hash, request_hash,
+                                 status, hold_reasons)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           RETURNING id, article_id, target, status, version, submitted_at""",
         article_id,
         "site" if article_id is None else "article",
         submission.author_name,
@@ -123,6 +186,8 @@ async def insert(
         case.receipt_hash,
         case.idempotency_hash,
         case.request_hash,
+        Status.HELD.value if hold_reasons else Status.PENDING.value,
+        [str(reason) for reason in hold_reasons],
     )
 
 
@@ -144,7 +209,7 @@ async def lock_idempotency_key(conn: asyncpg.Connection, key_hash: str) -> None:
 
 async def submitted_with_key(conn: asyncpg.Connection, key_hash: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT id, article_id, target, version, submitted_at, request_hash
+        """SELECT id, article_id, target, status, version, submitted_at, request_hash
              FROM feedback WHERE idempotency_hash = $1""",
         key_hash,
     )

@@ -132,11 +132,14 @@ def form_stamp_in(page: str) -> str:
 
 @asynccontextmanager
 async def running_service(
-    daily_limit: int = 10_000, trusted_proxies: tuple[str, ...] = ()
+    daily_limit: int = 10_000,
+    trusted_proxies: tuple[str, ...] = (),
+    per_minute: int = 10_000,
+    banned_words: tuple[str, ...] = (),
 ) -> AsyncIterator[Service]:
     """The app on a fresh database and vhost (so counts and taps see only this module's
-    doings), removed afterwards. Every test request comes from one address, so the daily
-    cap per address is high unless a test sets it."""
+    doings), removed afterwards. Every test request comes from one address, so the limits
+    per address (daily and per minute) are high unless a test sets them."""
     database, vhost = create_database(), create_vhost()
     try:
         await topology.apply(vhost.url)
@@ -149,7 +152,9 @@ async def running_service(
             relay_poll_seconds=0.5,
             trusted_proxies=list(trusted_proxies),
         )
-        app = create_app(settings, FeedbackConfig(FORM_SECRET, daily_limit))
+        app = create_app(
+            settings, FeedbackConfig(FORM_SECRET, daily_limit, per_minute, banned_words)
+        )
         async with TestClient(TestServer(app)) as client:
             yield Service(client, app[POOL], vhost.url, keys, FormSigner(FORM_SECRET))
     finally:

@@ -50,3 +50,19 @@ def test_retry_after_runs_to_midnight_in_vietnam() -> None:
 def test_the_refusal_says_how_many_and_when_to_come_back() -> None:
     text = message(20)
     assert "20 ý kiến trong hôm nay" in text and "ngày mai" in text
+
+
+def test_the_quota_knows_the_visitor_of_today_and_yesterday() -> None:
+    """Texts and the last minute are remembered across midnight: yesterday's key counts."""
+    cap = DailyCap(SECRET, limit=3, per_minute=2)
+    today = cap.quota(ADDRESS, NOON)
+    yesterday = cap.quota(ADDRESS, NOON - timedelta(days=1))
+    assert today.previous_key == yesterday.key
+    assert today.visitor_keys == [today.key, yesterday.key]
+    assert today.per_minute == 2
+    assert ADDRESS not in "".join(today.visitor_keys)
+
+
+def test_the_limit_per_minute_is_at_least_one() -> None:
+    with pytest.raises(ValueError, match="per minute"):
+        DailyCap(SECRET, per_minute=0)

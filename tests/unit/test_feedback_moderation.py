@@ -35,16 +35,22 @@ COMMANDS: tuple[Command, ...] = (
 
 # (command, status the item is in) -> the event written; a pair missing here is refused.
 # Only approved items live in other services' read models, so only their edits and replies
-# are re-published; a pending item's edit or reply writes no event.
+# are re-published; a pending item's edit or reply writes no event. A held item (a doubtful
+# submission kept for a moderator) is moderated exactly like a pending one.
 ALLOWED: dict[tuple[type[Command], Status], str | None] = {
     (Approve, Status.PENDING): "feedback.approved",
+    (Approve, Status.HELD): "feedback.approved",
     (Reject, Status.PENDING): "feedback.rejected",
+    (Reject, Status.HELD): "feedback.rejected",
     (Withdraw, Status.PENDING): "feedback.withdrawn",
+    (Withdraw, Status.HELD): "feedback.withdrawn",
     (Withdraw, Status.APPROVED): "feedback.withdrawn",
     (Withdraw, Status.REJECTED): "feedback.withdrawn",
     (Edit, Status.PENDING): None,
+    (Edit, Status.HELD): None,
     (Edit, Status.APPROVED): "feedback.updated",
     (Reply, Status.PENDING): None,
+    (Reply, Status.HELD): None,
     (Reply, Status.APPROVED): "feedback.updated",
 }
 

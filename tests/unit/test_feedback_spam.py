@@ -1,5 +1,6 @@
-"""Spam rules, without I/O: the honeypot, the signed form timestamp, links and the
-fingerprint that recognises the same text sent again."""
+"""Spam rules, without I/O: the honeypot, the signed form timestamp, links (held, then
+refused), banned words on folded text, the fingerprint that recognises the same text sent
+again, and what a repeat from the same visitor gets."""
 
 from __future__ import annotations
 
@@ -96,11 +97,93 @@ def test_csrf_tokens_are_bound_to_the_session(signer: spam.FormSigner) -> None:
         ("Xem https://a.vn và http://b.vn", 2),
         ("Xem https://a.vn, http://b.vn và www.c.vn", 3),
         ("HTTPS://A.VN HTTP://B.VN WWW.C.VN", 3),
+        (" ".join(f"https://{n}.vn" for n in range(5)), 5),
+        (" ".join(f"https://{n}.vn" for n in range(6)), 6),
     ],
 )
-def test_links_are_counted(text: str, links: int) -> None:
+def test_links_are_counted_two_pass_up_to_five_are_held_more_are_refused(
+    text: str, links: int
+) -> None:
     assert spam.count_links(text) == links
-    assert (spam.check_links(text) is spam.TOO_MANY_LINKS) == (links > 2)
+    assert (spam.link_hold(text) is spam.HoldReason.MANY_LINKS) == (links > 2)
+    assert (spam.check_links(text) is spam.TOO_MANY_LINKS) == (links > 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Đường ĐƯỜNG đường", "duong duong duong"),
+        (unicodedata.normalize("NFD", "Lừa đảo"), "lua dao"),
+        (unicodedata.normalize("NFC", "Lừa đảo"), "lua dao"),
+        ("ＣÁ ĐỘ", "ca do"),  # full-width letters, as some spam writes them
+        ("Straße", "strasse"),
+    ],
+)
+def test_folding_drops_accents_case_and_encoding(text: str, folded: str) -> None:
+    assert spam.fold(text) == folded
+
+
+BANNED = spam.BannedWords(["lừa đảo", "Cá độ", "  ", "", "xxx"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Trang này LỪA ĐẢO người đọc!",
+        "trang nay lua dao nguoi doc",  # written without accents
+        unicodedata.normalize("NFD", "trang này lừa đảo"),  # decomposed accents
+        "Lừa\n  đảo",  # any whitespace between a phrase's words
+        "mời chơi cá độ bóng đá",
+        "CA DO bong da",
+        "(xxx)",
+    ],
+)
+def test_a_banned_word_is_found_however_it_is_written(text: str) -> None:
+    assert BANNED.found_in(text)
+    assert spam.holds("Bạn đọc", text, BANNED) == [spam.HoldReason.BANNED_WORD]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["luadao", "sự lừa đảong", "xxxl", "caddo", "Bài viết rất hay, cảm ơn ban biên tập."],
+)
+def test_only_whole_words_match(text: str) -> None:
+    assert not BANNED.found_in(text)
+
+
+def test_the_name_is_checked_too_and_no_list_finds_nothing() -> None:
+    assert spam.holds("Lừa Đảo", "Nội dung bình thường.", BANNED) == [spam.HoldReason.BANNED_WORD]
+    assert spam.BannedWords().words == frozenset()
+    assert not spam.NO_BANNED_WORDS.found_in("lừa đảo", "cá độ")
+    assert BANNED.words == {"lua dao", "ca do", "xxx"}
+
+
+def test_a_banned_word_and_many_links_give_both_reasons() -> None:
+    text = "lừa đảo https://a.vn https://b.vn https://c.vn"
+    assert spam.holds("An", text, BANNED) == [
+        spam.HoldReason.BANNED_WORD,
+        spam.HoldReason.MANY_LINKS,
+    ]
+
+
+def test_a_repeat_is_judged_per_target() -> None:
+    assert spam.repeat_rule("article:7", []) is None
+    # The same visitor, the same text, the same article: refused, the first one waits.
+    assert spam.repeat_rule("article:7", ["article:7"]) is spam.DUPLICATE
+    assert spam.repeat_rule("site", ["article:7", "site"]) is spam.DUPLICATE
+    # The same visitor, the same text, another target: held for a moderator.
+    assert spam.repeat_rule("article:8", ["article:7"]) is spam.HoldReason.REPEATED_TEXT
+    assert spam.repeat_rule("site", ["article:7"]) is spam.HoldReason.REPEATED_TEXT
+
+
+def test_every_reason_has_a_vietnamese_label() -> None:
+    for reason in spam.HoldReason:
+        assert spam.reason_label(reason.value) == spam.HOLD_LABELS[reason]
+    for verdict in (spam.HONEYPOT, spam.TOO_FAST, spam.DUPLICATE, spam.TOO_MANY_LINKS):
+        assert spam.reason_label(verdict.code) != verdict.code
+    assert spam.reason_label("too_many_submissions").startswith("Vượt")
+    assert spam.reason_label("submission_rate").startswith("Vượt")
+    assert spam.reason_label("unknown_code") == "unknown_code"
 
 
 def test_the_same_text_has_the_same_fingerprint_whatever_its_spacing_or_case() -> None:

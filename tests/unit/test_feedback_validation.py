@@ -113,11 +113,11 @@ REPLY = Reply("Xin cảm ơn bạn.", "Ban biên tập")
 @pytest.mark.parametrize(
     ("command", "allowed"),
     [
-        (Approve(), {Status.PENDING}),
-        (Reject(), {Status.PENDING}),
-        (Withdraw(), {Status.PENDING, Status.APPROVED, Status.REJECTED}),
-        (EDIT, {Status.PENDING, Status.APPROVED}),
-        (REPLY, {Status.PENDING, Status.APPROVED}),
+        (Approve(), {Status.PENDING, Status.HELD}),
+        (Reject(), {Status.PENDING, Status.HELD}),
+        (Withdraw(), {Status.PENDING, Status.HELD, Status.APPROVED, Status.REJECTED}),
+        (EDIT, {Status.PENDING, Status.HELD, Status.APPROVED}),
+        (REPLY, {Status.PENDING, Status.HELD, Status.APPROVED}),
     ],
 )
 def test_transitions(command: Command, allowed: set[Status]) -> None:
