@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import web
 
+from services.common.auth import principal_from_request
 from services.common.errors import Problem, invalid_input
 from services.common.web import POOL, client_address
 from services.feedback import actions, limits
@@ -97,8 +98,12 @@ async def submit(
 
 async def moderate(request: web.Request, command: Command) -> asyncpg.Record:
     """The command applied to the item of the request's {id} (see actions.moderate); an
-    unknown item or a transition its status does not allow is raised as its Problem."""
+    unknown item or a transition its status does not allow is raised as its Problem. The
+    request's principal (already checked by the handler) is recorded as who did it."""
+    moderator = await principal_from_request(request)
     try:
-        return await actions.moderate(request.app[POOL], int(request.match_info["id"]), command)
+        return await actions.moderate(
+            request.app[POOL], int(request.match_info["id"]), command, moderator
+        )
     except (FeedbackNotFound, InvalidTransition) as refusal:
         raise problem_for(refusal) from refusal
