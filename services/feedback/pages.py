@@ -199,9 +199,17 @@ DONE = {
     "sua": "Đã lưu nội dung đã sửa.",
     "tra-loi": "Đã lưu câu trả lời.",
 }
+# One command of each kind, only to ask domain.MODERATION which statuses allow it.
+EXAMPLE_COMMANDS: dict[str, domain.Command] = {
+    "duyet": domain.Approve(),
+    "tu-choi": domain.Reject(),
+    "rut-lai": domain.Withdraw(),
+    "sua": domain.Edit(None, None),
+    "tra-loi": domain.Reply("", ""),
+}
 TARGET_NAMES = {"article": "Phản hồi bản tin", "site": "Góp ý cho trang"}
-# What a status filter is called on the desk (a status added to domain.Status shows under
-# its own value until it is named here).
+# What a status is called on the desk (a status added to domain.Status shows under its own
+# value until domain.STATUS_NAMES names it).
 STATUS_LABELS = {status: name[0].upper() + name[1:] for status, name in domain.STATUS_NAMES.items()}
 
 
@@ -349,16 +357,6 @@ async def case_page(request: web.Request) -> web.Response:
     allows, and who did what when."""
     principal = await _moderator(request, back=request.path)
     return await _case(request, principal)
-
-
-# One command of each kind, only to ask domain.MODERATION which statuses allow it.
-EXAMPLE_COMMANDS: dict[str, domain.Command] = {
-    "duyet": domain.Approve(),
-    "tu-choi": domain.Reject(),
-    "rut-lai": domain.Withdraw(),
-    "sua": domain.Edit(None, None),
-    "tra-loi": domain.Reply("", ""),
-}
 
 
 def _reject_reason(form: Any) -> str | None:
