@@ -452,6 +452,7 @@ STATIC_FILES = {
     "site.css": "text/css",
     "beacon.js": "text/javascript",
     "print.js": "text/javascript",
+    "desk.js": "text/javascript",
 }
 
 

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.common import db
 from services.common.events.outbox import forget_events, write_event
+from services.common.roles import Principal
 from services.common.vietnam import VIETNAM
 from services.feedback import events, spam, store
 from services.feedback.domain import (
@@ -26,7 +27,9 @@ from services.feedback.domain import (
     SpamRefused,
     Submission,
     TooManySubmissions,
+    action_of,
     check_transition,
+    history_reason,
 )
 from services.feedback.limits import Quota
 
@@ -122,10 +125,13 @@ async def record_refusal(pool: asyncpg.Pool, reason: str, target: str) -> None:
 StoreCommand = Callable[[asyncpg.Connection, int, Command], Awaitable[None]]
 
 
-async def moderate(pool: asyncpg.Pool, item_id: int, command: Command) -> asyncpg.Record:
+async def moderate(
+    pool: asyncpg.Pool, item_id: int, command: Command, moderator: Principal
+) -> asyncpg.Record:
     """Apply a moderation command as domain.MODERATION says, in one transaction: the change,
-    its event, and for a withdrawal the erasure of the reader's name and words from the
-    outbox. FeedbackNotFound or domain.InvalidTransition leave everything as it was."""
+    who made it (the case's history), its event, and for a withdrawal the erasure of the
+    reader's name and words from the outbox. FeedbackNotFound or domain.InvalidTransition
+    leave everything as it was."""
     async with db.acquire(pool) as conn, conn.transaction():
         status = await store.status_for_update(conn, item_id)
         if status is None:
@@ -133,6 +139,14 @@ async def moderate(pool: asyncpg.Pool, item_id: int, command: Command) -> asyncp
         moderation = check_transition(command, status)
         save: StoreCommand = getattr(store, moderation.stores)
         await save(conn, item_id, command)
+        await store.add_history(
+            conn,
+            item_id,
+            action_of(command),
+            moderator.user_id,
+            moderator.name,
+            history_reason(command),
+        )
         if moderation.forgets:
             # The feedback.withdrawn written next (a higher version) replaces the deleted
             # events for every consumer, and no replay of the outbox can publish them

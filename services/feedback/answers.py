@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import web
 
+from services.common.auth import PRINCIPAL, principal_from_request
 from services.common.errors import Problem, invalid_input
 from services.common.web import POOL, client_address
 from services.feedback import actions, limits, receipts, store
@@ -23,6 +24,7 @@ from services.feedback.domain import (
     InvalidInput,
     InvalidTransition,
     NotForQuestions,
+    Reply,
     SpamRefused,
     Status,
     TooManySubmissions,
@@ -115,6 +117,18 @@ async def record_refusal(request: web.Request, refusal: Refusal, article_id: int
         await actions.record_refusal(request.app[POOL], problem_for(refusal).code, target)
 
 
+def reply_command(request: web.Request, text: str) -> Reply:
+    """The organisation's reply as the signed-in moderator writes it: signed in public with
+    the organisation's name, the moderator recorded privately (the request's principal,
+    checked by the handler)."""
+    principal = request[PRINCIPAL]
+    return Reply(
+        text,
+        signature=request.app[CONFIG].organisation_name,
+        moderator=f"{principal.name} (#{principal.user_id})",
+    )
+
+
 def quota_of(request: web.Request) -> Quota:
     """The daily counter the request's submission is charged to (its client address)."""
     return request.app[DAILY_CAP].quota(client_address(request), datetime.now(UTC))
@@ -173,8 +187,12 @@ async def submit(
 
 async def moderate(request: web.Request, command: Command) -> asyncpg.Record:
     """The command applied to the item of the request's {id} (see actions.moderate); an
-    unknown item or a transition its status does not allow is raised as its Problem."""
+    unknown item or a transition its status does not allow is raised as its Problem. The
+    request's principal (already checked by the handler) is recorded as who did it."""
+    moderator = await principal_from_request(request)
     try:
-        return await actions.moderate(request.app[POOL], int(request.match_info["id"]), command)
+        return await actions.moderate(
+            request.app[POOL], int(request.match_info["id"]), command, moderator
+        )
     except (FeedbackNotFound, InvalidTransition) as refusal:
         raise problem_for(refusal) from refusal

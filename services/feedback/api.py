@@ -3,30 +3,33 @@ Errors are application/problem+json with stable codes (services.common.errors)."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import csv
+import io
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
 from services.common import db
-from services.common.auth import PRINCIPAL, require_role
+from services.common.auth import require_role
 from services.common.errors import input_validator, invalid_input, query_int, read_json
-from services.common.vietnam import VIETNAM
+from services.common.vietnam import VIETNAM, vn_datetime
 from services.common.web import POOL
 from services.feedback import actions, answers, events, receipts, spam, store
-from services.feedback.config import CONFIG
 from services.feedback.domain import (
+    STATUS_NAMES,
     Approve,
     FeedbackNotFound,
     InvalidInput,
     NotForQuestions,
     Reject,
-    Reply,
     Status,
     Withdraw,
     check_edit,
+    check_reject_reason,
     check_reply,
+    csv_cell,
 )
 
 routes = web.RouteTableDef()
@@ -57,6 +60,13 @@ EDIT_SCHEMA = input_validator(
         "additionalProperties": False,
         "minProperties": 1,
         "properties": {"author_name": {"type": "string"}, "body": {"type": "string"}},
+    }
+)
+REJECT_SCHEMA = input_validator(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": {"type": ["string", "null"]}},
     }
 )
 REPLY_SCHEMA = input_validator(
@@ -141,6 +151,8 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
         "hold_reasons": list(item["hold_reasons"]),
         "reply": reply.to_data() if (reply := events.reply_of(item)) else None,
         "public_qa": item["public_qa"],
+        "reject_reason": item["reject_reason"],
+        "original": _original(item),
         **{
             key: _time(item[key])
             for key in (
@@ -154,20 +166,69 @@ def item_json(item: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def _original(item: asyncpg.Record) -> dict[str, Any] | None:
+    """The reader's own words, if a moderator has edited them."""
+    if item["edited_at"] is None:
+        return None
+    return {
+        "author_name": item["original_author_name"],
+        "body": item["original_body"],
+        "edited_at": _time(item["edited_at"]),
+    }
+
+
+TARGETS = ("article", "site")
+ORDERS = ("newest", "oldest")
+TEXT_MAX = 200
+ID_MAX = 2**63 - 1
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = request.query.get(name, default) or default
+    if raw not in allowed:
+        raise invalid_input({name: f"Phải là một trong: {', '.join(allowed)}."})
+    return raw
+
+
+def _status(request: web.Request, default: str | None) -> Status | None:
+    raw = request.query.get("status") or default
+    if raw is None:
+        return None
+    statuses = tuple(s.value for s in Status)
+    return Status(_choice(request, "status", statuses, raw))
+
+
+def _filters(request: web.Request, default_status: str | None) -> store.Filters:
+    text = request.query.get("q", "").strip()
+    if len(text) > TEXT_MAX or "\x00" in text:
+        raise invalid_input({"q": f"Tối đa {TEXT_MAX} ký tự, không chứa ký tự NUL."})
+    target = request.query.get("target") or None
+    status = _status(request, default_status)
+    return store.Filters(
+        statuses=(status,) if status else None,
+        target=_choice(request, "target", TARGETS, target) if target else None,
+        text=text or None,
+    )
+
+
 @routes.get("/api/v1/feedback")
 @require_role("moderator")
 async def list_items(request: web.Request) -> web.Response:
-    """GET /api/v1/feedback?status=&limit=&before=: newest first; `next_before` pages on."""
-    raw_status = request.query.get("status", Status.PENDING.value)
-    if raw_status not in {s.value for s in Status}:
-        raise invalid_input({"status": "Phải là pending, held, approved, rejected hoặc withdrawn."})
+    """GET /api/v1/feedback?status=&target=&q=&order=&limit=&before=|after=: newest first
+    (`next_before` pages on) or, with order=oldest, oldest first (`next_after`)."""
+    filters = _filters(request, Status.PENDING.value)
+    oldest_first = _choice(request, "order", ORDERS, "newest") == "oldest"
     limit = query_int(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
-    before = query_int(request, "before", 1, 2**63 - 1)
+    cursor = query_int(request, "after" if oldest_first else "before", 1, ID_MAX)
     async with db.acquire(request.app[POOL]) as conn:
-        items = await store.page(conn, Status(raw_status), limit, before)
-    next_before = items[-1]["id"] if len(items) == limit else None
+        items = await store.search(conn, filters, limit, oldest_first=oldest_first, cursor=cursor)
+    last = items[-1]["id"] if len(items) == limit else None
     return web.json_response(
-        {"items": [item_json(i) for i in items], "next_before": next_before},
+        {
+            "items": [item_json(i) for i in items],
+            "next_before": None if oldest_first else last,
+            "next_after": last if oldest_first else None,
+        },
         headers={"Cache-Control": "no-store"},
     )
 
@@ -193,10 +254,43 @@ async def approve(request: web.Request) -> web.Response:
     return _item_json_response(await answers.moderate(request, Approve()))
 
 
+@routes.get(ITEM_PATH + "/history")
+@require_role("moderator")
+async def history(request: web.Request) -> web.Response:
+    """GET: who did what to the item and when, oldest first."""
+    item_id = int(request.match_info["id"])
+    async with db.acquire(request.app[POOL]) as conn:
+        item = await store.get(conn, item_id)
+        entries = await store.history(conn, item_id) if item is not None else []
+    if item is None:
+        raise answers.problem_for(FeedbackNotFound(item_id))
+    return web.json_response(
+        {
+            "items": [
+                {
+                    "action": entry["action"],
+                    "moderator": {"id": entry["moderator_id"], "name": entry["moderator_name"]},
+                    "reason": entry["reason"],
+                    "at": _time(entry["at"]),
+                }
+                for entry in entries
+            ]
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 @routes.post(ITEM_PATH + "/reject")
 @require_role("moderator")
 async def reject(request: web.Request) -> web.Response:
-    return _item_json_response(await answers.moderate(request, Reject()))
+    """POST {"reason"?}: the public reason the reader sees on the status page (no part of
+    the feedback.rejected event). No body rejects without a reason."""
+    body = await read_json(request, REJECT_SCHEMA) if request.body_exists else {}
+    try:
+        command = Reject(check_reject_reason(body.get("reason")))
+    except InvalidInput as exc:
+        raise answers.problem_for(exc) from exc
+    return _item_json_response(await answers.moderate(request, command))
 
 
 @routes.post(ITEM_PATH + "/withdraw")
@@ -227,13 +321,9 @@ async def put_reply(request: web.Request) -> web.Response:
         text = check_reply(body["body"])
     except InvalidInput as exc:
         raise answers.problem_for(exc) from exc
-    principal = request[PRINCIPAL]
-    command = Reply(
-        text,
-        signature=request.app[CONFIG].organisation_name,
-        moderator=f"{principal.name} (#{principal.user_id})",
+    return _item_json_response(
+        await answers.moderate(request, answers.reply_command(request, text))
     )
-    return _item_json_response(await answers.moderate(request, command))
 
 
 @routes.post(ITEM_PATH + "/qa")
@@ -288,4 +378,95 @@ async def spam_stats(request: web.Request) -> web.Response:
     return web.json_response(
         {"days": days, "since": since.isoformat(), "counts": counts},
         headers={"Cache-Control": "no-store"},
+    )
+
+
+# --- the export (CSV) -----------------------------------------------------------------------
+
+EXPORT_MAX_ROWS = 100_000
+EXPORT_COLUMNS = (
+    "Mã",
+    "Ngày gửi",
+    "Trạng thái",
+    "Loại",
+    "Bản tin",
+    "Họ và tên",
+    "Email",
+    "Nội dung",
+    "Trả lời",
+    "Lý do từ chối",
+)
+TARGET_NAMES = {"article": "Bản tin", "site": "Góp ý trang"}
+
+
+EXPORT_YEARS = range(1970, 3000)
+
+
+def _day(request: web.Request, name: str) -> date | None:
+    """A day given as YYYY-MM-DD (None when absent); a 422 for anything else."""
+    raw = request.query.get(name, "")
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        day = None
+    # Only the extended form (fromisoformat also takes 20261201), and years that convert
+    # to UTC and back without overflow.
+    if day is None or len(raw) != 10 or day.year not in EXPORT_YEARS:
+        raise invalid_input({name: "Phải là một ngày dạng YYYY-MM-DD (năm 1970 đến 2999)."})
+    return day
+
+
+def _export_row(item: asyncpg.Record) -> list[str]:
+    status = Status(item["status"])
+    values = (
+        item["id"],
+        vn_datetime(item["submitted_at"]),
+        STATUS_NAMES.get(status, status.value),
+        TARGET_NAMES.get(item["target"], item["target"]),
+        item["article_title"],
+        item["author_name"],
+        item["email"],
+        item["body"],
+        item["reply_body"],
+        item["reject_reason"],
+    )
+    return [csv_cell(value) for value in values]
+
+
+def export_csv(items: list[asyncpg.Record]) -> bytes:
+    """The items as CSV in UTF-8 with a BOM (so spreadsheet programs read the accents),
+    every cell neutralised against formulas (domain.csv_cell)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    writer.writerows(_export_row(item) for item in items)
+    return out.getvalue().encode("utf-8-sig")
+
+
+@routes.get("/api/v1/feedback/export.csv")
+@require_role("moderator")
+async def export(request: web.Request) -> web.Response:
+    """GET ?from=&to=&status=: items submitted on those days (Vietnam's calendar, both
+    included; by default the last 30 days), oldest first, as a CSV file."""
+    today = datetime.now(VIETNAM).date()
+    first = _day(request, "from") or today - timedelta(days=30)
+    last = _day(request, "to") or today
+    if last < first:
+        raise invalid_input({"to": "Ngày kết thúc phải sau ngày bắt đầu."})
+    status = _status(request, None)
+    start = datetime.combine(first, time(), VIETNAM)
+    end = datetime.combine(last + timedelta(days=1), time(), VIETNAM)
+    async with db.acquire(request.app[POOL]) as conn:
+        items = await store.export(conn, start, end, status, EXPORT_MAX_ROWS)
+    name = f"phan-hoi-{first.isoformat()}-{last.isoformat()}.csv"
+    return web.Response(
+        body=export_csv(items),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
     )

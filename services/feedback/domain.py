@@ -8,6 +8,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import nh3
@@ -167,6 +168,24 @@ def check_reply(body: str) -> str:
     return text
 
 
+REASON_MAX = 300
+# The reasons a moderator picks from; any other is written in full.
+REJECT_REASONS = (
+    "Nội dung không liên quan",
+    "Ngôn từ không phù hợp",
+    "Trùng lặp",
+    "Thông tin cá nhân",
+)
+
+
+def check_reject_reason(raw: str | None) -> str | None:
+    """A reject reason as plain text on one line; None when none was given."""
+    reason = one_line(raw or "")
+    if len(reason) > REASON_MAX:
+        raise InvalidInput({"reason": f"Lý do không được dài quá {REASON_MAX} ký tự."})
+    return reason or None
+
+
 class Status(StrEnum):
     PENDING = "pending"
     # Stored, but doubtful (spam.HoldReason): waits for a moderator like a pending item.
@@ -195,7 +214,10 @@ class Approve:
 
 @dataclass(frozen=True)
 class Reject:
-    """Refuse a pending item: it is never published."""
+    """Refuse a pending item: it is never published. `reason` is public (the reader sees
+    it on the status page) but no part of feedback.rejected."""
+
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +299,56 @@ class InvalidTransition(Exception):
         self.status = status
         verb = MODERATION[type(command)].verb
         super().__init__(f"Không thể {verb} ý kiến {STATUS_NAMES[status]}.")
+
+
+def awaiting_moderation() -> list[Status]:
+    """The statuses of the desk's queue: those an item may be approved from."""
+    return [status for status in Status if status in MODERATION[Approve].allowed_from]
+
+
+# What the history of a case calls each command (moderators read it on the case's page).
+ACTIONS = {
+    Approve: ("approve", "Duyệt"),
+    Reject: ("reject", "Từ chối"),
+    Withdraw: ("withdraw", "Rút lại"),
+    Edit: ("edit", "Sửa nội dung"),
+    Reply: ("reply", "Trả lời"),
+}
+ACTION_NAMES = dict(ACTIONS.values())
+
+
+def action_of(command: Command) -> str:
+    """The history's name of a command ("approve", "reject", ...)."""
+    return ACTIONS[type(command)][0]
+
+
+def history_reason(command: Command) -> str | None:
+    """What the history keeps beside the action: the reject reason, if any."""
+    return command.reason if isinstance(command, Reject) else None
+
+
+def age_text(since: datetime, now: datetime) -> str:
+    """How long ago, as the queue shows it: "vừa xong", "5 phút trước", "3 giờ trước",
+    "2 ngày trước"."""
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 1:
+        return "vừa xong"
+    if minutes < 60:
+        return f"{minutes} phút trước"
+    if minutes < 24 * 60:
+        return f"{minutes // 60} giờ trước"
+    return f"{minutes // (24 * 60)} ngày trước"
+
+
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value as an exported CSV cell: a text that a spreadsheet would take for a formula
+    is prefixed with an apostrophe, so it shows as text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def check_transition(command: Command, status: Status) -> Moderation:

@@ -16,12 +16,17 @@ from services.common.openapi import body, ok, op, param, ref
 from services.feedback import domain, limits, receipts, spam
 from services.feedback.api import (
     EDIT_SCHEMA,
+    EXPORT_COLUMNS,
     IDEMPOTENCY_HEADER,
     MAX_LIMIT,
+    ORDERS,
+    REJECT_SCHEMA,
     REPLY_SCHEMA,
     SPAM_STATS_DEFAULT_DAYS,
     SPAM_STATS_MAX_DAYS,
     SUBMISSION_SCHEMA,
+    TARGETS,
+    TEXT_MAX,
 )
 
 problems = openapi.Problems(
@@ -45,7 +50,8 @@ PROTECTED = ("401", "403")
 ITEM_ID = param("id", "path", {"type": "integer", "minimum": 1}, "feedback item id")
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-STATUSES = ["pending", "held", "approved", "rejected", "withdrawn"]
+# Every status an item can be in (the statuses a moderator may filter on).
+STATUSES = [status.value for status in domain.Status]
 
 SCHEMAS: dict[str, Any] = {
     "Submission": SUBMISSION_SCHEMA.schema,
@@ -106,6 +112,19 @@ SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "Shown on /hoi-dap (site suggestions, approved and answered)",
             },
+            "reject_reason": {
+                "type": ["string", "null"],
+                "description": "Why it was rejected, as the reader sees it on the status page",
+            },
+            "original": {
+                "type": ["object", "null"],
+                "description": "The reader's own words, kept at a moderator's first edit",
+                "properties": {
+                    "author_name": {"type": ["string", "null"]},
+                    "body": {"type": ["string", "null"]},
+                    "edited_at": _TIME,
+                },
+            },
             "submitted_at": _TIME,
             "approved_at": _NULLABLE_TIME,
             "rejected_at": _NULLABLE_TIME,
@@ -141,8 +160,35 @@ SCHEMAS: dict[str, Any] = {
             "items": {"type": "array", "items": ref("Item")},
             "next_before": {
                 "type": ["integer", "null"],
-                "description": "Pass as `before` for the next page; null on the last",
+                "description": "Newest first: pass as `before` for the next page; null on the last",
             },
+            "next_after": {
+                "type": ["integer", "null"],
+                "description": "Oldest first: pass as `after` for the next page; null on the last",
+            },
+        },
+    },
+    "History": {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "action": {"enum": sorted(a for a, _ in domain.ACTIONS.values())},
+                        "moderator": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "name": {"type": "string"},
+                            },
+                        },
+                        "reason": {"type": ["string", "null"]},
+                        "at": _TIME,
+                    },
+                },
+            }
         },
     },
 }
@@ -248,7 +294,7 @@ def document() -> openapi.Document:
             "/api/v1/feedback": {
                 "post": _submission(),
                 "get": op(
-                    "List feedback by status, newest first",
+                    "List feedback by status, target and text, newest or oldest first",
                     {"200": ok("A page of items", ref("Page"))}
                     | problems(*PROTECTED, "422", DATABASE),
                     auth=True,
@@ -258,6 +304,19 @@ def document() -> openapi.Document:
                             "query",
                             {"enum": STATUSES, "default": "pending"},
                             "the items' status",
+                        ),
+                        param("target", "query", {"enum": list(TARGETS)}, "article or site"),
+                        param(
+                            "q",
+                            "query",
+                            {"type": "string", "maxLength": TEXT_MAX},
+                            "Text found in the name or the body (accents and case ignored)",
+                        ),
+                        param(
+                            "order",
+                            "query",
+                            {"enum": list(ORDERS), "default": "newest"},
+                            "newest first (page with `before`) or oldest first (with `after`)",
                         ),
                         param(
                             "limit",
@@ -270,6 +329,12 @@ def document() -> openapi.Document:
                             "query",
                             {"type": "integer", "minimum": 1},
                             "Only items with a smaller id (the previous page's next_before)",
+                        ),
+                        param(
+                            "after",
+                            "query",
+                            {"type": "integer", "minimum": 1},
+                            "order=oldest: only items with a larger id (next_after)",
                         ),
                     ],
                 ),
@@ -321,7 +386,62 @@ def document() -> openapi.Document:
                 )
             },
             "/api/v1/feedback/{id}/reject": {
-                "post": _moderation("Reject a pending or held item: feedback.rejected", "409")
+                "post": _moderation(
+                    "Reject a pending or held item, with the public reason: feedback.rejected",
+                    "400",
+                    "409",
+                    "413",
+                    "415",
+                    "422",
+                    body={
+                        "required": False,
+                        "content": {"application/json": {"schema": REJECT_SCHEMA.schema}},
+                    },
+                    description=(
+                        f"`reason` (optional, at most {domain.REASON_MAX} characters) is shown "
+                        "to the reader on the status page; it is not in feedback.rejected. "
+                        f"The desk offers: {'; '.join(domain.REJECT_REASONS)}."
+                    ),
+                )
+            },
+            "/api/v1/feedback/{id}/history": {
+                "get": op(
+                    "Who did what to the item, and when (oldest first)",
+                    {"200": ok("The item's history", ref("History"))}
+                    | problems(*PROTECTED, "404", DATABASE),
+                    auth=True,
+                    parameters=[ITEM_ID],
+                )
+            },
+            "/api/v1/feedback/export.csv": {
+                "get": op(
+                    "Export items as CSV (UTF-8 with BOM), oldest first",
+                    {
+                        "200": ok(
+                            "Columns: " + ", ".join(EXPORT_COLUMNS) + ". A cell starting with "
+                            "=, +, -, @, tab or carriage return is prefixed with an apostrophe.",
+                            {"type": "string"},
+                            "text/csv",
+                        )
+                    }
+                    | problems(*PROTECTED, "422", DATABASE),
+                    auth=True,
+                    parameters=[
+                        param(
+                            "from",
+                            "query",
+                            {"type": "string", "format": "date"},
+                            "First day of submission (Asia/Ho_Chi_Minh); 30 days ago by default",
+                        ),
+                        param(
+                            "to",
+                            "query",
+                            {"type": "string", "format": "date"},
+                            "Last day, included; today by default",
+                        ),
+                        param("status", "query", {"enum": STATUSES}, "Only items in this status"),
+                    ],
+                )
             },
             "/api/v1/feedback/{id}/withdraw": {
                 "post": _moderation(

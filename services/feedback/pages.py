@@ -9,15 +9,17 @@ it stores nothing and shows the same case and code (so there is no redirect to f
 The case's status by its receipt code (/tra-cuu-phan-hoi?ma=), and the public questions
 and answers (/hoi-dap).
 
-The moderation page (/quan-tri/phan-hoi): pending feedback with approve and reject buttons.
+The moderation desk (/quan-tri/phan-hoi): the queue of cases and a page per case, with
+every moderation action and its history.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import asyncpg
 from aiohttp import web
@@ -26,6 +28,7 @@ from services.common import db
 from services.common.auth import Principal, principal_from_request, token_from_request
 from services.common.errors import Problem
 from services.common.pages import render
+from services.common.vietnam import VIETNAM
 from services.common.web import POOL, client_address
 from services.feedback import answers, domain, receipts, spam, store
 from services.feedback.config import CONFIG, FORM_SIGNER, LOOKUP_LIMITER
@@ -277,23 +280,44 @@ async def questions(request: web.Request) -> web.Response:
     return response
 
 
-# --- the moderation page (/quan-tri/phan-hoi) ------------------------------------------------
-# Pending feedback with approve and reject buttons, for moderators signed in with the
+# --- the moderation desk (/quan-tri/phan-hoi) -----------------------------------------------
+# The queue (filters by status, target and text; oldest first, with each case's age) and a
+# page per case with every action and its history, for moderators signed in with the
 # bantin_session cookie. Its forms carry a CSRF token bound to the session, since the
-# cookie alone would let another site post them.
+# cookie alone would let another site post them; each action answers 303 back to a page.
 
 MODERATION_PAGE = "/quan-tri/phan-hoi"
-MODERATION_PAGE_SIZE = 50
-COMMANDS: dict[str, domain.Command] = {"duyet": domain.Approve(), "tu-choi": domain.Reject()}
-DONE = {"duyet": "Đã duyệt ý kiến.", "tu-choi": "Đã từ chối ý kiến."}
+CASE_PAGE = MODERATION_PAGE + r"/{id:\d{1,18}}"
+QUEUE_SIZE = 50
+ALL_STATUSES = "tat-ca"
+OTHER_REASON = "khac"
+DONE = {
+    "duyet": "Đã duyệt ý kiến.",
+    "tu-choi": "Đã từ chối ý kiến.",
+    "rut-lai": "Đã rút lại ý kiến; tên và nội dung đã được xoá.",
+    "sua": "Đã lưu nội dung đã sửa.",
+    "tra-loi": "Đã lưu câu trả lời.",
+}
+# One command of each kind, only to ask domain.MODERATION which statuses allow it.
+EXAMPLE_COMMANDS: dict[str, domain.Command] = {
+    "duyet": domain.Approve(),
+    "tu-choi": domain.Reject(),
+    "rut-lai": domain.Withdraw(),
+    "sua": domain.Edit(None, None),
+    "tra-loi": domain.Reply("", ""),
+}
+TARGET_NAMES = {"article": "Phản hồi bản tin", "site": "Góp ý cho trang"}
+# What a status is called on the desk (a status added to domain.Status shows under its own
+# value until domain.STATUS_NAMES names it).
+STATUS_LABELS = {status: name[0].upper() + name[1:] for status, name in domain.STATUS_NAMES.items()}
 
 
-async def _moderator(request: web.Request) -> Principal:
+async def _moderator(request: web.Request, back: str = MODERATION_PAGE) -> Principal:
     try:
         principal = await principal_from_request(request)
     except Problem as problem:
         if problem.status == 401:
-            raise web.HTTPSeeOther(f"/dang-nhap?next={quote(MODERATION_PAGE)}") from problem
+            raise web.HTTPSeeOther(f"/dang-nhap?next={quote(back)}") from problem
         raise
     if not principal.has_role("moderator"):
         raise Problem(403, "forbidden", "Bạn không có quyền kiểm duyệt ý kiến bạn đọc.")
@@ -308,39 +332,182 @@ def _session(request: web.Request) -> str:
     return token_from_request(request) or ""
 
 
-@routes.get(MODERATION_PAGE)
-async def moderation_page(request: web.Request) -> web.Response:
-    principal = await _moderator(request)
-    raw_before = request.query.get("truoc", "")
-    before = int(raw_before) if _is_number(raw_before) else None
-    async with db.acquire(request.app[POOL]) as conn:
-        items = await store.page(conn, domain.Status.PENDING, MODERATION_PAGE_SIZE, before)
-    context: dict[str, Any] = {
-        "principal": principal,
-        "items": items,
-        "csrf": request.app[FORM_SIGNER].csrf_token(_session(request)),
-        "next_before": items[-1]["id"] if len(items) == MODERATION_PAGE_SIZE else None,
-        "done": DONE.get(request.query.get("da", "")),
-        "page_path": MODERATION_PAGE,
-    }
-    response = render(request, "moderation.html", context)
+def _desk_page(
+    request: web.Request,
+    template: str,
+    principal: Principal,
+    context: dict[str, Any],
+    status: int = 200,
+) -> web.Response:
+    now = datetime.now(UTC)
+    response = render(
+        request,
+        template,
+        {
+            "principal": principal,
+            "can_moderate": True,
+            "admin_section": "feedback",
+            "csrf": request.app[FORM_SIGNER].csrf_token(_session(request)),
+            "page_path": MODERATION_PAGE,
+            "age": lambda moment: domain.age_text(moment, now),
+            "status_labels": STATUS_LABELS,
+            "target_names": TARGET_NAMES,
+            "reasons": domain.REJECT_REASONS,
+            "other_reason": OTHER_REASON,
+            "action_names": domain.ACTION_NAMES,
+            "done": DONE.get(request.query.get("da", "")),
+            **context,
+        },
+        status=status,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-@routes.post(MODERATION_PAGE + r"/{id:\d{1,18}}/{action:duyet|tu-choi}")
+@dataclass(frozen=True)
+class QueueQuery:
+    """The queue's filters as the page's address holds them."""
+
+    status: str  # a status value, ALL_STATUSES, or "" for the cases awaiting a moderator
+    target: str  # "article", "site" or ""
+    text: str
+
+    @classmethod
+    def of(cls, request: web.Request) -> QueueQuery:
+        statuses = {s.value for s in domain.Status}
+        status = request.query.get("trang-thai", "")
+        target = request.query.get("loai", "")
+        return cls(
+            status if status in statuses or status == ALL_STATUSES else "",
+            target if target in TARGET_NAMES else "",
+            " ".join(request.query.get("q", "").split())[:200].replace("\x00", ""),
+        )
+
+    def filters(self) -> store.Filters:
+        statuses: tuple[domain.Status, ...] | None
+        if self.status == ALL_STATUSES:
+            statuses = None
+        elif self.status:
+            statuses = (domain.Status(self.status),)
+        else:
+            statuses = tuple(domain.awaiting_moderation())
+        return store.Filters(statuses, self.target or None, self.text or None)
+
+    def url(self, **extra: str) -> str:
+        params = {"trang-thai": self.status, "loai": self.target, "q": self.text, **extra}
+        query = urlencode({key: value for key, value in params.items() if value})
+        return f"{MODERATION_PAGE}?{query}" if query else MODERATION_PAGE
+
+
+@routes.get(MODERATION_PAGE)
+async def moderation_page(request: web.Request) -> web.Response:
+    """The queue: oldest first, QUEUE_SIZE a page (?sau= the last id of the page before)."""
+    principal = await _moderator(request)
+    query = QueueQuery.of(request)
+    raw_after = request.query.get("sau", "")
+    after = int(raw_after) if _is_number(raw_after) else None
+    async with db.acquire(request.app[POOL]) as conn:
+        items = await store.search(
+            conn, query.filters(), QUEUE_SIZE, oldest_first=True, cursor=after
+        )
+    next_page = query.url(sau=str(items[-1]["id"])) if len(items) == QUEUE_SIZE else None
+    context = {
+        "items": items,
+        "query": query,
+        "statuses": [s.value for s in domain.Status],
+        "awaiting": [s.value for s in domain.awaiting_moderation()],
+        "all_statuses": ALL_STATUSES,
+        "next_page": next_page,
+        "today": datetime.now(VIETNAM).date().isoformat(),
+    }
+    return _desk_page(request, "moderation.html", principal, context)
+
+
+async def _case(
+    request: web.Request,
+    principal: Principal,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    item_id = int(request.match_info["id"])
+    async with db.acquire(request.app[POOL]) as conn:
+        item = await store.get(conn, item_id)
+        history = await store.history(conn, item_id) if item is not None else []
+    if item is None:
+        raise answers.problem_for(domain.FeedbackNotFound(item_id))
+    allowed = {
+        slug: domain.MODERATION[type(command)].allowed_from
+        for slug, command in EXAMPLE_COMMANDS.items()
+    }
+    context = {
+        "item": item,
+        "history": history,
+        "can": {slug: item["status"] in statuses for slug, statuses in allowed.items()},
+        "errors": errors or {},
+        "values": values or {},
+    }
+    return _desk_page(request, "moderation_case.html", principal, context, status=status)
+
+
+@routes.get(CASE_PAGE)
+async def case_page(request: web.Request) -> web.Response:
+    """One case: the reader's words (and the original, if edited), every action its status
+    allows, and who did what when."""
+    principal = await _moderator(request, back=request.path)
+    return await _case(request, principal)
+
+
+def _reject_reason(form: Any) -> str | None:
+    """The reason picked from the list, or the one written for OTHER_REASON."""
+    picked = _text(form, "ly_do")
+    if picked in domain.REJECT_REASONS:
+        return picked
+    return domain.check_reject_reason(_text(form, "ly_do_khac"))
+
+
+def _command(slug: str, form: Any, request: web.Request) -> domain.Command:
+    """The command a desk form asks for; InvalidInput names the faulty field."""
+    match slug:
+        case "duyet":
+            return domain.Approve()
+        case "tu-choi":
+            reason = _reject_reason(form)
+            if reason is None:
+                raise domain.InvalidInput({"ly_do": "Xin chọn hoặc ghi lý do từ chối."})
+            return domain.Reject(reason)
+        case "rut-lai":
+            return domain.Withdraw()
+        case "sua":
+            return domain.check_edit(_text(form, "author_name"), _text(form, "body"))
+        case _:
+            try:
+                text = domain.check_reply(_text(form, "reply"))
+            except domain.InvalidInput as refused:
+                # The desk's reply box is "reply" (the edit form has its own "body").
+                raise domain.InvalidInput({"reply": refused.errors["body"]}) from refused
+            return answers.reply_command(request, text)
+
+
+@routes.post(CASE_PAGE + "/{action:duyet|tu-choi|rut-lai|sua|tra-loi}")
 async def moderate(request: web.Request) -> web.Response:
-    await _moderator(request)
+    principal = await _moderator(request)
     form = await request.post()
-    token = form.get("csrf")
-    if not request.app[FORM_SIGNER].check_csrf(
-        _session(request), token if isinstance(token, str) else None
-    ):
+    if not request.app[FORM_SIGNER].check_csrf(_session(request), _text(form, "csrf") or None):
         raise Problem(
             403,
             "csrf_invalid",
             "Biểu mẫu không hợp lệ hoặc đã hết hạn, xin tải lại trang rồi thử lại.",
         )
     slug = request.match_info["action"]
-    await answers.moderate(request, COMMANDS[slug])
+    try:
+        command = _command(slug, form, request)
+    except domain.InvalidInput as refused:
+        values = {
+            name: _text(form, name) for name in ("author_name", "body", "reply", "ly_do_khac")
+        }
+        return await _case(request, principal, refused.errors, values, status=422)
+    await answers.moderate(request, command)
+    if _text(form, "ve") == "ho-so":
+        raise web.HTTPSeeOther(f"{MODERATION_PAGE}/{request.match_info['id']}?da={slug}")
     raise web.HTTPSeeOther(f"{MODERATION_PAGE}?da={slug}")

@@ -80,7 +80,8 @@ async def delete_counts_before(conn: asyncpg.Connection, day: date) -> None:
 _ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.status, f.version,
            f.reply_body, f.reply_author, f.replied_at, f.submitted_at, f.approved_at,
            f.rejected_at, f.withdrawn_at, f.updated_at, f.hold_reasons,
-           f.phone, f.title, f.public_qa,
+           f.phone, f.title, f.public_qa, f.reject_reason,
+           f.original_author_name, f.original_body, f.edited_at,
            a.title AS article_title, a.url AS article_url"""
 
 
@@ -245,17 +246,91 @@ async def status_for_update(conn: asyncpg.Connection, item_id: int) -> Status | 
     return Status(status) if status is not None else None
 
 
-async def page(
-    conn: asyncpg.Connection, status: Status, limit: int, before: int | None
+@dataclass(frozen=True)
+class Filters:
+    """What the desk and the list API narrow items down to (None: any)."""
+
+    statuses: tuple[Status, ...] | None = None
+    target: str | None = None  # "article" or "site"
+    text: str | None = None  # found in the name or the body, accents and case ignored
+
+
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern matching it anywhere, its own % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search(
+    conn: asyncpg.Connection,
+    filters: Filters,
+    limit: int,
+    *,
+    oldest_first: bool = False,
+    cursor: int | None = None,
 ) -> list[asyncpg.Record]:
-    """Items in `status`, newest first, with ids below `before` (keyset paging)."""
+    """Items matching `filters`, newest first (ids below `cursor`) or oldest first (ids
+    above it): keyset paging on the id, which rises with the submission time."""
+    order, beyond = ("ASC", ">") if oldest_first else ("DESC", "<")
     return await conn.fetch(
         f"""SELECT {_ITEM} FROM feedback f LEFT JOIN articles a ON a.id = f.article_id
-             WHERE f.status = $1 AND ($2::bigint IS NULL OR f.id < $2)
-             ORDER BY f.id DESC LIMIT $3""",
-        status.value,
-        before,
+             WHERE ($1::text[] IS NULL OR f.status = ANY($1::text[]))
+               AND ($2::text IS NULL OR f.target = $2)
+               AND ($3::text IS NULL
+                    OR public.unaccent(lower(f.author_name || ' ' || f.body))
+                       LIKE public.unaccent(lower($3)))
+               AND ($4::bigint IS NULL OR f.id {beyond} $4)
+             ORDER BY f.id {order} LIMIT $5""",
+        [status.value for status in filters.statuses] if filters.statuses else None,
+        filters.target,
+        _like(filters.text) if filters.text else None,
+        cursor,
         limit,
+    )
+
+
+async def export(
+    conn: asyncpg.Connection, start: datetime, end: datetime, status: Status | None, limit: int
+) -> list[asyncpg.Record]:
+    """Items submitted in [start, end), oldest first, for the CSV export."""
+    return await conn.fetch(
+        f"""SELECT {_ITEM} FROM feedback f LEFT JOIN articles a ON a.id = f.article_id
+             WHERE f.submitted_at >= $1 AND f.submitted_at < $2
+               AND ($3::text IS NULL OR f.status = $3)
+             ORDER BY f.id LIMIT $4""",
+        start,
+        end,
+        status.value if status else None,
+        limit,
+    )
+
+
+async def add_history(
+    conn: asyncpg.Connection,
+    item_id: int,
+    action: str,
+    moderator_id: int,
+    moderator_name: str,
+    reason: str | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO moderation_history (feedback_id, action, moderator_id, moderator_name,
+                                           reason)
+           VALUES ($1, $2, $3, $4, $5)""",
+        item_id,
+        action,
+        moderator_id,
+        moderator_name,
+        reason,
+    )
+
+
+async def history(conn: asyncpg.Connection, item_id: int) -> list[asyncpg.Record]:
+    """What moderators did to the item, oldest first."""
+    return await conn.fetch(
+        """SELECT action, moderator_id, moderator_name, reason, at FROM moderation_history
+            WHERE feedback_id = $1 ORDER BY id""",
+        item_id,
     )
 
 
@@ -276,8 +351,10 @@ async def approve(conn: asyncpg.Connection, item_id: int, _: Approve) -> None:
     await _change(conn, item_id, "status = 'approved', approved_at = now()")
 
 
-async def reject(conn: asyncpg.Connection, item_id: int, _: Reject) -> None:
-    await _change(conn, item_id, "status = 'rejected', rejected_at = now()")
+async def reject(conn: asyncpg.Connection, item_id: int, reject: Reject) -> None:
+    await _change(
+        conn, item_id, "status = 'rejected', rejected_at = now(), reject_reason = $2", reject.reason
+    )
 
 
 async def withdraw(conn: asyncpg.Connection, item_id: int, _: Withdraw) -> None:
@@ -288,7 +365,7 @@ async def withdraw(conn: asyncpg.Connection, item_id: int, _: Withdraw) -> None:
         """status = 'withdrawn', withdrawn_at = now(), author_name = '', email = NULL,
            body = '', fingerprint = NULL, reply_body = NULL, reply_author = NULL,
            replied_at = NULL, phone = NULL, title = NULL, replied_by = NULL,
-           public_qa = false""",
+           public_qa = false, original_author_name = NULL, original_body = NULL""",
     )
 
 
@@ -296,7 +373,11 @@ async def edit(conn: asyncpg.Connection, item_id: int, edit: Edit) -> None:
     await _change(
         conn,
         item_id,
-        "author_name = COALESCE($2, author_name), body = COALESCE($3, body)",
+        # The reader's own words are kept once, at the first edit (SET reads the old row).
+        """original_author_name = COALESCE(original_author_name, author_name),
+           original_body = COALESCE(original_body, body),
+           author_name = COALESCE($2, author_name), body = COALESCE($3, body),
+           edited_at = now()""",
         edit.author_name,
         edit.body,
     )

@@ -217,6 +217,11 @@ async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
     text = await admin.text()
     assert "Bản nháp trong trang quản trị" in text
     assert "Bản nháp" in text
+    # The shared admin layout (services/common/templates/admin_base.html): its menu with
+    # this page current; an editor is no moderator, so no "Phản hồi".
+    assert '<a href="/quan-tri" aria-current="page">Bài viết</a>' in text
+    assert 'href="/quan-tri/phan-hoi"' not in text
+    assert 'action="/dang-xuat"' in text and 'class="search"' not in text
 
     out = await site.client.post("/dang-xuat", allow_redirects=False)
     assert out.status == 303

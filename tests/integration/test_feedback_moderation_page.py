@@ -86,7 +86,9 @@ async def test_approve_and_reject_buttons_work_with_the_token(service: Service) 
         [message] = await events.wait_for(1)
     assert message["data"]["id"] == approved
     response = await service.client.post(
-        f"{PAGE}/{rejected}/tu-choi", data={"csrf": token}, headers=headers
+        f"{PAGE}/{rejected}/tu-choi",
+        data={"csrf": token, "ly_do": "Trùng lặp"},
+        headers=headers,
     )
     assert response.status == 200
     assert (await status_of(service, approved), await status_of(service, rejected)) == (
@@ -128,7 +130,7 @@ async def test_approving_twice_from_the_page_conflicts(service: Service) -> None
         f"{PAGE}/{item_id}/duyet", data={"csrf": token}, headers=headers
     )
     again = await service.client.post(
-        f"{PAGE}/{item_id}/tu-choi", data={"csrf": token}, headers=headers
+        f"{PAGE}/{item_id}/tu-choi", data={"csrf": token, "ly_do": "Trùng lặp"}, headers=headers
     )
     assert (first.status, again.status) == (200, 409)
     assert "Không thể từ chối ý kiến đã được duyệt" in await again.text()
