@@ -216,23 +216,41 @@ async def read_json(request: web.Request, validator: Draft202012Validator | None
         raise Problem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.") from exc
     if validator is not None:
         check_input(body, validator)
-    if nul_fields := sorted(_fields_with_nul(body)):
+    if nul_fields := sorted(_fields_where(body, _holds_nul)):
         # Postgres text cannot hold U+0000, and no reader ever types it.
         raise invalid_input(dict.fromkeys(nul_fields, "Không được chứa ký tự NUL (\\u0000)."))
+    if broken_fields := sorted(_fields_where(body, _not_unicode)):
+        # JSON's "\\ud800" escape is half a character: it has no UTF-8 form to store or show.
+        raise invalid_input(
+            dict.fromkeys(broken_fields, "Có ký tự không hợp lệ (nửa cặp UTF-16 đứng riêng).")
+        )
     return body
 
 
-def _fields_with_nul(value: Any, path: str = "") -> Iterator[str]:
-    """The paths ("author_name", "items.2") of the strings in `value` holding U+0000."""
+def _holds_nul(text: str) -> bool:
+    return "\x00" in text
+
+
+def _not_unicode(text: str) -> bool:
+    """A lone surrogate: text that UTF-8 cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _fields_where(value: Any, bad: Callable[[str], bool], path: str = "") -> Iterator[str]:
+    """The paths ("author_name", "items.2") of the strings in `value` that are `bad`."""
     if isinstance(value, str):
-        if "\x00" in value:
+        if bad(value):
             yield path or "(toàn bộ)"
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _fields_with_nul(item, f"{path}.{key}" if path else str(key))
+            yield from _fields_where(item, bad, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _fields_with_nul(item, f"{path}.{index}" if path else str(index))
+            yield from _fields_where(item, bad, f"{path}.{index}" if path else str(index))
 
 
 def input_validator(schema: dict[str, Any]) -> Draft202012Validator:

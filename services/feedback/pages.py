@@ -170,13 +170,24 @@ def _thanks(request: web.Request, target: Target, receipt: str | None) -> web.Re
     return _page(request, "thanks.html", context)
 
 
+async def _read_form(request: web.Request) -> Any:
+    """The posted form's fields. A browser sends the form in UTF-8 (accept-charset); bytes
+    that are not UTF-8 come from something else, and get a clear 400, not an error page."""
+    try:
+        return await request.post()
+    except UnicodeDecodeError as exc:
+        raise Problem(
+            400, "invalid_form", "Dữ liệu gửi lên không phải văn bản UTF-8 hợp lệ."
+        ) from exc
+
+
 def _text(form: Any, name: str) -> str:
     value = form.get(name, "")
     return value if isinstance(value, str) else ""  # a file part is no text
 
 
 async def _submit(request: web.Request, target: Target) -> web.Response:
-    form = await request.post()
+    form = await _read_form(request)
     values = {name: _text(form, name) for name in FIELDS}
     verdict = spam.check_honeypot(_text(form, HONEYPOT_FIELD)) or request.app[FORM_SIGNER].check(
         _text(form, TOKEN_FIELD), target.key, time.time()
@@ -492,7 +503,7 @@ def _command(slug: str, form: Any, request: web.Request) -> domain.Command:
 @routes.post(CASE_PAGE + "/{action:duyet|tu-choi|rut-lai|sua|tra-loi}")
 async def moderate(request: web.Request) -> web.Response:
     principal = await _moderator(request)
-    form = await request.post()
+    form = await _read_form(request)
     if not request.app[FORM_SIGNER].check_csrf(_session(request), _text(form, "csrf") or None):
         raise Problem(
             403,
