@@ -135,3 +135,85 @@ async def test_a_readers_case_from_the_form_to_withdrawal(
     assert answer not in await reader.inner_text("body")
     await reader.screenshot(path=tmp_path / "case-lookup-withdrawn.png", full_page=True)
     print(f"screenshots in {tmp_path}")
+
+
+# Typed by a hostile reader into the form: the tags are dropped on the way in, the
+# entities become "<...>" characters kept as text; on every page they must stay text.
+HOSTILE = (
+    "&lt;img src=x onerror=alert('img')&gt; &lt;script&gt;alert('script')&lt;/script&gt;"
+    " <a href=\"javascript:alert('link')\">bấm vào đây</a> <script>alert('raw')</script>"
+    " '); DROP TABLE feedback; -- Nguye\u0302\u0303n"
+)
+WATCH = """
+    window.__ran = [];
+    for (const name of ['alert', 'confirm', 'prompt']) {
+        window[name] = (m) => { window.__ran.push(name + ':' + m); };
+    }
+"""
+
+
+async def ran(page: Page) -> list[str]:
+    """What input script ran on the page (alert and friends record themselves)."""
+    return list(await page.evaluate("window.__ran"))
+
+
+async def test_hostile_feedback_never_runs_in_the_browser(
+    reader: Page,
+    desk: Page,  # noqa: F811
+    http: aiohttp.ClientSession,
+    editor_headers: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    article = await publish(http, editor_headers, f"Hội nghị an toàn {uuid.uuid4().hex[:6]}")
+    marker = uuid.uuid4().hex[:8]
+    dialogs: list[str] = []
+    for page in (reader, desk):
+        await page.context.add_init_script(WATCH)
+        page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+
+    async def form_open() -> bool:
+        await reader.goto(f"/tin/{article['id']}/phan-hoi")
+        return await reader.get_by_label("Họ và tên").count() == 1
+
+    await eventually(form_open)
+    await reader.get_by_label("Họ và tên").fill("Lan &lt;b onmouseover=alert('name')&gt;")
+    await reader.get_by_label("Nội dung").fill(f"{HOSTILE} {marker}")
+    await reader.wait_for_timeout(3200)
+    await reader.get_by_role("button", name="Gửi ý kiến").click()
+    await reader.wait_for_load_state()
+    code = (await reader.locator("#ma-tra-cuu").inner_text()).strip()
+
+    await desk.goto(f"{DESK}?q={marker}")
+    await desk.locator(".desk-case", has_text=marker).locator(".desk-open").click()
+    await desk.wait_for_url(re.compile(rf".*{DESK}/\d+$"))
+    case_path = urlsplit(desk.url).path
+    await desk.get_by_role("button", name="Duyệt và đăng").click()
+    await desk.wait_for_url(f"**{case_path}?da=duyet")
+    await desk.get_by_label("Nội dung trả lời").fill(
+        "Đã nhận &lt;script&gt;alert('reply')&lt;/script&gt;"
+    )
+    await desk.get_by_role("button", name="Gửi trả lời").click()
+    await desk.wait_for_url(f"**{case_path}?da=tra-loi")
+    assert "<script>alert('script')</script>" in await desk.inner_text("body")  # as text
+    await desk.screenshot(path=tmp_path / "hostile-desk-case.png", full_page=True)
+    await desk.goto(f"{DESK}?trang-thai=tat-ca&q={marker}")
+
+    await eventually(lambda: comment_shown(http, article["url"], marker))
+    await reader.goto(f"{article['url']}?t={marker}")  # past the micro-cache's copy
+    shown = await reader.inner_text("body")
+    assert (
+        "<img src=x onerror=alert('img')>" in shown and "<script>alert('script')</script>" in shown
+    )
+    await reader.screenshot(path=tmp_path / "hostile-article.png", full_page=True)
+    article_ran = await ran(reader)
+    await reader.goto(f"{LOOKUP}?ma={code}")
+    assert "<script>alert('reply')</script>" in await reader.inner_text(".reply")
+    await reader.screenshot(path=tmp_path / "hostile-lookup.png", full_page=True)
+
+    assert (article_ran, await ran(reader), await ran(desk), dialogs) == ([], [], [], [])
+    # Nothing from the input became an element: no image "x", no inline script, no link.
+    for page in (reader, desk):
+        assert (
+            await page.locator('img[src="x"], a[href^="javascript:"], [onmouseover]').count() == 0
+        )
+    print(f"screenshots in {tmp_path}")
