@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -30,7 +30,7 @@ from services.common.errors import Problem
 from services.common.pages import render
 from services.common.vietnam import VIETNAM
 from services.common.web import POOL, client_address
-from services.feedback import answers, domain, receipts, spam, store
+from services.feedback import actions, answers, domain, receipts, spam, store
 from services.feedback.config import CONFIG, FORM_SIGNER, LOOKUP_LIMITER
 
 routes = web.RouteTableDef()
@@ -308,6 +308,8 @@ DONE = {
     "rut-lai": "Đã rút lại ý kiến; tên và nội dung đã được xoá.",
     "sua": "Đã lưu nội dung đã sửa.",
     "tra-loi": "Đã lưu câu trả lời.",
+    "dang-hoi-dap": "Đã đăng lên trang Hỏi – Đáp.",
+    "go-hoi-dap": "Đã gỡ khỏi trang Hỏi – Đáp.",
 }
 # One command of each kind, only to ask domain.MODERATION which statuses allow it.
 EXAMPLE_COMMANDS: dict[str, domain.Command] = {
@@ -320,7 +322,13 @@ EXAMPLE_COMMANDS: dict[str, domain.Command] = {
 TARGET_NAMES = {"article": "Phản hồi bản tin", "site": "Góp ý cho trang"}
 # What a status is called on the desk (a status added to domain.Status shows under its own
 # value until domain.STATUS_NAMES names it).
-STATUS_LABELS = {status: name[0].upper() + name[1:] for status, name in domain.STATUS_NAMES.items()}
+STATUS_LABELS = {
+    **{status: name[0].upper() + name[1:] for status, name in domain.STATUS_NAMES.items()},
+    domain.Status.HELD: "Tạm giữ",  # a badge: the hold's reasons are shown beside it
+}
+SPAM_STATS_PAGE = MODERATION_PAGE + "/thong-ke-chan-thu-rac"
+SPAM_STATS_DAYS = (7, 30, 90)
+OUTCOME_NAMES = {"refused": "Bị từ chối", "held": "Bị tạm giữ"}
 
 
 async def _moderator(request: web.Request, back: str = MODERATION_PAGE) -> Principal:
@@ -366,6 +374,8 @@ def _desk_page(
             "reasons": domain.REJECT_REASONS,
             "other_reason": OTHER_REASON,
             "action_names": domain.ACTION_NAMES,
+            "reason_label": spam.reason_label,
+            "spam_stats_page": SPAM_STATS_PAGE,
             "done": DONE.get(request.query.get("da", "")),
             **context,
         },
@@ -384,14 +394,16 @@ class QueueQuery:
     text: str
 
     @classmethod
-    def of(cls, request: web.Request) -> QueueQuery:
+    def of(cls, fields: Any) -> QueueQuery:
+        """From the page's query string, or the hidden fields a queue's form carries (so an
+        action taken there returns to the same filters)."""
         statuses = {s.value for s in domain.Status}
-        status = request.query.get("trang-thai", "")
-        target = request.query.get("loai", "")
+        status = _text(fields, "trang-thai")
+        target = _text(fields, "loai")
         return cls(
             status if status in statuses or status == ALL_STATUSES else "",
             target if target in TARGET_NAMES else "",
-            " ".join(request.query.get("q", "").split())[:200].replace("\x00", ""),
+            " ".join(_text(fields, "q").split())[:200].replace("\x00", ""),
         )
 
     def filters(self) -> store.Filters:
@@ -414,7 +426,7 @@ class QueueQuery:
 async def moderation_page(request: web.Request) -> web.Response:
     """The queue: oldest first, QUEUE_SIZE a page (?sau= the last id of the page before)."""
     principal = await _moderator(request)
-    query = QueueQuery.of(request)
+    query = QueueQuery.of(request.query)
     raw_after = request.query.get("sau", "")
     after = int(raw_after) if _is_number(raw_after) else None
     async with db.acquire(request.app[POOL]) as conn:
@@ -455,6 +467,7 @@ async def _case(
         "item": item,
         "history": history,
         "can": {slug: item["status"] in statuses for slug, statuses in allowed.items()},
+        "can_question": _can_question(item),
         "errors": errors or {},
         "values": values or {},
     }
@@ -500,8 +513,15 @@ def _command(slug: str, form: Any, request: web.Request) -> domain.Command:
             return answers.reply_command(request, text)
 
 
-@routes.post(CASE_PAGE + "/{action:duyet|tu-choi|rut-lai|sua|tra-loi}")
-async def moderate(request: web.Request) -> web.Response:
+def _can_question(item: asyncpg.Record) -> bool:
+    """Whether the case page offers "Đăng lên Hỏi – Đáp" (an approved, answered site
+    suggestion; the same rule store.set_public_qa keeps) or "Gỡ" (one shown there)."""
+    answered = item["status"] == domain.Status.APPROVED and item["reply_body"] is not None
+    return item["target"] == "site" and (answered or item["public_qa"])
+
+
+async def _desk_form(request: web.Request) -> tuple[Principal, Any]:
+    """The moderator posting a desk form, and the form once its CSRF token is checked."""
     principal = await _moderator(request)
     form = await _read_form(request)
     if not request.app[FORM_SIGNER].check_csrf(_session(request), _text(form, "csrf") or None):
@@ -510,6 +530,20 @@ async def moderate(request: web.Request) -> web.Response:
             "csrf_invalid",
             "Biểu mẫu không hợp lệ hoặc đã hết hạn, xin tải lại trang rồi thử lại.",
         )
+    return principal, form
+
+
+def _back(request: web.Request, form: Any, slug: str) -> web.HTTPSeeOther:
+    """303 to the case's page (a form there says ve=ho-so), else to the queue with the
+    filters it was showing."""
+    if _text(form, "ve") == "ho-so":
+        return web.HTTPSeeOther(f"{MODERATION_PAGE}/{request.match_info['id']}?da={slug}")
+    return web.HTTPSeeOther(QueueQuery.of(form).url(da=slug))
+
+
+@routes.post(CASE_PAGE + "/{action:duyet|tu-choi|rut-lai|sua|tra-loi}")
+async def moderate(request: web.Request) -> web.Response:
+    principal, form = await _desk_form(request)
     slug = request.match_info["action"]
     try:
         command = _command(slug, form, request)
@@ -519,6 +553,38 @@ async def moderate(request: web.Request) -> web.Response:
         }
         return await _case(request, principal, refused.errors, values, status=422)
     await answers.moderate(request, command)
-    if _text(form, "ve") == "ho-so":
-        raise web.HTTPSeeOther(f"{MODERATION_PAGE}/{request.match_info['id']}?da={slug}")
-    raise web.HTTPSeeOther(f"{MODERATION_PAGE}?da={slug}")
+    raise _back(request, form, slug)
+
+
+@routes.post(CASE_PAGE + "/{action:dang-hoi-dap|go-hoi-dap}")
+async def show_question(request: web.Request) -> web.Response:
+    """Show an approved, answered site suggestion on /hoi-dap, or stop showing it."""
+    _, form = await _desk_form(request)
+    slug = request.match_info["action"]
+    item_id = int(request.match_info["id"])
+    try:
+        await actions.set_public_question(request.app[POOL], item_id, slug == "dang-hoi-dap")
+    except (domain.FeedbackNotFound, domain.NotForQuestions) as refusal:
+        raise answers.problem_for(refusal) from refusal
+    raise _back(request, form, slug)
+
+
+@routes.get(SPAM_STATS_PAGE)
+async def spam_stats_page(request: web.Request) -> web.Response:
+    """Refused and held submissions of the last ?ngay= days (7, 30 or 90; 30 by default)
+    counted by reason and target kind: the data of GET /api/v1/feedback/spam-stats."""
+    principal = await _moderator(request, back=SPAM_STATS_PAGE)
+    raw_days = request.query.get("ngay", "")
+    days = int(raw_days) if _is_number(raw_days) and int(raw_days) in SPAM_STATS_DAYS else 30
+    since = datetime.now(VIETNAM).date() - timedelta(days=days - 1)
+    async with db.acquire(request.app[POOL]) as conn:
+        counts = await store.spam_counts_since(conn, since)
+    context = {
+        "counts": counts,
+        "days": days,
+        "day_choices": SPAM_STATS_DAYS,
+        "since": since,
+        "total": sum(row["count"] for row in counts),
+        "outcome_names": OUTCOME_NAMES,
+    }
+    return _desk_page(request, "spam_stats.html", principal, context)

@@ -222,6 +222,12 @@ async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
     assert '<a href="/quan-tri" aria-current="page">Bài viết</a>' in text
     assert 'href="/quan-tri/phan-hoi"' not in text
     assert 'action="/dang-xuat"' in text and 'class="search"' not in text
+    # Its footer names who is signed in and signs out, instead of offering to sign in.
+    footer = text[text.index('<footer class="site-footer">') :]
+    signed_in = text.split("Xin chào, <strong>")[1].split("</strong>")[0]
+    assert signed_in and f'<span class="admin-user">{signed_in}</span>' in footer
+    assert 'action="/dang-xuat"' in footer and "Đăng xuất" in footer
+    assert "/dang-nhap" not in footer
 
     out = await site.client.post("/dang-xuat", allow_redirects=False)
     assert out.status == 303

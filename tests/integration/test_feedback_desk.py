@@ -122,6 +122,10 @@ async def test_the_queue_is_oldest_first_with_the_age_and_the_article(service: S
     assert "<kbd>A</kbd> để duyệt" in html
     assert '<script src="/static/desk.js" defer></script>' in html
     assert "<script>" not in html  # no inline script (Content-Security-Policy)
+    # The footer names who is signed in and signs out, instead of offering to sign in.
+    footer = html[html.index('<footer class="site-footer">') :]
+    assert f'<span class="admin-user">{MODERATOR_NAME}</span>' in footer
+    assert 'action="/dang-xuat"' in footer and "/dang-nhap" not in footer
     assert 'href="/api/v1/feedback/export.csv"' in html or "/api/v1/feedback/export.csv" in html
 
 
