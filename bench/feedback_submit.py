@@ -205,10 +205,16 @@ async def approval_to_page(base: str, feedback_dsn: str, articles_dsn: str, coun
 
 
 KEYS = new_keypair()
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+LOG_FILE = Path(tempfile.gettempdir()) / "bench-feedback-submit.log"
 
 
-def start(module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env)
+def start(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    # The services log to stdout as in production; the log goes to a file, not the report.
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=output, stderr=output
+        )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -241,6 +247,7 @@ async def run(
             "services.feedback",
             {**common, "FEEDBACK_DATABASE_URL": database.dsn("feedback"),
              "HTTP_PORT": str(feedback_port)},
+            LOG_FILE,
         )  # fmt: skip
         processes.append(feedback)
         processes.append(
@@ -252,7 +259,8 @@ async def run(
                     "AUTH_PRIVATE_KEY": KEYS.private_pem,
                     "HTTP_PORT": str(articles_port),
                 },
-            )  # fmt: skip
+                LOG_FILE,
+            )
         )
         base = f"http://127.0.0.1:{feedback_port}"
         await wait_ready(base)
@@ -261,6 +269,7 @@ async def run(
             await publish_event(vhost.url, article_published(article_id))
         await wait_articles(database.dsn("feedback"), articles)
 
+        print(f"services log to {LOG_FILE}")
         print(f"feedback: wrk -t2, {seconds:.0f} s a run, one visitor and text per request")
         wrk(base, 8, 3, 0, articles)  # warm-up (connections, prepared statements)
         for run_number, count in enumerate(connections, start=1):
@@ -268,7 +277,7 @@ async def run(
             if profile is not None and run_number == len(connections):
                 profile.mkdir(parents=True, exist_ok=True)
                 spy = subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(feedback.pid), "--rate", "200",
+                    [PY_SPY, "record", "--pid", str(feedback.pid), "--rate", "200",
                      "--duration", str(int(seconds)), "--format", "speedscope",
                      "--output", str(profile / f"feedback-{count}.speedscope.json")],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
