@@ -62,27 +62,26 @@ async def submit(
             earlier = await _earlier_submission(conn, case)
             if earlier is not None:
                 return Submitted(earlier, replayed=True)
-        await store.delete_counts_before(conn, quota.day)
         # The visitor's row stays locked until the end: its submissions take turns, so two
         # sent at once cannot both pass the checks below.
-        if await store.charge(conn, quota.day, quota.key) > quota.limit:
+        if await store.charge(conn, quota.day, quota.key, spam.DUPLICATE_WINDOW) > quota.limit:
             raise DailyLimitReached(quota.limit)
-        await store.forget_texts_before(conn, spam.DUPLICATE_WINDOW)
-        sent, wait = await store.last_minute(conn, quota.visitor_keys)
-        if sent >= quota.per_minute:
-            raise TooManySubmissions(quota.per_minute, max(1, math.ceil(wait)))
-        if article_id is not None and await store.open_article(conn, article_id) is None:
-            raise ArticleUnavailable(article_id)
-        earlier = await store.texts_sent(
-            conn, quota.visitor_keys, fingerprint, spam.DUPLICATE_WINDOW
+        checks = await store.visitor_checks(
+            conn, quota.visitor_keys, article_id, fingerprint, spam.DUPLICATE_WINDOW
         )
-        match spam.repeat_rule(target, earlier):
+        if checks["sent"] >= quota.per_minute:
+            wait = float(checks["wait"] or 0)
+            raise TooManySubmissions(quota.per_minute, max(1, math.ceil(wait)))
+        if article_id is not None and not checks["article_open"]:
+            raise ArticleUnavailable(article_id)
+        match spam.repeat_rule(target, checks["targets"]):
             case spam.Verdict() as duplicate:
                 raise SpamRefused(duplicate)
             case spam.HoldReason() as repeated:
                 hold_reasons.append(repeated)
-        await store.remember_text(conn, quota.key, target, fingerprint)
-        item = await store.insert(conn, article_id, submission, fingerprint, case, hold_reasons)
+        item = await store.insert(
+            conn, article_id, submission, fingerprint, case, hold_reasons, quota.key, target
+        )
         for reason in hold_reasons:
             await store.count_spam(conn, quota.day, "held", reason, item["target"])
         await write_event(conn, "feedback.submitted", events.submitted(item))

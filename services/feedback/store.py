@@ -49,30 +49,36 @@ async def open_article(conn: asyncpg.Connection, article_id: int) -> asyncpg.Rec
 # --- the daily cap per client address ---------------------------------------------------
 
 
-async def charge(conn: asyncpg.Connection, day: date, address_key: str) -> int:
+async def charge(
+    conn: asyncpg.Connection, day: date, address_key: str, text_window: timedelta
+) -> int:
     """Count one more submission for the address on `day`; returns that day's count. The
     row stays locked until the transaction ends, so concurrent submissions from one
-    address take turns; a refused one rolls its increment back."""
+    address take turns; a refused one rolls its increment back.
+
+    The same statement (one round trip) tidies up: it deletes the counts of earlier days
+    and a bounded batch of remembered texts older than `text_window`. SKIP LOCKED: two
+    submissions cleaning up at once neither wait for nor deadlock on each other; what one
+    skips, the next one deletes."""
     count = await conn.fetchval(
-        """INSERT INTO submission_counts (day, address_key, submissions) VALUES ($1, $2, 1)
+        """WITH old_counts AS (
+                DELETE FROM submission_counts WHERE (day, address_key) IN (
+                    SELECT day, address_key FROM submission_counts WHERE day < $1
+                       FOR UPDATE SKIP LOCKED)),
+                old_texts AS (
+                DELETE FROM recent_submissions WHERE ctid IN (
+                    SELECT ctid FROM recent_submissions
+                     WHERE submitted_at < now() - $3::interval
+                     LIMIT 100 FOR UPDATE SKIP LOCKED))
+           INSERT INTO submission_counts (day, address_key, submissions) VALUES ($1, $2, 1)
            ON CONFLICT (day, address_key)
            DO UPDATE SET submissions = submission_counts.submissions + 1
            RETURNING submissions""",
         day,
         address_key,
+        text_window,
     )
     return int(count)
-
-
-async def delete_counts_before(conn: asyncpg.Connection, day: date) -> None:
-    # SKIP LOCKED: two submissions cleaning up at once neither wait for nor deadlock on
-    # each other; what one skips, the next one deletes.
-    await conn.execute(
-        """DELETE FROM submission_counts WHERE (day, address_key) IN (
-               SELECT day, address_key FROM submission_counts WHERE day < $1
-                  FOR UPDATE SKIP LOCKED)""",
-        day,
-    )
 
 
 # --- feedback ---------------------------------------------------------------------------
@@ -85,52 +91,35 @@ _ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.statu
            a.title AS article_title, a.url AS article_url"""
 
 
-async def texts_sent(
-    conn: asyncpg.Connection, visitor_keys: list[str], fingerprint: str, window: timedelta
-) -> list[str]:
-    """The targets the visitor sent this text to within `window`."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT target FROM recent_submissions
-            WHERE visitor_key = ANY($1::text[]) AND fingerprint = $2
-              AND submitted_at > now() - $3::interval""",
+async def visitor_checks(
+    conn: asyncpg.Connection,
+    visitor_keys: list[str],
+    article_id: int | None,
+    fingerprint: str,
+    text_window: timedelta,
+) -> asyncpg.Record:
+    """What a submission is checked against, in one round trip (run it after `charge`, so
+    that it sees what the visitor's earlier submissions committed): `sent`, the visitor's
+    submissions in the last minute, and `wait`, the seconds until the oldest of them is a
+    minute old; `article_open`, whether the article (if any) is known and published; and
+    `targets`, where the visitor sent this text within `text_window`."""
+    return await conn.fetchrow(
+        """SELECT minute.sent, minute.wait,
+                  ($2::bigint IS NULL OR EXISTS (
+                      SELECT 1 FROM articles WHERE id = $2 AND published)) AS article_open,
+                  ARRAY(SELECT DISTINCT target FROM recent_submissions
+                         WHERE visitor_key = ANY($1::text[]) AND fingerprint = $3
+                           AND submitted_at > now() - $4::interval) AS targets
+             FROM (SELECT count(*) AS sent,
+                          EXTRACT(EPOCH FROM min(submitted_at) + interval '1 minute' - now())
+                              AS wait
+                     FROM recent_submissions
+                    WHERE visitor_key = ANY($1::text[])
+                      AND submitted_at > now() - interval '1 minute') AS minute""",
         visitor_keys,
+        article_id,
         fingerprint,
-        window,
-    )
-    return [row["target"] for row in rows]
-
-
-async def last_minute(conn: asyncpg.Connection, visitor_keys: list[str]) -> tuple[int, float]:
-    """How many submissions the visitor made in the last minute, and the seconds until the
-    oldest of them is a minute old."""
-    row = await conn.fetchrow(
-        """SELECT count(*) AS n,
-                  EXTRACT(EPOCH FROM min(submitted_at) + interval '1 minute' - now()) AS wait
-             FROM recent_submissions
-            WHERE visitor_key = ANY($1::text[]) AND submitted_at > now() - interval '1 minute'""",
-        visitor_keys,
-    )
-    return int(row["n"]), float(row["wait"] or 0)
-
-
-async def remember_text(
-    conn: asyncpg.Connection, visitor_key: str, target: str, fingerprint: str
-) -> None:
-    await conn.execute(
-        "INSERT INTO recent_submissions (visitor_key, target, fingerprint) VALUES ($1, $2, $3)",
-        visitor_key,
-        target,
-        fingerprint,
-    )
-
-
-async def forget_texts_before(conn: asyncpg.Connection, window: timedelta) -> None:
-    # A bounded batch per submission, skipping rows another one is deleting.
-    await conn.execute(
-        """DELETE FROM recent_submissions WHERE ctid IN (
-               SELECT ctid FROM recent_submissions WHERE submitted_at < now() - $1::interval
-                LIMIT 100 FOR UPDATE SKIP LOCKED)""",
-        window,
+        text_window,
     )
 
 
@@ -168,10 +157,16 @@ async def insert(
     fingerprint: str,
     case: CaseKeys,
     hold_reasons: Sequence[str],
+    visitor_key: str,
+    text_target: str,
 ) -> asyncpg.Record:
-    """A new item: pending, or held with its reasons."""
+    """A new item: pending, or held with its reasons. The same statement remembers that
+    the visitor sent this text to `text_target` (for spam.repeat_rule)."""
     return await conn.fetchrow(
-        """INSERT INTO feedback (article_id, target, author_name, email, body, fingerprint,
+        """WITH remembered AS (
+                INSERT INTO recent_submissions (visitor_key, target, fingerprint)
+                VALUES ($14, $15, $6))
+           INSERT INTO feedback (article_id, target, author_name, email, body, fingerprint,
                                  phone, title, receipt_hash, idempotency_hash, request_hash,
                                  status, hold_reasons)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -189,6 +184,8 @@ async def insert(
         case.request_hash,
         Status.HELD.value if hold_reasons else Status.PENDING.value,
         [str(reason) for reason in hold_reasons],
+        visitor_key,
+        text_target,
     )
 
 

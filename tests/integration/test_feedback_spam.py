@@ -9,6 +9,7 @@ limits of one do not touch another.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -200,6 +201,23 @@ async def test_a_visitor_over_the_limit_per_minute_gets_429_with_retry_after(
     }
     # Another visitor is not affected.
     await stored(service, await post(service, other, "Ý kiến của một người khác về giờ tiếp dân."))
+
+
+async def test_the_same_text_sent_at_once_is_stored_once(service: Service) -> None:
+    # The checks run after the visitor's daily count is locked: copies sent together take
+    # turns, and each sees what the one before it stored.
+    address, body = new_address(), "Đề nghị sửa đèn đường ở ngõ 12 phố Hàng Bông."
+    answers = await asyncio.gather(*(post(service, address, body) for _ in range(4)))
+    assert sorted(answer.status for answer in answers) == [202, 409, 409, 409]
+
+
+async def test_the_limit_per_minute_holds_for_submissions_sent_at_once(service: Service) -> None:
+    address = new_address()
+    answers = await asyncio.gather(
+        *(post(service, address, f"Ý kiến số {n} về lịch tiêm chủng.") for n in range(6))
+    )
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses == [202] * PER_MINUTE + [429] * (6 - PER_MINUTE)
 
 
 # --- the records and the moderators' counts ----------------------------------------------------
