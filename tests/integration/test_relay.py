@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from services.common.events.outbox import write_event
 from services.common.events.payloads import new_event
 from services.common.events.relay import OutboxRelay
 from services.common.events.schemas import EventSchemaError
+from services.common.metrics import EVENTS_UNROUTABLE
 from tests.support.amqp import Tap, publish_event, tap
 from tests.support.events import submitted
 from tests.support.infra import ROOT, Database, create_database, drop_database
@@ -103,6 +105,23 @@ async def test_relay_publishes_and_marks_sent(
     assert all(m.delivery_mode == 2 for m in events.messages)  # persistent
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
     assert await relay.relay_once() == 0
+
+
+async def test_events_no_queue_takes_are_sent_counted_and_reported_once(
+    pool: asyncpg.Pool, relay: OutboxRelay, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No tap here: nothing is bound to feedback.submitted in the topology."""
+    unroutable = EVENTS_UNROUTABLE.labels("feedback.submitted")
+    before = unroutable._value.get()
+    with caplog.at_level(logging.WARNING, logger="services.common.events.relay"):
+        await add_events(pool, range(700, 703))
+        assert await relay.relay_once() == 3
+        await add_events(pool, range(703, 705))
+        assert await relay.relay_once() == 2
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert unroutable._value.get() - before == 5
+    reports = [r for r in caplog.records if "routed to no queue" in r.getMessage()]
+    assert len(reports) == 1
 
 
 async def test_notify_wakes_the_relay_long_before_its_poll(

@@ -55,6 +55,18 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._broker_back = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Event types already reported as routed to no queue: said once per process, then
+        # only counted (feedback.submitted has no subscriber inside Bantin by design, and a
+        # warning per submission would drown every other line).
+        self._unroutable_reported: set[str] = set()
+
+    def _report_unroutable(self, event_type: str) -> None:
+        if event_type not in self._unroutable_reported:
+            self._unroutable_reported.add(event_type)
+            log.warning(
+                "event routed to no queue (said once; bantin_events_unroutable_total counts)",
+                extra={"event_type": event_type},
+            )
 
     async def start(self) -> None:
         self._publisher.connection.reconnect_callbacks.add(self._on_broker_back)
@@ -168,9 +180,9 @@ class OutboxRelay:
             EVENTS_PUBLISHED.labels(row["type"]).inc()
             if result is False:
                 # Confirmed by the broker but bound to no queue: nobody subscribes to this
-                # type yet. Retrying cannot help, so it counts as sent, loudly.
+                # type yet. Retrying cannot help, so it counts as sent, in the metric.
                 EVENTS_UNROUTABLE.labels(row["type"]).inc()
-                log.warning("event routed to no queue", extra={"event_type": row["type"]})
+                self._report_unroutable(row["type"])
         if sent:
             await conn.execute(
                 "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL"
