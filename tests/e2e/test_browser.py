@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from scripts.run_local import LocalStack
-from tests.e2e.conftest import BROWSER_AGENT, eventually
+from tests.e2e.conftest import BROWSER_AGENT, eventually, send_form
 from tests.e2e.test_flows import counter_knows, publish
 from tests.support.tools import needs
 
@@ -100,9 +100,10 @@ async def test_a_reader_sends_feedback_through_the_form(
     await phone.goto(article["url"])
     await phone.get_by_role("link", name="Gửi phản hồi cho bản tin").click()
     await phone.wait_for_url(f"**/tin/{article['id']}/phan-hoi")
-    await phone.get_by_label("Họ và tên").fill("Phạm Thu Trang")
-    await phone.get_by_label("Nội dung").fill("Bản tin rất hữu ích cho cán bộ cơ sở.")
-    await phone.wait_for_timeout(3200)  # a person takes longer than the form's minimum
-    await phone.get_by_role("button", name="Gửi").click()
-    await phone.wait_for_load_state()
+
+    async def fill() -> None:
+        await phone.get_by_label("Họ và tên").fill("Phạm Thu Trang")
+        await phone.get_by_label("Nội dung").fill("Bản tin rất hữu ích cho cán bộ cơ sở.")
+
+    await send_form(phone, fill)
     assert "Cảm ơn" in await phone.inner_text("body")

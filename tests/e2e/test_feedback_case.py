@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.e2e.conftest import BROWSER_AGENT, Accounts, eventually
+from tests.e2e.conftest import BROWSER_AGENT, Accounts, eventually, send_form
 from tests.e2e.test_browser import browser, stack_url  # noqa: F401 (fixtures)
 from tests.e2e.test_desk import DESK, DESKTOP, desk  # noqa: F401 (fixtures)
 from tests.e2e.test_flows import page_text, publish
@@ -76,13 +76,14 @@ async def test_a_readers_case_from_the_form_to_withdrawal(
         return await reader.get_by_label("Họ và tên").count() == 1
 
     await eventually(form_open)
-    await reader.get_by_label("Họ và tên").fill("Võ Thị Mai")
-    await reader.get_by_label("Email").fill("mai.vo@example.vn")
-    await reader.get_by_label("Nội dung").fill(comment)
-    await reader.screenshot(path=tmp_path / "case-form.png", full_page=True)
-    await reader.wait_for_timeout(3200)  # a person takes longer than the form's minimum
-    await reader.get_by_role("button", name="Gửi ý kiến").click()
-    await reader.wait_for_load_state()
+
+    async def fill() -> None:
+        await reader.get_by_label("Họ và tên").fill("Võ Thị Mai")
+        await reader.get_by_label("Email").fill("mai.vo@example.vn")
+        await reader.get_by_label("Nội dung").fill(comment)
+        await reader.screenshot(path=tmp_path / "case-form.png", full_page=True)
+
+    await send_form(reader, fill)
 
     # The confirmation: awaiting moderation, and a receipt code to keep.
     assert "Mã tra cứu ý kiến của bạn" in await reader.inner_text("body")
@@ -176,10 +177,12 @@ async def test_hostile_feedback_never_runs_in_the_browser(
         return await reader.get_by_label("Họ và tên").count() == 1
 
     await eventually(form_open)
-    await reader.get_by_label("Họ và tên").fill("Lan &lt;b onmouseover=alert('name')&gt;")
-    await reader.get_by_label("Nội dung").fill(f"{HOSTILE} {marker}")
-    await reader.wait_for_timeout(3200)
-    await reader.get_by_role("button", name="Gửi ý kiến").click()
+
+    async def fill() -> None:
+        await reader.get_by_label("Họ và tên").fill("Lan &lt;b onmouseover=alert('name')&gt;")
+        await reader.get_by_label("Nội dung").fill(f"{HOSTILE} {marker}")
+
+    await send_form(reader, fill)
     await reader.wait_for_load_state()
     code = (await reader.locator("#ma-tra-cuu").inner_text()).strip()
 

@@ -198,9 +198,17 @@ async def test_approved_feedback_appears_under_the_article(
         "email": "binh@example.vn",
         "body": "Chúc các đơn vị trong Khối hoàn thành tốt giao ước thi đua.",
     }
-    async with http.post(form_url, data=fields) as response:
-        assert response.status == 200, await response.text()
-        assert "Cảm ơn" in await response.text()
+
+    async def sent() -> str | None:
+        # The same form (and idempotency token) again while the gateway's limit on one
+        # address's posts refuses it: every test here posts from that one address.
+        async with http.post(form_url, data=fields) as response:
+            if response.status == 429 and "nginx" in await response.text():
+                return None
+            assert response.status == 200, await response.text()
+            return await response.text()
+
+    assert "Cảm ơn" in await eventually(sent, timeout=60, interval=2)
 
     async with http.get(
         "/api/v1/feedback?status=pending&limit=100", headers=moderator_headers
