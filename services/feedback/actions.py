@@ -15,7 +15,7 @@ from services.common import db
 from services.common.events.outbox import forget_events, write_event
 from services.common.roles import Principal
 from services.common.vietnam import VIETNAM
-from services.feedback import events, spam, store
+from services.feedback import domain, events, spam, store
 from services.feedback.domain import (
     PERSONAL_EVENTS,
     ArticleUnavailable,
@@ -161,15 +161,20 @@ async def moderate(
     return item
 
 
-async def set_public_question(pool: asyncpg.Pool, item_id: int, public: bool) -> None:
-    """Show (or stop showing) an answered site suggestion on /hoi-dap. Nothing leaves the
-    service: the page reads this service's own rows, so there is no event.
-    FeedbackNotFound, or NotForQuestions if it is not an approved, answered suggestion."""
+async def set_public_question(
+    pool: asyncpg.Pool, item_id: int, public: bool, moderator: Principal
+) -> None:
+    """Show (or stop showing) an answered site suggestion on /hoi-dap, kept in the case's
+    history. Nothing leaves the service: the page reads this service's own rows, so there
+    is no event. FeedbackNotFound, or NotForQuestions if it is not an approved, answered
+    suggestion."""
     async with db.acquire(pool) as conn, conn.transaction():
         if await store.status_for_update(conn, item_id) is None:
             raise FeedbackNotFound(item_id)
         if not await store.set_public_qa(conn, item_id, public):
             raise NotForQuestions(item_id)
+        action, _ = domain.QUESTION_ACTIONS[public]
+        await store.add_history(conn, item_id, action, moderator.user_id, moderator.name, None)
     log.info(
         "feedback question shown" if public else "feedback question hidden",
         extra={"feedback_id": item_id},

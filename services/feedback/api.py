@@ -12,7 +12,7 @@ import asyncpg
 from aiohttp import web
 
 from services.common import db
-from services.common.auth import require_role
+from services.common.auth import PRINCIPAL, require_role
 from services.common.errors import input_validator, invalid_input, query_int, read_json
 from services.common.vietnam import VIETNAM, vn_datetime
 from services.common.web import POOL
@@ -343,7 +343,7 @@ async def hide_question(request: web.Request) -> web.Response:
 async def _set_question(request: web.Request, public: bool) -> web.Response:
     item_id = int(request.match_info["id"])
     try:
-        await actions.set_public_question(request.app[POOL], item_id, public)
+        await actions.set_public_question(request.app[POOL], item_id, public, request[PRINCIPAL])
     except (FeedbackNotFound, NotForQuestions) as refusal:
         raise answers.problem_for(refusal) from refusal
     async with db.acquire(request.app[POOL]) as conn:

@@ -314,7 +314,12 @@ ACTIONS = {
     Edit: ("edit", "Sửa nội dung"),
     Reply: ("reply", "Trả lời"),
 }
-ACTION_NAMES = dict(ACTIONS.values())
+# Showing a site suggestion on /hoi-dap (True) or taking it off: kept in the history too.
+QUESTION_ACTIONS = {
+    True: ("qa_show", "Đăng lên Hỏi – Đáp"),
+    False: ("qa_hide", "Gỡ khỏi Hỏi – Đáp"),
+}
+ACTION_NAMES = dict([*ACTIONS.values(), *QUESTION_ACTIONS.values()])
 
 
 def action_of(command: Command) -> str:

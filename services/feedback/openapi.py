@@ -176,7 +176,15 @@ SCHEMAS: dict[str, Any] = {
                 "items": {
                     "type": "object",
                     "properties": {
-                        "action": {"enum": sorted(a for a, _ in domain.ACTIONS.values())},
+                        "action": {
+                            "enum": sorted(
+                                a
+                                for a, _ in (
+                                    *domain.ACTIONS.values(),
+                                    *domain.QUESTION_ACTIONS.values(),
+                                )
+                            )
+                        },
                         "moderator": {
                             "type": "object",
                             "properties": {

@@ -559,11 +559,12 @@ async def moderate(request: web.Request) -> web.Response:
 @routes.post(CASE_PAGE + "/{action:dang-hoi-dap|go-hoi-dap}")
 async def show_question(request: web.Request) -> web.Response:
     """Show an approved, answered site suggestion on /hoi-dap, or stop showing it."""
-    _, form = await _desk_form(request)
+    principal, form = await _desk_form(request)
     slug = request.match_info["action"]
     item_id = int(request.match_info["id"])
+    public = slug == "dang-hoi-dap"
     try:
-        await actions.set_public_question(request.app[POOL], item_id, slug == "dang-hoi-dap")
+        await actions.set_public_question(request.app[POOL], item_id, public, principal)
     except (domain.FeedbackNotFound, domain.NotForQuestions) as refusal:
         raise answers.problem_for(refusal) from refusal
     raise _back(request, form, slug)

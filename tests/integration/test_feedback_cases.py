@@ -404,6 +404,9 @@ async def test_answered_site_suggestions_marked_public_are_the_questions_and_ans
 
     await moderate(service, "DELETE", f"{path}/qa")
     assert question not in await (await service.client.get("/hoi-dap")).text()
+    history = await moderate(service, "GET", f"{path}/history")
+    steps = [entry["action"] for entry in history["items"]]
+    assert steps[-2:] == ["qa_show", "qa_hide"]
 
 
 async def test_article_feedback_cannot_be_a_public_question(service: Service) -> None:

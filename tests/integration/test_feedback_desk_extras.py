@@ -207,6 +207,16 @@ async def test_an_answered_suggestion_goes_on_and_off_the_questions_page(
     assert not await public_qa(service, item_id)
     assert "Đã gỡ khỏi trang Hỏi – Đáp." in await page(service, location)
     assert f'id="hoi-dap-{item_id}"' not in await (await service.client.get("/hoi-dap")).text()
+    # Both steps are in the case's history, with who took them.
+    history = await service.pool.fetch(
+        "SELECT action, moderator_name FROM moderation_history WHERE feedback_id = $1"
+        " AND action LIKE 'qa_%' ORDER BY id",
+        item_id,
+    )
+    assert [r["action"] for r in history] == ["qa_show", "qa_hide"]
+    assert all(r["moderator_name"] for r in history)
+    case_page = await page(service, f"{PAGE}/{item_id}")
+    assert "Đăng lên Hỏi – Đáp" in case_page and "Gỡ khỏi Hỏi – Đáp" in case_page
 
 
 async def test_no_questions_button_where_it_does_not_apply(service: Service) -> None:
