@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -160,39 +160,79 @@ async def lock_category_changes(conn: asyncpg.Connection) -> None:
 # --- tags and topics ----------------------------------------------------------------------
 
 
-def _tag(row: asyncpg.Record) -> Tag:
-    return Tag(id=row["id"], slug=row["slug"], name=row["name"])
+@dataclass(frozen=True)
+class _Named:
+    """A table of named things an article points at (tags, topics): same columns, same
+    queries; only the table, the dataclass and the word for a refusal differ."""
+
+    table: str
+    make: type[Tag] | type[Topic]
+    kind: str  # Vietnamese, for SlugTakenError
+    order: str
 
 
-def _topic(row: asyncpg.Record) -> Topic:
-    return Topic(id=row["id"], slug=row["slug"], name=row["name"])
+_TAGS = _Named("tags", Tag, "thẻ", "slug")
+_TOPICS = _Named("topics", Topic, "dòng sự kiện", "created_at DESC, id DESC")
+
+
+def _named(spec: _Named, row: asyncpg.Record | None) -> Any:
+    return spec.make(id=row["id"], slug=row["slug"], name=row["name"]) if row else None
+
+
+async def _list_named(conn: asyncpg.Connection, spec: _Named) -> list[Any]:
+    rows = await conn.fetch(f"SELECT id, slug, name FROM {spec.table} ORDER BY {spec.order}")
+    return [_named(spec, r) for r in rows]
+
+
+async def _get_named(conn: asyncpg.Connection, spec: _Named, item_id: int, lock: str) -> Any:
+    assert lock in ("", "FOR UPDATE", "FOR SHARE")
+    row = await conn.fetchrow(
+        f"SELECT id, slug, name FROM {spec.table} WHERE id = $1 {lock}", item_id
+    )
+    return _named(spec, row)
+
+
+async def _get_named_by_slug(conn: asyncpg.Connection, spec: _Named, slug: str) -> Any:
+    row = await conn.fetchrow(f"SELECT id, slug, name FROM {spec.table} WHERE slug = $1", slug)
+    return _named(spec, row)
+
+
+async def _write_named(conn: asyncpg.Connection, spec: _Named, sql: str, *args: Any) -> Any:
+    """An INSERT or UPDATE returning the row; SlugTakenError when the slug is taken."""
+    try:
+        row = await conn.fetchrow(sql, *args)
+    except asyncpg.UniqueViolationError as exc:
+        raise SlugTakenError(args[-1], spec.kind) from exc
+    return _named(spec, row)
+
+
+async def _create_named(conn: asyncpg.Connection, spec: _Named, name: str, slug: str) -> Any:
+    sql = f"INSERT INTO {spec.table} (name, slug) VALUES ($1, $2) RETURNING id, slug, name"
+    return await _write_named(conn, spec, sql, name, slug)
+
+
+async def _rename_named(
+    conn: asyncpg.Connection, spec: _Named, item_id: int, name: str, slug: str
+) -> Any:
+    sql = f"UPDATE {spec.table} SET name = $2, slug = $3 WHERE id = $1 RETURNING id, slug, name"
+    return await _write_named(conn, spec, sql, item_id, name, slug)
 
 
 async def list_tags(conn: asyncpg.Connection) -> list[Tag]:
-    return [_tag(r) for r in await conn.fetch("SELECT id, slug, name FROM tags ORDER BY slug")]
+    return await _list_named(conn, _TAGS)
 
 
 async def get_tag(conn: asyncpg.Connection, tag_id: int, *, lock: str = "") -> Tag | None:
     """The tag; `lock` as for get_category."""
-    assert lock in ("", "FOR UPDATE", "FOR SHARE")
-    row = await conn.fetchrow(f"SELECT id, slug, name FROM tags WHERE id = $1 {lock}", tag_id)
-    return _tag(row) if row else None
+    return cast(Tag | None, await _get_named(conn, _TAGS, tag_id, lock))
 
 
 async def get_tag_by_slug(conn: asyncpg.Connection, slug: str) -> Tag | None:
-    row = await conn.fetchrow("SELECT id, slug, name FROM tags WHERE slug = $1", slug)
-    return _tag(row) if row else None
+    return cast(Tag | None, await _get_named_by_slug(conn, _TAGS, slug))
 
 
 async def create_tag(conn: asyncpg.Connection, name: str, slug: str) -> Tag:
-    try:
-        row = await conn.fetchrow(
-            "INSERT INTO tags (name, slug) VALUES ($1, $2) RETURNING id, slug, name", name, slug
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise SlugTakenError(slug, "thẻ") from exc
-    assert row is not None
-    return _tag(row)
+    return cast(Tag, await _create_named(conn, _TAGS, name, slug))
 
 
 async def ensure_tags(conn: asyncpg.Connection, wanted: dict[str, str]) -> list[Tag]:
@@ -209,21 +249,12 @@ async def ensure_tags(conn: asyncpg.Connection, wanted: dict[str, str]) -> list[
         "SELECT id, slug, name FROM tags WHERE slug = ANY($1::text[]) FOR SHARE",
         list(wanted),
     )
-    found = {r["slug"]: _tag(r) for r in rows}
+    found = {r["slug"]: _named(_TAGS, r) for r in rows}
     return [found[slug] for slug in wanted]
 
 
 async def rename_tag(conn: asyncpg.Connection, tag_id: int, name: str, slug: str) -> Tag | None:
-    try:
-        row = await conn.fetchrow(
-            "UPDATE tags SET name = $2, slug = $3 WHERE id = $1 RETURNING id, slug, name",
-            tag_id,
-            name,
-            slug,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise SlugTakenError(slug, "thẻ") from exc
-    return _tag(row) if row else None
+    return cast(Tag | None, await _rename_named(conn, _TAGS, tag_id, name, slug))
 
 
 async def delete_tag(conn: asyncpg.Connection, tag_id: int) -> None:
@@ -242,46 +273,26 @@ async def set_article_tags(conn: asyncpg.Connection, article_id: int, tags: list
 
 
 async def list_topics(conn: asyncpg.Connection) -> list[Topic]:
-    rows = await conn.fetch("SELECT id, slug, name FROM topics ORDER BY created_at DESC, id DESC")
-    return [_topic(r) for r in rows]
+    return await _list_named(conn, _TOPICS)
 
 
 async def get_topic(conn: asyncpg.Connection, topic_id: int, *, lock: str = "") -> Topic | None:
     """The topic; `lock` as for get_category."""
-    assert lock in ("", "FOR UPDATE", "FOR SHARE")
-    row = await conn.fetchrow(f"SELECT id, slug, name FROM topics WHERE id = $1 {lock}", topic_id)
-    return _topic(row) if row else None
+    return cast(Topic | None, await _get_named(conn, _TOPICS, topic_id, lock))
 
 
 async def get_topic_by_slug(conn: asyncpg.Connection, slug: str) -> Topic | None:
-    row = await conn.fetchrow("SELECT id, slug, name FROM topics WHERE slug = $1", slug)
-    return _topic(row) if row else None
+    return cast(Topic | None, await _get_named_by_slug(conn, _TOPICS, slug))
 
 
 async def create_topic(conn: asyncpg.Connection, name: str, slug: str) -> Topic:
-    try:
-        row = await conn.fetchrow(
-            "INSERT INTO topics (name, slug) VALUES ($1, $2) RETURNING id, slug, name", name, slug
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise SlugTakenError(slug, "dòng sự kiện") from exc
-    assert row is not None
-    return _topic(row)
+    return cast(Topic, await _create_named(conn, _TOPICS, name, slug))
 
 
 async def rename_topic(
     conn: asyncpg.Connection, topic_id: int, name: str, slug: str
 ) -> Topic | None:
-    try:
-        row = await conn.fetchrow(
-            "UPDATE topics SET name = $2, slug = $3 WHERE id = $1 RETURNING id, slug, name",
-            topic_id,
-            name,
-            slug,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise SlugTakenError(slug, "dòng sự kiện") from exc
-    return _topic(row) if row else None
+    return cast(Topic | None, await _rename_named(conn, _TOPICS, topic_id, name, slug))
 
 
 async def delete_topic(conn: asyncpg.Connection, topic_id: int) -> None:
@@ -435,7 +446,7 @@ async def _articles(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) ->
     )
     tags: dict[int, list[Tag]] = {}
     for t in tag_rows:
-        tags.setdefault(t["article_id"], []).append(_tag(t))
+        tags.setdefault(t["article_id"], []).append(_named(_TAGS, t))
     return [_article(r, tuple(tags.get(r["id"], ()))) for r in rows]
 
 
