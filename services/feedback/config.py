@@ -14,6 +14,7 @@ from services.common.config import ConfigError, env_int
 from services.feedback.limits import DEFAULT_DAILY_LIMIT, DEFAULT_PER_MINUTE, DailyCap
 from services.feedback.lookups import LookupLimiter
 from services.feedback.spam import BannedWords, FormSigner
+from services.feedback.store import CaseIds
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +108,4 @@ DAILY_CAP = web.AppKey("daily_cap", DailyCap)
 CONFIG = web.AppKey("feedback_config", FeedbackConfig)
 LOOKUP_LIMITER = web.AppKey("lookup_limiter", LookupLimiter)
 BANNED_WORDS = web.AppKey("banned_words", BannedWords)
+CASE_IDS = web.AppKey("case_ids", CaseIds)
