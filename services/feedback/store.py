@@ -276,17 +276,24 @@ async def search(
 
 
 async def export(
-    conn: asyncpg.Connection, start: datetime, end: datetime, status: Status | None, limit: int
+    conn: asyncpg.Connection,
+    start: datetime,
+    end: datetime,
+    status: Status | None,
+    after_id: int,
+    limit: int,
 ) -> list[asyncpg.Record]:
-    """Items submitted in [start, end), oldest first, for the CSV export."""
+    """Up to `limit` items submitted in [start, end) with an id above `after_id`, oldest
+    first: one batch of the CSV export, which pages by id (no transaction held open)."""
     return await conn.fetch(
         f"""SELECT {_ITEM} FROM feedback f LEFT JOIN articles a ON a.id = f.article_id
              WHERE f.submitted_at >= $1 AND f.submitted_at < $2
-               AND ($3::text IS NULL OR f.status = $3)
-             ORDER BY f.id LIMIT $4""",
+               AND ($3::text IS NULL OR f.status = $3) AND f.id > $4
+             ORDER BY f.id LIMIT $5""",
         start,
         end,
         status.value if status else None,
+        after_id,
         limit,
     )
 
