@@ -12,6 +12,8 @@ from aiohttp import web
 from services.articles.tokens import TokenIssuer
 from services.common.config import env_bool, env_int
 
+DEFAULT_ALLOWED_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
 
 @dataclass(frozen=True)
 class ArticlesConfig:
@@ -22,6 +24,11 @@ class ArticlesConfig:
     site_url: str | None = None
     # ARTICLES_SCHEDULE_INTERVAL_MS: how often the scheduler looks for due articles.
     schedule_interval: float = 1.0
+    # ALLOWED_HOSTS: the names (space- or comma-separated) the site answers to. Without
+    # SITE_URL, absolute links use the request's Host only when its name is one of these:
+    # a forged Host never reaches a link, a feed or a cached page (the gateway refuses it
+    # first, with the same list).
+    allowed_hosts: frozenset[str] = DEFAULT_ALLOWED_HOSTS
 
     @classmethod
     def from_env(cls) -> ArticlesConfig:
@@ -30,7 +37,14 @@ class ArticlesConfig:
             cookie_secure=env_bool("COOKIE_SECURE", False),
             site_url=site_url,
             schedule_interval=max(10, env_int("ARTICLES_SCHEDULE_INTERVAL_MS", 1000)) / 1000,
+            allowed_hosts=allowed_hosts(os.environ.get("ALLOWED_HOSTS", "")),
         )
+
+
+def allowed_hosts(raw: str) -> frozenset[str]:
+    """ALLOWED_HOSTS as a set of lower-case names (IPv6 addresses without brackets)."""
+    names = {name.strip().strip("[]").lower() for name in raw.replace(",", " ").split()}
+    return frozenset(names - {""}) or DEFAULT_ALLOWED_HOSTS
 
 
 def throttle_secret(private_key_pem: str) -> bytes:

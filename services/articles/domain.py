@@ -1148,6 +1148,22 @@ def throttle_keys(secret: bytes, username: str, address: str) -> ThrottleKeys:
 
 # --- where to go after signing in --------------------------------------------------------
 
+# A Host header as a browser sends it: a name or an IPv4 address, or an IPv6 address in
+# brackets, then at most a port. Anything else ("bantin.vn:@evil.example") is no host.
+_HOST = re.compile(
+    r"(?:([a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)|\[([0-9a-f:.]{2,45})\])(?::\d{1,5})?"
+)
+
+
+def host_name(host: str) -> str | None:
+    """The name a Host header gives (lower case, IPv6 without brackets), or None when it is
+    not the form of a host at all."""
+    found = _HOST.fullmatch(host.strip().lower())
+    if found is None:
+        return None
+    return found.group(1) or found.group(2)
+
+
 MAX_NEXT_LENGTH = 2000
 
 

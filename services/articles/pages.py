@@ -65,11 +65,14 @@ def is_https(request: web.Request) -> bool:
 
 
 def origin(request: web.Request) -> str:
-    """The public origin for absolute links: SITE_URL, else where the request came to
-    (the gateway passes Host and X-Forwarded-Proto)."""
-    configured = request.app[CONFIG].site_url
-    if configured:
-        return configured
+    """The public origin for absolute links: SITE_URL, else where the request came to (the
+    gateway passes Host and X-Forwarded-Proto) if its name is one of ALLOWED_HOSTS; any
+    other Host is refused with a 400, never written into a page."""
+    config = request.app[CONFIG]
+    if config.site_url:
+        return config.site_url
+    if domain.host_name(request.host) not in config.allowed_hosts:
+        raise web.HTTPBadRequest(text="Tên miền không được phép.")
     return f"{scheme(request)}://{request.host}"
 
 

@@ -231,3 +231,20 @@ async def test_the_micro_cache_can_be_switched_off(gateway: Gateway) -> None:
             assert response.status == 200
             assert "X-Cache" not in response.headers  # nothing was looked up
     assert upstreams.paths("articles") == ["/tin/ky-ket-12"] * 3
+
+
+@pytest.mark.parametrize(
+    "host", ["bantin.vn:@evil.example", "evil.example", "127.0.0.1:@evil.example", "localhost/x"]
+)
+async def test_a_host_the_site_does_not_answer_to_is_refused(gateway: Gateway, host: str) -> None:
+    """Regression: a forged Host once reached the canonical link, the Open Graph tags and the
+    print page, and the micro-cache served that page to others."""
+    http, upstreams = await gateway()
+    async with http.get("/tin/ky-ket-12", headers={"Host": host}) as response:
+        assert response.status == 400
+    assert upstreams.paths("articles") == []
+    # The site's own names still answer, and their pages are cached apart.
+    async with http.get("/tin/ky-ket-12") as response:
+        assert (response.status, response.headers["X-Cache"]) == (200, "MISS")
+    async with http.get("/tin/ky-ket-12", headers={"Host": "localhost"}) as response:
+        assert (response.status, response.headers["X-Cache"]) == (200, "MISS")
