@@ -473,6 +473,8 @@ class UploadRefused(Exception):
 async def _save_upload(request: web.Request, target: Path) -> tuple[str, str, str]:
     """Stream the multipart form's file into `target` (never whole in memory); the CSRF
     token, the file's name and the format asked for. UploadRefused for a bad upload."""
+    if request.content_type != "multipart/form-data":
+        raise UploadRefused(422, "Xin chọn tệp cần nhập.")
     reader = await request.multipart()
     texts: dict[str, str] = {}
     file_name = None
