@@ -120,7 +120,9 @@ def desk_page(
     return response
 
 
-def see_other(location: str) -> web.HTTPSeeOther:
+def see_other(path: str, **query: str) -> web.HTTPSeeOther:
+    """303 to a desk page, with `query` (what was done) in its address."""
+    location = f"{path}?{urlencode(query)}" if query else path
     return web.HTTPSeeOther(location, headers={"Cache-Control": PRIVATE})
 
 
@@ -291,4 +293,4 @@ async def restore_article(request: web.Request) -> web.Response:
         "restore",
         domain.StepInput(),
     )
-    raise see_other(f"{ARTICLES}?trang-thai={domain.DELETED}&da=khoi-phuc")
+    raise see_other(ARTICLES, **{"trang-thai": domain.DELETED, "da": "khoi-phuc"})

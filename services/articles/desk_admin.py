@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import asyncpg
 from aiohttp import BodyPartReader, web
@@ -216,7 +215,7 @@ async def _change(
             request, principal, kind_slug, error=message, status=status,
             typed={"name": field(form, "name")},
         )  # fmt: skip
-    raise see_other(f"{kind.path}?{urlencode({'da': done, 'ten': name})}")
+    raise see_other(kind.path, da=done, ten=name)
 
 
 @routes.post(TAXONOMY)
@@ -378,7 +377,7 @@ async def _user_change(request: web.Request, done: str, **change: Any) -> web.Re
     except domain.RefusalError as refused:
         status, message = refusal_text(refused)
         return await _users_page(request, principal, error=message, status=status)
-    raise see_other(f"{USERS}?{urlencode({'da': done, 'ten': user.display_name})}")
+    raise see_other(USERS, da=done, ten=user.display_name)
 
 
 @routes.post(USERS + r"/{id:\d+}/vai-tro")
