@@ -53,7 +53,9 @@ async def desk_principal(request: web.Request, roles: tuple[str, ...]) -> Princi
     principal = await optional_principal(request)
     if principal is None:
         back = request.path_qs if request.method == "GET" else request.path
-        raise web.HTTPSeeOther(f"/dang-nhap?next={quote(back)}", headers={"Cache-Control": PRIVATE})
+        # Signing in leads to the home anyway: no ?next= for it.
+        login = "/dang-nhap" if back == HOME else f"/dang-nhap?next={quote(back)}"
+        raise web.HTTPSeeOther(login, headers={"Cache-Control": PRIVATE})
     if not principal.has_role(*roles):
         raise Problem(403, "forbidden", "Tài khoản của bạn không có quyền mở trang này.")
     return principal
