@@ -588,6 +588,7 @@ ADMIN_HOME = "/quan-tri"
 PRIVATE = "no-store"
 MAX_FIELD_LENGTH = 1024
 
+
 def _private(response: web.StreamResponse) -> web.StreamResponse:
     response.headers["Cache-Control"] = PRIVATE
     return response
