@@ -569,7 +569,7 @@ async def _run_import(
 
     async def progress(done: int, total: int) -> None:
         nonlocal last
-        if loop.time() - last >= PROGRESS_EVERY or done == total:
+        if loop.time() - last >= PROGRESS_EVERY or done in (0, total):
             last = loop.time()
             async with db.acquire(pool) as conn:
                 await store.import_progress(conn, job_id, done, total)

@@ -291,6 +291,8 @@ async def import_file(
     records = read_records(path, file_format, images.summary)
     importer = Importer(pool, principal, images)
     await importer.start()
+    if on_progress is not None:
+        await on_progress(0, len(records))
     for done, item in enumerate(progress(records, out), start=1):
         await importer.take(item)
         if on_progress is not None and done < len(records):
