@@ -288,7 +288,8 @@ async def import_file(
     principal = await actions.import_principal(pool, username)
     images = ImageStore(pool, principal, path.parent)
     images.images_from = images_from
-    records = read_records(path, file_format, images.summary)
+    # In a thread: parsing a large export must not hold up the service it may run in.
+    records = await asyncio.to_thread(read_records, path, file_format, images.summary)
     importer = Importer(pool, principal, images)
     await importer.start()
     if on_progress is not None:
