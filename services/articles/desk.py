@@ -52,13 +52,20 @@ async def desk_principal(request: web.Request, roles: tuple[str, ...]) -> Princi
     the login form (coming back here) or a 403."""
     principal = await optional_principal(request)
     if principal is None:
-        back = request.path_qs if request.method == "GET" else request.path
+        # Back to this page; a form's post, to its section's page (the post itself
+        # cannot be repeated by a link).
+        back = request.path_qs if request.method == "GET" else _section(request.path)
         # Signing in leads to the home anyway: no ?next= for it.
         login = "/dang-nhap" if back == HOME else f"/dang-nhap?next={quote(back)}"
         raise web.HTTPSeeOther(login, headers={"Cache-Control": PRIVATE})
     if not principal.has_role(*roles):
         raise Problem(403, "forbidden", "Tài khoản của bạn không có quyền mở trang này.")
     return principal
+
+
+def _section(path: str) -> str:
+    """/quan-tri/chuyen-muc/3/xoa -> /quan-tri/chuyen-muc."""
+    return "/".join(path.split("/")[:3])
 
 
 def _session(request: web.Request) -> str:

@@ -338,6 +338,25 @@ async def test_tags_and_topics_pages_create_rename_and_delete(site: Site) -> Non
         assert new_name not in text_of(await get(site, page, "editor"))
 
 
+async def test_a_form_without_its_token_or_with_another_persons_changes_nothing(
+    site: Site,
+) -> None:
+    page = "/quan-tri/the"
+    name = f"Không được tạo {uuid.uuid4().hex[:6]}"
+    for token in ("", "0" * 64, csrf_of(await get(site, page, "admin"))):  # the last: not theirs
+        answer = await site.client.post(
+            page, data={"csrf": token, "name": name}, headers=site.auth("editor"),
+            allow_redirects=False,
+        )  # fmt: skip
+        assert answer.status == 403
+        assert "Biểu mẫu không hợp lệ" in text_of(await answer.text())
+    assert name not in await get(site, page, "editor")
+    # Nobody signed in: to the login form, back to the page the form was on.
+    answer = await site.client.post(f"{page}/1/xoa", data={"csrf": ""}, allow_redirects=False)
+    assert answer.status == 303
+    assert answer.headers["Location"] == "/dang-nhap?next=/quan-tri/the"
+
+
 # --- users --------------------------------------------------------------------------------
 
 
