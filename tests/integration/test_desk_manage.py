@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from services.articles import store
 from services.common.events.envelope import CloudEvent, source_of
 from tests.support.amqp import publish_event
 from tests.support.articles import Site, running_site
@@ -478,6 +479,24 @@ async def test_an_import_runs_in_the_background_and_shows_its_summary(site: Site
     job_url = again.headers["Location"]
     await eventually(finished)
     assert "1 bài bỏ qua" in text_of(await get(site, job_url, "admin"))
+
+
+async def test_a_running_import_page_refreshes_itself_without_script(site: Site) -> None:
+    async with site.pool.acquire() as conn:
+        job = await store.insert_import_job(
+            conn, site.accounts["admin"].user.id, "dang-chay.xml", "wxr"
+        )
+        await store.import_progress(conn, job.id, 30, 120)
+    html = await get(site, f"/quan-tri/nhap-bai/{job.id}", "admin")
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in html
+    assert '<progress id="import-bar" max="120" value="30">25%</progress>' in html
+    assert f'href="/quan-tri/nhap-bai/{job.id}">Tải lại trang' in html
+    assert '<script src="/static/import-progress.js" defer></script>' in html
+    progress = await site.client.get(
+        f"/quan-tri/nhap-bai/{job.id}/tien-do", headers=site.auth("admin")
+    )
+    assert await progress.json() == {"status": "running", "done": 30, "total": 120, "percent": 25}
+    assert progress.headers["Cache-Control"] == "no-store"
 
 
 async def test_an_import_without_a_file_or_token_is_refused(site: Site) -> None:
