@@ -159,17 +159,14 @@ async def _taxonomy_page(
 
 
 def _in_tree_order(categories: list[Any]) -> list[tuple[Any, bool, bool]]:
-    """Each category after its parent, with whether it is first and last of its siblings."""
+    """Each category after its parent, with whether it is the first and the last of its
+    siblings (its up and down buttons)."""
+    tops = [c for c in categories if c.parent_id is None]
     ordered = []
-    for parent in (c for c in categories if c.parent_id is None):
-        for group in ([parent], [c for c in categories if c.parent_id == parent.id]):
-            for n, item in enumerate(group):
-                if item.parent_id is None:
-                    siblings = domain.siblings_of(item, categories)
-                    n = siblings.index(item)
-                    ordered.append((item, n == 0, n == len(siblings) - 1))
-                else:
-                    ordered.append((item, n == 0, n == len(group) - 1))
+    for n, parent in enumerate(tops):
+        ordered.append((parent, n == 0, n == len(tops) - 1))
+        kids = [c for c in categories if c.parent_id == parent.id]
+        ordered += [(kid, i == 0, i == len(kids) - 1) for i, kid in enumerate(kids)]
     return ordered
 
 
