@@ -208,10 +208,11 @@ async def _change(
         name = await change(principal, form, kind)
     except domain.RefusalError as refused:
         status, message = refusal_text(refused)
+        # What was typed into the new item's box stays there (not a rename's text).
+        typed = {"name": field(form, "name")} if done == "tao" else None
         return await _taxonomy_page(
-            request, principal, kind_slug, error=message, status=status,
-            typed={"name": field(form, "name")},
-        )  # fmt: skip
+            request, principal, kind_slug, error=message, status=status, typed=typed
+        )
     raise see_other(kind.path, da=done, ten=name)
 
 
