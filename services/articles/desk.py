@@ -150,7 +150,8 @@ def refusal_text(refusal: domain.RefusalError) -> tuple[int, str]:
 async def home(request: web.Request) -> web.Response:
     """What concerns the signed-in person first: their drafts, what was sent back to them,
     what waits for their review (editors), what is scheduled next, the feedback waiting
-    (moderators); the most read today when the template is given them."""
+    (moderators). "Most read today" shows when `most_read` is a non-empty list of
+    (Article, views today) pairs, as store.most_read returns them for all time."""
     principal = await desk_principal(request, HOME_ROLES)
     writer = principal.has_role(*domain.WRITERS)
     publisher = domain.is_publisher(principal)
