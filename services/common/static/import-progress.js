@@ -12,6 +12,7 @@
   var bar = box.querySelector("progress");
   var text = box.querySelector(".import-progress-text");
   var url = box.getAttribute("data-progress-url");
+  var failures = 0;
 
   function show(state) {
     if (state.total > 0) {
@@ -30,6 +31,7 @@
         return response.json();
       })
       .then(function (state) {
+        failures = 0;
         show(state);
         if (state.status === "running") {
           window.setTimeout(poll, 1000);
@@ -38,7 +40,14 @@
         }
       })
       .catch(function () {
-        window.setTimeout(poll, 3000);
+        // The sign-in may have ended, or the network dropped: after a few tries, say so
+        // and leave it to the page's own reload link.
+        failures += 1;
+        if (failures < 5) {
+          window.setTimeout(poll, 3000);
+        } else {
+          text.textContent = "Không lấy được tiến độ. Xin tải lại trang.";
+        }
       });
   }
 
