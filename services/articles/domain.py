@@ -22,6 +22,7 @@ import nh3
 from slugify import slugify
 
 from services.common.roles import ROLES, Principal
+from services.common.vietnam import VIETNAM
 
 # --- refusals -----------------------------------------------------------------------------
 
@@ -1577,8 +1578,10 @@ def news_article_ld(
         "headline": article.title[:LD_HEADLINE_LENGTH],
         "description": article.summary or article.title,
         "inLanguage": "vi",
-        "datePublished": (article.published_at or article.created_at).isoformat(),
-        "dateModified": article.text_updated_at.isoformat(),
+        "datePublished": (article.published_at or article.created_at)
+        .astimezone(VIETNAM)
+        .isoformat(timespec="seconds"),
+        "dateModified": article.text_updated_at.astimezone(VIETNAM).isoformat(timespec="seconds"),
         "articleSection": article.category.name,
         "author": (
             {"@type": "Person", "name": author_name}

@@ -661,7 +661,7 @@ async def test_tag_and_topic_pages_list_published_articles_newest_first(site: Si
         (f"/dong-su-kien/{topic['slug']}", "Dòng sự kiện"),
     ):
         response = await site.client.get(path)
-        assert response.headers["Cache-Control"] == "public, max-age=30"
+        assert response.headers["Cache-Control"] == "public, max-age=5, s-maxage=2, stale-while-revalidate=5"
         first = await response.text()
         assert f'<p class="listing-kind">{heading}</p>' in first
         assert first.index(titles[15]) < first.index(titles[1])  # newest first
