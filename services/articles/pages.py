@@ -41,12 +41,15 @@ from services.common.auth import SESSION_COOKIE
 from services.common.pages import TEMPLATES, render
 from services.common.web import POOL, SETTINGS, client_address, is_trusted_proxy
 
-# Browsers may keep a public page 5 s, then ask again with its ETag (a 304 costs little).
-# The gateway's micro-cache (deploy/gateway) keeps it 2 s (s-maxage) and may go on serving
-# that copy for 5 s more while it fetches the next one in the background
-# (stale-while-revalidate): a new count or feedback shows within seconds, and a page is
-# never served older than that, however long since anyone asked for it.
-PUBLIC_CACHE = "public, max-age=5, s-maxage=2, stale-while-revalidate=5"
+# A public page is fresh 2 s, in browsers and in the gateway's micro-cache (deploy/gateway)
+# alike; for 5 s more a cache may still serve it while it fetches the next copy in the
+# background (stale-while-revalidate), and never later. A new count or feedback shows
+# within seconds; asking again costs little (the ETag, a 304).
+PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=5"
+# For files browsers may keep long, the gateway keeps its copy only seconds (nginx reads
+# X-Accel-Expires and passes it on to no one), so a release or a document taken down with
+# its article shows at once.
+GATEWAY_SECONDS = "5"
 PER_PAGE = 15
 HOME_PER_CATEGORY = 5
 HOME_FEATURED = 5
@@ -634,7 +637,11 @@ def _static_file(name: str) -> tuple[bytes, dict[str, str]]:
     """A file of services/common/static and its headers, read once."""
     body = (STATIC_DIR / name).read_bytes()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    return body, {"Cache-Control": "public, max-age=3600", "ETag": etag}
+    return body, {
+        "Cache-Control": "public, max-age=3600",
+        "X-Accel-Expires": GATEWAY_SECONDS,
+        "ETag": etag,
+    }
 
 
 # Only the listed names match: any other /static/ path is the router's 404.
@@ -676,12 +683,14 @@ def _image_answer(request: web.Request, found: store.Image | None) -> web.Respon
     )
 
 
-def _not_modified(request: web.Request, digest: str | None) -> web.Response | None:
-    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone."""
+def _not_modified(
+    request: web.Request, digest: str | None, caching: dict[str, str] | None = None
+) -> web.Response | None:
+    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone;
+    `caching`: its caching headers (an image's by default)."""
     if digest is not None and _etag_matches(request.headers["If-None-Match"], f'"{digest}"'):
-        return web.Response(
-            status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
-        )
+        headers = caching or {"Cache-Control": IMAGE_CACHE}
+        return web.Response(status=304, headers={"ETag": f'"{digest}"', **headers})
     return None
 
 
@@ -718,8 +727,9 @@ async def image_variant(request: web.Request) -> web.Response:
 
 # --- documents ----------------------------------------------------------------------------
 
-# A document never changes once uploaded (a new file is a new id), as images do.
-DOCUMENT_CACHE = IMAGE_CACHE
+# A document never changes once uploaded (a new file is a new id), as images do; but it
+# goes away with its article (unpublished): the gateway keeps it GATEWAY_SECONDS only.
+DOCUMENT_CACHE = {"Cache-Control": IMAGE_CACHE, "X-Accel-Expires": GATEWAY_SECONDS}
 
 
 @routes.get(r"/van-ban/{id:\d{1,18}}")
@@ -731,7 +741,7 @@ async def document(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         if "If-None-Match" in request.headers:
             unchanged = _not_modified(
-                request, await store.public_document_digest(conn, document_id)
+                request, await store.public_document_digest(conn, document_id), DOCUMENT_CACHE
             )
             if unchanged:
                 return unchanged
@@ -744,7 +754,7 @@ async def document(request: web.Request) -> web.Response:
         headers={
             "Content-Disposition": domain.content_disposition(found.document.file_name),
             "ETag": f'"{found.sha256}"',
-            "Cache-Control": DOCUMENT_CACHE,
+            **DOCUMENT_CACHE,
             "X-Content-Type-Options": "nosniff",
         },
     )

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from scripts.run_local import SERVICES, Local, LocalStack
 from services.articles import domain
+from tests.support.polling import eventually
 from tests.support.private_services import free_port
 from tests.support.tools import needs
 
@@ -30,6 +31,13 @@ class Seen:
     path: str
     forwarded_for: str | None
     body_bytes: int
+    if_none_match: str | None = None
+
+
+# What the stand-in's counting page tells caches: fresh 1 s, then served stale for 2 s more
+# while it is fetched again (the articles pages say 2 s and 5 s).
+COUNTING_CACHE = "public, max-age=1, stale-while-revalidate=2"
+COUNTING_PAGE = "/chuyen-muc/dem"
 
 
 @dataclass
@@ -38,6 +46,8 @@ class Upstreams:
 
     ports: dict[str, int] = field(default_factory=dict)
     seen: dict[str, list[Seen]] = field(default_factory=lambda: {s: [] for s in SERVICES})
+    # The counting page's content: a count a test raises, as a view count goes up.
+    count: int = 0
 
     def paths(self, service: str) -> list[str]:
         return [s.path for s in self.seen[service]]
@@ -46,7 +56,12 @@ class Upstreams:
         async def answer(request: web.Request) -> web.Response:
             body = await request.read()
             forwarded_for = request.headers.get("X-Forwarded-For")
-            self.seen[service].append(Seen(request.method, request.path, forwarded_for, len(body)))
+            if_none_match = request.headers.get("If-None-Match")
+            self.seen[service].append(
+                Seen(request.method, request.path, forwarded_for, len(body), if_none_match)
+            )
+            if request.path == COUNTING_PAGE:
+                return counting_page(self.count, if_none_match)
             # A page the service marks no-store must never be cached by the gateway.
             private = {"Cache-Control": "no-store"} if request.path == "/khong-luu" else {}
             return web.Response(text=service, headers=private)
@@ -55,6 +70,15 @@ class Upstreams:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", answer)
         return app
+
+
+def counting_page(count: int, if_none_match: str | None) -> web.Response:
+    """A public page as the articles service answers it: validators, a 304 for the copy
+    the gateway has."""
+    headers = {"Cache-Control": COUNTING_CACHE, "ETag": f'"lan-{count}"'}
+    if if_none_match == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(text=f"Số lần xem: {count}", headers=headers)
 
 
 Gateway = Callable[..., Awaitable[tuple[aiohttp.ClientSession, Upstreams]]]
@@ -248,3 +272,79 @@ async def test_a_host_the_site_does_not_answer_to_is_refused(gateway: Gateway, h
         assert (response.status, response.headers["X-Cache"]) == (200, "MISS")
     async with http.get("/tin/ky-ket-12", headers={"Host": "localhost"}) as response:
         assert (response.status, response.headers["X-Cache"]) == (200, "MISS")
+
+
+async def test_a_random_query_string_does_not_pass_the_cache(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    for n in range(5):
+        async with http.get(f"/tin/ky-ket-12?utm_source=x&r={n}") as response:
+            assert response.status == 200
+        async with http.get(f"/chuyen-muc/tin-tuc?trang=2&r={n}") as response:
+            assert response.status == 200
+        async with http.get(f"/?xem=7-ngay&nocache={n}") as response:
+            assert response.status == 200
+    # One render each: the article ignores its query; listings keep only what they read.
+    assert upstreams.paths("articles") == ["/tin/ky-ket-12", "/chuyen-muc/tin-tuc", "/"]
+    # A different page of a listing, or another most-read period, is another page.
+    for path in ("/chuyen-muc/tin-tuc?trang=3", "/chuyen-muc/tin-tuc", "/?xem=30-ngay"):
+        async with http.get(path) as response:
+            assert response.headers["X-Cache"] == "MISS", path
+    # Search results depend on their whole query.
+    for query in ("q=giao+uoc", "q=thi+dua"):
+        async with http.get(f"/tim-kiem?{query}") as response:
+            assert response.headers["X-Cache"] == "MISS", query
+    assert len(upstreams.paths("articles")) == 3 + 3 + 2
+
+
+async def test_a_new_count_shows_within_seconds_and_no_old_copy_outlives_its_time(
+    gateway: Gateway,
+) -> None:
+    http, upstreams = await gateway()
+
+    async def read() -> tuple[str, str]:
+        async with http.get(COUNTING_PAGE) as response:
+            assert response.status == 200
+            return await response.text(), response.headers["X-Cache"]
+
+    upstreams.count = 1
+    assert await read() == ("Số lần xem: 1", "MISS")
+    upstreams.count = 2
+    # Fresh for a second (nginx counts whole seconds, so up to two)...
+    seen = await read()
+    for _ in range(30):
+        if seen[1] != "HIT":
+            break
+        assert seen[0] == "Số lần xem: 1"
+        await asyncio.sleep(0.1)
+        seen = await read()
+    # ...then served stale, at once, while the gateway fetches the next copy.
+    assert seen == ("Số lần xem: 1", "STALE")
+
+    async def updated() -> bool:
+        return (await read())[0] == "Số lần xem: 2"
+
+    await eventually(updated, timeout=3, interval=0.1)
+
+    # Unchanged past its time (1 + 2 s, counted in whole seconds): the gateway asks again
+    # with the ETag and the page answers 304.
+    await asyncio.sleep(4.5)
+    before = len(upstreams.seen["articles"])
+    assert await read() == ("Số lần xem: 2", "REVALIDATED")
+    assert upstreams.seen["articles"][before].if_none_match == '"lan-2"'
+
+    # Past fresh and stale time with no reader, the old copy is not served.
+    upstreams.count = 3
+    await asyncio.sleep(4.5)
+    assert await read() == ("Số lần xem: 3", "EXPIRED")
+
+
+async def test_the_gateway_answers_a_browsers_copy_with_304(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    upstreams.count = 7
+    async with http.get(COUNTING_PAGE) as response:
+        etag = response.headers["ETag"]
+    async with http.get(COUNTING_PAGE, headers={"If-None-Match": etag}) as response:
+        assert (response.status, response.headers["X-Cache"]) == (304, "HIT")
+    async with http.get(COUNTING_PAGE, headers={"If-None-Match": '"lan-6"'}) as response:
+        assert response.status == 200
+    assert len(upstreams.seen["articles"]) == 1

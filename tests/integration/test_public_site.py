@@ -29,7 +29,7 @@ from tests.support.polling import eventually
 
 SITE = "https://tin.example.vn"
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "sitemaps"
-PUBLIC_CACHE = "public, max-age=5, s-maxage=2, stale-while-revalidate=5"
+PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=5"
 SITEMAP_NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
 
 
@@ -382,9 +382,7 @@ async def test_a_page_is_304_while_it_shows_the_same_and_changes_with_a_count(
     etag = first.headers["ETag"]
     assert re.fullmatch(r'"[0-9a-f]{32}"', etag)  # strong: no W/
     modified = parsedate_to_datetime(first.headers["Last-Modified"])
-    assert (
-        first.headers["Cache-Control"] == "public, max-age=5, s-maxage=2, stale-while-revalidate=5"
-    )
+    assert first.headers["Cache-Control"] == "public, max-age=2, stale-while-revalidate=5"
 
     again = await site.client.get(article["url"], headers={"If-None-Match": etag})
     assert again.status == 304
