@@ -236,5 +236,11 @@ async def test_the_article_page_is_read_with_the_keyboard_and_its_data_is_not_ru
         assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
         related = page.get_by_role("region", name="Tin liên quan")
         assert await related.is_visible()
+        # The check can fail: a picture without a text alternative is a critical violation.
+        await page.evaluate(
+            "document.querySelector('main').append(Object.assign("
+            "document.createElement('img'), {src: '/anh/1'}))"
+        )
+        assert "image-alt" in [v["id"] for v in await blocking_violations(page)]
     finally:
         await page.context.close()
