@@ -38,6 +38,7 @@ class Seen:
 # while it is fetched again (the articles pages say 2 s and 5 s).
 COUNTING_CACHE = "public, max-age=1, stale-while-revalidate=2"
 COUNTING_PAGE = "/chuyen-muc/dem"
+LONG_KEPT_FILE = "/van-ban/9"
 
 
 @dataclass
@@ -62,6 +63,10 @@ class Upstreams:
             )
             if request.path == COUNTING_PAGE:
                 return counting_page(self.count, if_none_match)
+            if request.path == LONG_KEPT_FILE:
+                # A file browsers keep a year; the gateway only a second.
+                headers = {"Cache-Control": "public, max-age=31536000", "X-Accel-Expires": "1"}
+                return web.Response(text=f"tệp {self.count}", headers=headers)
             # A page the service marks no-store must never be cached by the gateway.
             private = {"Cache-Control": "no-store"} if request.path == "/khong-luu" else {}
             return web.Response(text=service, headers=private)
@@ -348,3 +353,22 @@ async def test_the_gateway_answers_a_browsers_copy_with_304(gateway: Gateway) ->
     async with http.get(COUNTING_PAGE, headers={"If-None-Match": '"lan-6"'}) as response:
         assert response.status == 200
     assert len(upstreams.seen["articles"]) == 1
+
+
+async def test_a_file_browsers_keep_long_is_kept_seconds_in_the_gateway(gateway: Gateway) -> None:
+    """A document goes away with its article: X-Accel-Expires keeps the gateway's copy short
+    whatever the browsers are told, and is not passed on."""
+    http, upstreams = await gateway()
+    upstreams.count = 1
+    async with http.get(LONG_KEPT_FILE) as response:
+        assert await response.text() == "tệp 1"
+        assert response.headers["Cache-Control"] == "public, max-age=31536000"
+        assert "X-Accel-Expires" not in response.headers
+    upstreams.count = 2
+
+    async def refetched() -> bool:
+        async with http.get(f"{LONG_KEPT_FILE}?r=1") as response:
+            return await response.text() == "tệp 2"
+
+    await eventually(refetched, timeout=4, interval=0.2)
+    assert upstreams.paths("articles") == [LONG_KEPT_FILE] * 2
