@@ -54,7 +54,7 @@ PER_PAGE = 15
 HOME_PER_CATEGORY = 5
 HOME_FEATURED = 5
 MOST_READ = 5
-RELATED = 5
+SITEMAP_LIMIT = 45_000
 STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
 
 routes = web.RouteTableDef()
@@ -303,6 +303,10 @@ async def _public_article(
         return article, await _pictures(conn, [article])
 
 
+# "Tin liên quan" under an article: at most this many.
+RELATED = 5
+
+
 @routes.get("/tin/{ref}")
 async def article_page(request: web.Request) -> web.StreamResponse:
     """/tin/{slug}-{id}, the canonical address; /tin/{id}, a wrong or old slug, and
@@ -527,7 +531,8 @@ async def pages_sitemap(request: web.Request) -> web.Response:
         *(feeds.SitemapEntry(site + domain.static_page_path(p.slug), p.updated_at) for p in pages),
         feeds.SitemapEntry(site + "/so-do"),
     ]
-    return _xml_response(request, feeds.sitemap(entries), "application/xml")
+    # A sitemap holds at most 50,000 URLs: a site with more tags lists the first ones.
+    return _xml_response(request, feeds.sitemap(entries[:SITEMAP_LIMIT]), "application/xml")
 
 
 def _listing_paths(categories: list[Category], topics: list[Topic], tags: list[Tag]) -> list[str]:
