@@ -3,8 +3,8 @@
 Public pages: home, categories, articles and their print view, search, feeds, the
 sitemap, static pages, images and the static files. They read only this service's tables
 (views and feedback come from read models), so they render while counter or feedback are
-down. Every public answer may be cached for 30 s (the gateway micro-caches it); nothing on
-them depends on who is signed in.
+down. Every public answer is fresh for 2 s in browsers and the gateway's micro-cache, then
+revalidated by its ETag (see PUBLIC_CACHE); nothing on them depends on who is signed in.
 
 The editors' desk: signing in and out with the login form (its pages: desk.py, desk_admin.py).
 The session is the access token itself in the `bantin_session` cookie (HttpOnly,
