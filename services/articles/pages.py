@@ -354,6 +354,7 @@ async def article_page(request: web.Request) -> web.StreamResponse:
             "pictures": pictures,
             "related": related,
             "structured_data": Markup(domain.json_for_html(structured)),
+            "body_html": Markup(domain.lazy_images(article.body_html)),
         },
         changed=[views_changed],
     )

@@ -161,6 +161,18 @@ async def test_related_articles_come_from_the_same_topic_then_the_same_category(
     assert f'src="/anh/{image_id}/list.png"' in related and 'loading="lazy"' in related
 
 
+async def test_pictures_in_the_body_load_when_the_reader_nears_them(site: Site) -> None:
+    image_id = await upload_image(site)
+    article = await site.published(
+        body_html=f'<p>Mở đầu.</p><p><img src="/anh/{image_id}" alt="Hội trường"></p>'
+    )
+    html = await page(site, article["url"])
+    body = html[html.index('<div class="article-body">') :]
+    body = body[: body.index("</div>")]
+    assert f'<img loading="lazy" src="/anh/{image_id}" alt="Hội trường">' in body
+    assert body.count("loading=") == 1
+
+
 async def test_unknown_unpublished_and_expired_articles_are_a_friendly_404(site: Site) -> None:
     article = await site.published(title=unique("Hết hạn"))
     async with site.pool.acquire() as conn:

@@ -82,3 +82,12 @@ def test_the_news_sitemap_and_robots_txt() -> None:
     robots = feeds.robots_txt("https://tin.example.vn/sitemap.xml").splitlines()
     assert robots[0] == "User-agent: *"
     assert robots[-1] == "Sitemap: https://tin.example.vn/sitemap.xml"
+
+
+def test_each_picture_of_a_body_loads_lazily_once() -> None:
+    body = '<p>a</p><img src="/anh/1" alt="x"><p><img src="/anh/2" alt=""></p>'
+    assert domain.lazy_images(body) == (
+        '<p>a</p><img loading="lazy" src="/anh/1" alt="x">'
+        '<p><img loading="lazy" src="/anh/2" alt=""></p>'
+    )
+    assert domain.lazy_images("<p>Không ảnh</p>") == "<p>Không ảnh</p>"
