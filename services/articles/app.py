@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from services.articles import answers, api, events, login, openapi, pages, tasks
+from services.articles import answers, api, desk_editor, events, login, openapi, pages, tasks
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET, ArticlesConfig
 from services.articles.config import throttle_secret as make_throttle_secret
 from services.articles.domain import RefusalError
@@ -76,6 +76,7 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     app.router.add_routes(openapi.routes)
     app.router.add_routes(api.routes)
     app.router.add_routes(pages.routes)
+    app.router.add_routes(desk_editor.routes)  # desk: editor
     return app
 
 
