@@ -114,7 +114,9 @@ def category_choices(categories: list[Category]) -> list[tuple[Category, bool]]:
 async def _editor_context(
     conn: Any, principal: Principal, article: Article | None
 ) -> dict[str, Any]:
-    pictures = await store.pictures(conn, [article.image_id] if article and article.image_id else [])
+    pictures = await store.pictures(
+        conn, [article.image_id] if article and article.image_id else []
+    )
     return {
         "principal": principal,
         "admin_section": "articles",
