@@ -144,13 +144,13 @@ async def write_body(page: Page, image: str) -> None:
     await page.keyboard.type("Chỉ tiêu hai")
     await page.keyboard.press("Enter")
     await page.keyboard.press("Enter")  # out of the list
-    await page.get_by_role("button", name="Chèn bảng").click()
-    await page.get_by_role("gridcell", name="2 by 2").click()
-    await page.keyboard.type("Đơn vị")
     async with page.expect_file_chooser() as chooser:
         await page.get_by_role("button", name="Chèn ảnh từ máy").click()
     await (await chooser.value).set_files(image)
     await expect(area.locator("img")).to_have_count(1, timeout=15_000)
+    await page.get_by_role("button", name="Chèn bảng").click()
+    await page.get_by_role("gridcell", name="2 by 2").click()
+    await page.keyboard.type("Đơn vị")
 
 
 async def test_an_article_from_writing_to_scheduled_publication(
@@ -182,6 +182,9 @@ async def test_an_article_from_writing_to_scheduled_publication(
     await saved(author)
     await author.wait_for_url(re.compile(r"/quan-tri/bai-viet/\d+$"))
     article_id = int(author.url.rsplit("/", 1)[1])
+    await expect(author.get_by_role("link", name="Xem trước")).to_have_attribute(
+        "href", f"/quan-tri/bai-viet/{article_id}/xem-truoc"
+    )
     await screenshots(author, "editor")
     await author.get_by_role("button", name="Gửi duyệt").click()
     await expect(author.locator("#save-status")).to_contain_text("Đã gửi duyệt")

@@ -393,7 +393,12 @@
       if (kind === "article" && !state.id) {
         state.id = String(answer.id);
         form.dataset.id = state.id;
-        history.replaceState(null, "", "/quan-tri/bai-viet/" + state.id);
+        var path = "/quan-tri/bai-viet/" + state.id;
+        history.replaceState(null, "", path);
+        $("#state-text").textContent = "Bản nháp, phiên bản " + answer.version;
+        $("#preview-link").href = path + "/xem-truoc";
+        $("#revisions-link").href = path + "/phien-ban";
+        $("#article-links").hidden = false;
       }
     }
 
