@@ -49,15 +49,16 @@ async def desk(
     contexts = []
     problems: list[str] = []
 
-    async def open_desk(who: str, viewport: dict[str, int] = DESKTOP) -> Page:
+    async def open_desk(who: str, viewport: dict[str, int] = DESKTOP, watch: bool = True) -> Page:
         await accounts.headers(who)  # the account exists and has signed in once
         context = await browser.new_context(
             base_url=stack_url, viewport=viewport, user_agent=BROWSER_AGENT, locale="vi-VN"
         )
         contexts.append(context)
         page = await context.new_page()
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
+        if watch:  # a test that pastes hostile HTML expects the policy to refuse things
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
         person = Accounts.PEOPLE[who]
         await page.goto("/dang-nhap?next=/quan-tri")
         await page.get_by_label("Tên đăng nhập").fill(str(person["username"]))
@@ -118,8 +119,6 @@ async def editor_area(page: Page) -> Any:
 
 def vietnam_now() -> datetime:
     return datetime.now(UTC).astimezone(VIETNAM)
-
-
 
 
 async def write_body(page: Page, image: str) -> None:
@@ -227,7 +226,9 @@ async def test_an_article_from_writing_to_scheduled_publication(
     await screenshots(editor, "preview")
     await editor.goto(f"/quan-tri/bai-viet/{article_id}")
     when = vietnam_now() + timedelta(seconds=60)
-    await editor.get_by_label("Hẹn giờ đăng (giờ Việt Nam)").fill(when.strftime("%Y-%m-%dT%H:%M:%S"))
+    await editor.get_by_label("Hẹn giờ đăng (giờ Việt Nam)").fill(
+        when.strftime("%Y-%m-%dT%H:%M:%S")
+    )
     await editor.get_by_role("button", name="Hẹn giờ đăng", exact=True).click()
     await expect(editor.locator("#save-status")).to_contain_text("Đã hẹn giờ đăng")
     stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
@@ -267,3 +268,235 @@ async def test_an_article_from_writing_to_scheduled_publication(
     restored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
     assert "Có 12 đơn vị tham gia." not in restored["body_html"]
     assert restored["version"] > stored["version"]
+
+
+# What Word puts on the clipboard, with the styles, classes, conditional comments, o:p
+# and list markers it adds, and two scripts a hostile page could add.
+WORD_HTML = """<html xmlns:o="urn:schemas-microsoft-com:office:office"
+xmlns:w="urn:schemas-microsoft-com:office:word"><head>
+<meta name=ProgId content=Word.Document><meta name=Generator content="Microsoft Word 15">
+<style>p.MsoNormal{margin:0cm;font-family:"Times New Roman"}</style></head>
+<body lang=VI><!--StartFragment-->
+<h1 style='mso-style-name:x;color:red'>Báo cáo tổng kết<o:p></o:p></h1>
+<p class=MsoNormal style='margin:0cm;font-size:14pt'><b style='mso-bidi-font-weight:normal'>Kết
+quả</b> đạt <i>vượt mức</i> kế hoạch.<o:p></o:p></p>
+<ul style='margin-top:0cm'><li class=MsoNormal style='color:blue'>Chỉ tiêu một<o:p></o:p></li>
+<li class=MsoNormal>Chỉ tiêu hai</li></ul>
+<table class=MsoTableGrid border=1 style='border-collapse:collapse'><tr>
+<td width=200 style='border:solid windowtext 1.0pt'><p class=MsoNormal>Đơn vị</p></td>
+<td><p class=MsoNormal>Số lượng</p></td></tr></table>
+<p class=MsoNormal>Xem <a href="https://example.vn/bao-cao" style='color:blue'
+class=MsoHyperlink>báo cáo</a>.<![if !supportLists]><span>x</span><![endif]></p>
+<script>window.__pasted = "script";</script>
+<img src="/khong-co-anh" onerror="window.__pasted = 'onerror'">
+<!--EndFragment--></body></html>"""
+
+
+async def paste_html(page: Page, html: str) -> None:
+    """A paste of `html` into the editor, as the browser fires it."""
+    await page.locator(".jodit-wysiwyg").click()
+    await page.evaluate(
+        """html => {
+            const data = new DataTransfer();
+            data.setData("text/html", html);
+            data.setData("text/plain", "Báo cáo tổng kết");
+            const event = new ClipboardEvent("paste", {
+                clipboardData: data, bubbles: true, cancelable: true,
+            });
+            document.querySelector(".jodit-wysiwyg").dispatchEvent(event);
+        }""",
+        html,
+    )
+
+
+async def test_pasted_word_html_is_saved_as_clean_structure_and_runs_nothing(
+    desk: Desk, http: aiohttp.ClientSession, accounts: Accounts
+) -> None:
+    editor_api = await accounts.headers("editor")
+    category = await new_category(http, editor_api)
+    page = await desk("editor", watch=False)
+    await page.goto("/quan-tri/bai-viet/moi")
+    await page.get_by_label("Tiêu đề", exact=True).fill("Dán từ Word")
+    await page.get_by_label("Chuyên mục").select_option(label=category["name"])
+    await paste_html(page, WORD_HTML)
+    await expect(page.locator(".jodit-wysiwyg table")).to_have_count(1)
+    await page.get_by_role("button", name="Lưu nháp").click()
+    await saved(page)
+    article_id = int(page.url.rsplit("/", 1)[1])
+    body = (await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api))["body_html"]
+    assert "<h2>Báo cáo tổng kết</h2>" in body, body
+    assert re.search(r"<(b|strong)>Kết\s+quả</(b|strong)>", body), body
+    assert re.search(r"<(i|em)>vượt mức</(i|em)>", body), body
+    assert re.search(r"<ul>\s*<li>Chỉ tiêu một</li>\s*<li>Chỉ tiêu hai</li>\s*</ul>", body), body
+    assert "<table>" in body and "Đơn vị" in body and "Số lượng" in body, body
+    assert '<a href="https://example.vn/bao-cao" rel="noopener noreferrer">báo cáo</a>' in body
+    for left_out in ("style=", "class=", "<script", "__pasted", "onerror", "<!--", "o:p", "Mso",
+                     "<img", "<h1", "supportLists"):  # fmt: skip
+        assert left_out not in body, (left_out, body)
+    assert await page.evaluate("window.__pasted === undefined")
+
+
+async def test_a_save_over_a_newer_version_shows_both_and_lets_the_person_choose(
+    desk: Desk, http: aiohttp.ClientSession, accounts: Accounts
+) -> None:
+    editor_api = await accounts.headers("editor")
+    category = await new_category(http, editor_api)
+    draft = await api(
+        http,
+        "POST",
+        "/api/v1/articles",
+        editor_api,
+        json={"title": "Bản gốc", "summary": "", "body_html": "<p>Gốc.</p>",
+              "category_id": category["id"]},
+    )  # fmt: skip
+    page = await desk("editor")
+    await page.goto(f"/quan-tri/bai-viet/{draft['id']}")
+    await editor_area(page)
+
+    async def someone_else_saves(text: str) -> dict[str, Any]:
+        current = await api(http, "GET", f"/api/v1/articles/{draft['id']}", editor_api)
+        changed: dict[str, Any] = await api(
+            http, "PATCH", f"/api/v1/articles/{draft['id']}", editor_api,
+            json={"body_html": f"<p>{text}</p>", "version": current["version"]},
+        )  # fmt: skip
+        return changed
+
+    # Keep mine: saved over the newer version.
+    theirs = await someone_else_saves("Bản của đồng nghiệp.")
+    await page.get_by_label("Tiêu đề", exact=True).fill("Bản của tôi")
+    await page.get_by_role("button", name="Lưu nháp").click()
+    dialog = page.get_by_role("dialog", name="Đã có người lưu một phiên bản mới hơn")
+    await expect(dialog).to_be_visible()
+    await expect(dialog.locator("#conflict-mine")).to_contain_text("Bản của tôi")
+    await expect(dialog.locator("#conflict-theirs")).to_contain_text("Bản của đồng nghiệp.")
+    await check_accessibility(page, "conflict dialog")
+    await dialog.get_by_role("button", name="Giữ bản của tôi").click()
+    await saved(page)
+    stored = await api(http, "GET", f"/api/v1/articles/{draft['id']}", editor_api)
+    assert stored["title"] == "Bản của tôi" and stored["version"] > theirs["version"]
+
+    # Take theirs: the page shows the saved text, and nothing of mine is written.
+    theirs = await someone_else_saves("Bản thứ hai của đồng nghiệp.")
+    await page.get_by_label("Tóm tắt").fill("Tóm tắt của tôi")
+    await page.get_by_role("button", name="Lưu nháp").click()
+    await dialog.get_by_role("button", name="Lấy bản đã lưu").click()
+    await expect(page.locator(".jodit-wysiwyg")).to_contain_text("Bản thứ hai của đồng nghiệp.")
+    await expect(page.get_by_label("Tóm tắt")).to_have_value("")
+    stored = await api(http, "GET", f"/api/v1/articles/{draft['id']}", editor_api)
+    assert stored["version"] == theirs["version"] and stored["summary"] == ""
+
+
+async def test_a_draft_saves_itself_when_hidden_when_left_and_after_a_pause(
+    desk: Desk, http: aiohttp.ClientSession, accounts: Accounts
+) -> None:
+    editor_api = await accounts.headers("editor")
+    category = await new_category(http, editor_api)
+    page = await desk("editor")
+    await page.goto("/quan-tri/bai-viet/moi")
+    await page.get_by_label("Tiêu đề", exact=True).fill("Tự lưu")
+    await page.get_by_label("Chuyên mục").select_option(label=category["name"])
+    area = await editor_area(page)
+    await area.click()
+    await page.keyboard.type("Viết rồi chuyển sang thẻ khác.")
+    # The tab is hidden: saved at once.
+    await page.evaluate(
+        """() => {
+            Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+            Object.defineProperty(document, "visibilityState", {value: "visible", configurable: true});
+        }"""
+    )
+    await saved(page)
+    article_id = int(page.url.rsplit("/", 1)[1])
+    # A pause: saved by itself after AUTOSAVE_SECONDS, nobody pressing anything.
+    await page.keyboard.type(" Thêm một câu.")
+    await expect(page.locator("#save-status")).to_have_text("Có thay đổi chưa lưu.")
+    await saved(page, before="Có thay đổi chưa lưu.")
+    stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
+    assert "Thêm một câu." in stored["body_html"]
+    # Leaving the page: the last words go with keepalive.
+    await page.keyboard.type(" Câu cuối trước khi rời trang.")
+    await page.goto("/quan-tri")
+
+    async def last_words_saved() -> bool | None:
+        stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
+        return True if "Câu cuối trước khi rời trang." in stored["body_html"] else None
+
+    assert await eventually(last_words_saved, timeout=10)
+
+
+async def test_an_ended_session_asks_for_the_password_and_saves_what_was_typed(
+    desk: Desk,
+    http: aiohttp.ClientSession,
+    accounts: Accounts,
+    stack_url: str,  # noqa: F811
+) -> None:
+    editor_api = await accounts.headers("editor")
+    category = await new_category(http, editor_api)
+    page = await desk("editor", watch=False)  # the refused save is logged as a 401
+    await page.goto("/quan-tri/bai-viet/moi")
+    await page.get_by_label("Tiêu đề", exact=True).fill("Sau khi phiên hết hạn")
+    await page.get_by_label("Chuyên mục").select_option(label=category["name"])
+    area = await editor_area(page)
+    await area.click()
+    await page.keyboard.type("Viết cả giờ liền.")
+    cookies = await page.context.cookies()
+    await page.context.clear_cookies()  # the session ended while the person wrote
+    person = Accounts.PEOPLE["editor"]
+
+    async def sign_in_again(route: Any) -> None:
+        # The sign-in the dialog posts: the page's cookies come back as a sign-in sets them.
+        sent = route.request.post_data_json
+        assert sent == {"username": person["username"], "password": person["password"]}
+        await page.context.add_cookies(cookies)
+        await route.fulfill(status=200, json={"expires_in": 600})
+
+    await page.route("**/api/v1/auth/session", sign_in_again)
+    await page.get_by_role("button", name="Lưu nháp").click()
+    dialog = page.get_by_role("dialog", name="Phiên đăng nhập đã hết")
+    await expect(dialog).to_be_visible()
+    await check_accessibility(page, "session dialog")
+    await dialog.get_by_label("Tên đăng nhập").fill(str(person["username"]))
+    await dialog.get_by_label("Mật khẩu").fill(str(person["password"]))
+    await dialog.get_by_role("button", name="Đăng nhập và lưu").click()
+    await saved(page)
+    article_id = int(page.url.rsplit("/", 1)[1])
+    stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
+    assert "Viết cả giờ liền." in stored["body_html"]
+
+
+async def test_static_pages_are_written_and_published_at_the_desk(
+    desk: Desk, http: aiohttp.ClientSession
+) -> None:
+    page = await desk("editor")
+    await page.goto("/quan-tri/trang")
+    await check_accessibility(page, "static pages")
+    slug = f"lien-he-{uuid.uuid4().hex[:6]}"
+    await page.get_by_label("Tiêu đề").fill("Liên hệ")
+    await page.get_by_label("Đường dẫn (không bắt buộc)").fill(slug)
+    await page.get_by_role("button", name="Tạo trang").click()
+    await page.wait_for_url(f"**/quan-tri/trang/{slug}")
+    area = await editor_area(page)
+    await area.click()
+    await page.keyboard.type("Điện thoại: 0123 456 789.")
+    await check_accessibility(page, "static page editor")
+    # With the keyboard: from the title, Tab reaches the toolbar and then the text.
+    await page.get_by_label("Tiêu đề").focus()
+    reached = []
+    for _ in range(15):
+        await page.keyboard.press("Tab")
+        reached.append(await page.evaluate(
+            "document.activeElement.getAttribute('aria-label') ||"
+            " document.activeElement.className"
+        ))  # fmt: skip
+    assert "Kiểu đoạn" in reached and any("jodit-wysiwyg" in str(r) for r in reached), reached
+    await page.get_by_role("button", name="Đăng trang").click()
+    await expect(page.locator("#save-status")).to_contain_text("Đã đăng")
+
+    async def public() -> str | None:
+        async with http.get(f"/trang/{slug}", headers={"Cookie": "bantin_session=x"}) as r:
+            return await r.text() if r.status == 200 else None
+
+    assert "Điện thoại: 0123 456 789." in await eventually(public, timeout=10)
+    await page.get_by_role("button", name="Gỡ xuống (về bản nháp)").click()
+    await expect(page.locator("#save-status")).to_contain_text("Đã gỡ xuống")
