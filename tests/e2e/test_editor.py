@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from services.articles.desk_editor import AUTOSAVE_SECONDS
 from services.common.vietnam import VIETNAM
 from tests.e2e.accessibility import serious_violations
 from tests.e2e.conftest import BROWSER_AGENT, SCREENSHOTS, Accounts, eventually
@@ -89,10 +90,10 @@ async def new_category(http: aiohttp.ClientSession, headers: dict[str, str]) -> 
     return created
 
 
-async def saved(page: Page, before: str = "") -> None:
+async def saved(page: Page, before: str = "", timeout: float = 15_000) -> None:
     """Waits until the status line says the page saved (again)."""
     status = page.locator("#save-status")
-    await expect(status).to_contain_text(re.compile(r"Đã .* lúc \d\d:\d\d"), timeout=15_000)
+    await expect(status).to_contain_text(re.compile(r"Đã .* lúc \d\d:\d\d"), timeout=timeout)
     if before:
         await expect(status).not_to_have_text(before)
 
@@ -401,9 +402,11 @@ async def test_a_draft_saves_itself_when_hidden_when_left_and_after_a_pause(
     # The tab is hidden: saved at once.
     await page.evaluate(
         """() => {
-            Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
+            const state = value => Object.defineProperty(
+                document, "visibilityState", {value, configurable: true});
+            state("hidden");
             document.dispatchEvent(new Event("visibilitychange"));
-            Object.defineProperty(document, "visibilityState", {value: "visible", configurable: true});
+            state("visible");
         }"""
     )
     await saved(page)
@@ -411,7 +414,7 @@ async def test_a_draft_saves_itself_when_hidden_when_left_and_after_a_pause(
     # A pause: saved by itself after AUTOSAVE_SECONDS, nobody pressing anything.
     await page.keyboard.type(" Thêm một câu.")
     await expect(page.locator("#save-status")).to_have_text("Có thay đổi chưa lưu.")
-    await saved(page, before="Có thay đổi chưa lưu.")
+    await saved(page, before="Có thay đổi chưa lưu.", timeout=(AUTOSAVE_SECONDS + 10) * 1000)
     stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
     assert "Thêm một câu." in stored["body_html"]
     # Leaving the page: the last words go with keepalive.
@@ -483,7 +486,7 @@ async def test_static_pages_are_written_and_published_at_the_desk(
     # With the keyboard: from the title, Tab reaches the toolbar and then the text.
     await page.get_by_label("Tiêu đề").focus()
     reached = []
-    for _ in range(15):
+    for _ in range(30):
         await page.keyboard.press("Tab")
         reached.append(await page.evaluate(
             "document.activeElement.getAttribute('aria-label') ||"

@@ -268,6 +268,8 @@
       toolbarSticky: false,
       // Its toolbar buttons are in the Tab order: the page works with the keyboard alone.
       allowTabNavigation: true,
+      tabIndex: 0, // and so is its text
+
       minHeight: 360,
       height: "auto",
       showCharsCounter: false,
@@ -333,12 +335,18 @@
       if (event.target.tagName === "SELECT") changed();
     });
 
-    // Hidden or left: save now, with keepalive so the request outlives the page.
+    // Hidden or left: save now, with keepalive so the request outlives the page. The
+    // editor reports a change a moment after the keystroke, so the text itself is compared
+    // with what was last stored too.
+    function unsaved() {
+      if (!dirty && canEdit && JSON.stringify(values()) !== lastStored) dirty = true;
+      return dirty;
+    }
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "hidden" && dirty) save({ keepalive: true });
+      if (document.visibilityState === "hidden" && unsaved()) save({ keepalive: true });
     });
     window.addEventListener("pagehide", function () {
-      if (dirty) save({ keepalive: true });
+      if (unsaved()) save({ keepalive: true });
     });
 
     function values() {
@@ -364,6 +372,8 @@
         topic_id: Number(fields.topic_id.value) || null,
       };
     }
+
+    var lastStored = JSON.stringify(values());
 
     function missing(shown) {
       var text = (editor.editor.textContent || "").trim();
@@ -439,6 +449,7 @@
       }
       if (response.ok) {
         saved(await response.json());
+        lastStored = JSON.stringify(shown);
         if (changes === changesBefore) dirty = false;
         say("Đã lưu lúc " + clock());
         return true;
@@ -513,6 +524,7 @@
         fields.image_id.value = theirs.image_id ? String(theirs.image_id) : "";
       }
       saved(theirs);
+      lastStored = JSON.stringify(values());
       dirty = false;
       loading = false;
     }
