@@ -92,6 +92,8 @@ def allowed_steps(principal: Principal, article: Article | None) -> list[str]:
         return ["publish", "schedule"] if domain.is_publisher(principal) else ["submit"]
     allowed = []
     for step in STEPS:
+        if step == "publish" and article.status == domain.PUBLISHED:
+            continue  # a published article's saved changes are public already
         try:
             domain.check_transition(principal, article, step)
         except (domain.ActionForbiddenError, domain.InvalidTransitionError):
