@@ -24,6 +24,7 @@ from services.common.vietnam import VIETNAM
 from tests.e2e.accessibility import serious_violations
 from tests.e2e.conftest import BROWSER_AGENT, SCREENSHOTS, Accounts, eventually
 from tests.e2e.test_browser import browser, stack_url  # noqa: F401 (fixtures)
+from tests.support.documents import PDF_BYTES
 from tests.support.pictures import encode, halves
 from tests.support.tools import needs
 
@@ -185,6 +186,13 @@ async def test_an_article_from_writing_to_scheduled_publication(
     await expect(author.get_by_role("link", name="Xem trước")).to_have_attribute(
         "href", f"/quan-tri/bai-viet/{article_id}/xem-truoc"
     )
+    # A document attached and listed.
+    document = tmp_path / "ke-hoach-thi-dua.pdf"
+    document.write_bytes(PDF_BYTES)
+    await author.get_by_label("Tên văn bản").fill("Kế hoạch thi đua")
+    await author.get_by_label("Tệp (PDF, DOCX, XLSX, ODT, ODS)").set_input_files(str(document))
+    await author.get_by_role("button", name="Đính kèm").click()
+    await expect(author.locator("#document-list")).to_contain_text("Kế hoạch thi đua")
     await screenshots(author, "editor")
     await author.get_by_role("button", name="Gửi duyệt").click()
     await expect(author.locator("#save-status")).to_contain_text("Đã gửi duyệt")
@@ -199,6 +207,8 @@ async def test_an_article_from_writing_to_scheduled_publication(
     assert re.search(r'<img src="/anh/\d+/lead\.jpg"', body), body
     assert stored["image_id"] and stored["image_caption"] == "Quang cảnh hội nghị"
     assert {t["name"] for t in stored["tags"]} == {"thi đua", "hội nghị"}
+    attached = await api(http, "GET", f"/api/v1/articles/{article_id}/documents", editor_api)
+    assert [d["title"] for d in attached["items"]] == ["Kế hoạch thi đua"]
 
     # The editor sends it back with a reason.
     editor = await desk("editor")
@@ -245,7 +255,7 @@ async def test_an_article_from_writing_to_scheduled_publication(
 
     page_html = await eventually(published, timeout=100, interval=2)
     assert datetime.now(UTC) >= when - timedelta(seconds=1)
-    assert "<h2>Kết quả thi đua</h2>" in page_html
+    assert "<h2>Kết quả thi đua</h2>" in page_html and "Kế hoạch thi đua" in page_html
     lead = re.search(r'srcset="([^"]+)"', page_html)
     assert lead and "/lead." in lead[1] and "/list." in lead[1], page_html
     for url in re.findall(r"(/anh/\d+/(?:lead|list)\.(?:jpg|webp))", page_html):
