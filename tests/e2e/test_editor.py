@@ -145,6 +145,14 @@ async def write_body(page: Page, image: str) -> None:
     await page.keyboard.type("Chỉ tiêu hai")
     await page.keyboard.press("Enter")
     await page.keyboard.press("Enter")  # out of the list
+    await page.keyboard.type("Xem kế hoạch")
+    await page.keyboard.press("Shift+Home")
+    await page.get_by_role("button", name="Chèn liên kết").click()
+    await check_accessibility(page, "link form")
+    await page.get_by_label("Địa chỉ (URL)").fill("https://example.vn/ke-hoach")
+    await page.get_by_role("button", name="Chèn", exact=True).click()
+    await page.keyboard.press("End")
+    await page.keyboard.press("Enter")
     async with page.expect_file_chooser() as chooser:
         await page.get_by_role("button", name="Chèn ảnh từ máy").click()
     await (await chooser.value).set_files(image)
@@ -204,6 +212,9 @@ async def test_an_article_from_writing_to_scheduled_publication(
     assert re.search(r"<(strong|b)>thống nhất</(strong|b)>", body), body
     assert "<ul><li>Chỉ tiêu một</li><li>Chỉ tiêu hai</li></ul>" in body, body
     assert body.count("<td") == 4 and "Đơn vị" in body, body
+    assert (
+        '<a href="https://example.vn/ke-hoach" rel="noopener noreferrer">Xem kế hoạch</a>' in body
+    )
     assert re.search(r'<img src="/anh/\d+/lead\.jpg"', body), body
     assert stored["image_id"] and stored["image_caption"] == "Quang cảnh hội nghị"
     assert {t["name"] for t in stored["tags"]} == {"thi đua", "hội nghị"}

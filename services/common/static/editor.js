@@ -214,25 +214,39 @@
     return own.length ? own[0].url : image.url;
   }
 
-  // Two ARIA slips of Jodit's markup, mended as it appears: its toolbar items (role
-  // "listitem") also carry the pressed state of the button inside them, and its popups
-  // have the role "popup", which does not exist.
+  // ARIA slips of Jodit's markup, mended as it appears: its toolbar items (role
+  // "listitem") also carry the pressed state of the button inside them; its popups have
+  // the role "popup", which does not exist; its forms and their blocks have the role
+  // "list" without items; its form fields have a visible label that is not their label.
+  // The link form's "class name" is hidden: the sanitiser drops classes anyway.
+  var SLIPS = "[role=listitem][aria-pressed], [role=popup], .jodit-ui-form[role=list]," +
+    " .jodit-ui-block[role=list], .jodit-ui-input__input:not([aria-label])";
+
   function mendAria(element) {
-    if (element.getAttribute("role") === "listitem" && element.hasAttribute("aria-pressed")) {
+    var role = element.getAttribute("role");
+    if (role === "listitem" && element.hasAttribute("aria-pressed")) {
       element.removeAttribute("aria-pressed");
     }
-    if (element.getAttribute("role") === "popup") element.setAttribute("role", "dialog");
+    if (role === "popup") element.setAttribute("role", "dialog");
+    if (role === "list" && element.matches(".jodit-ui-form, .jodit-ui-block")) {
+      element.removeAttribute("role");
+    }
+    if (element.matches(".jodit-ui-input__input:not([aria-label])")) {
+      var label = element.closest(".jodit-ui-input").querySelector(".jodit-ui-input__label");
+      if (label) element.setAttribute("aria-label", label.textContent);
+      if (element.name === "className") element.closest(".jodit-ui-block").hidden = true;
+    }
   }
 
   function tidyAria(root) {
-    root.querySelectorAll("[role=listitem][aria-pressed], [role=popup]").forEach(mendAria);
+    root.querySelectorAll(SLIPS).forEach(mendAria);
     new MutationObserver(function (records) {
       records.forEach(function (record) {
         if (record.type === "attributes") mendAria(record.target);
         record.addedNodes.forEach(function (node) {
           if (node.nodeType !== 1) return;
           mendAria(node);
-          node.querySelectorAll("[role=listitem][aria-pressed], [role=popup]").forEach(mendAria);
+          node.querySelectorAll(SLIPS).forEach(mendAria);
         });
       });
     }).observe(root, { subtree: true, childList: true, attributes: true, attributeFilter: ["aria-pressed", "role"] });
