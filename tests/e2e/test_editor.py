@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from services.articles.desk_editor import AUTOSAVE_SECONDS
+from services.articles.desk_editor import AUTOSAVE_SECONDS, EDITOR_ASSETS
 from services.common.vietnam import VIETNAM
 from tests.e2e.accessibility import serious_violations
 from tests.e2e.conftest import BROWSER_AGENT, SCREENSHOTS, Accounts, eventually
@@ -524,3 +524,15 @@ async def test_static_pages_are_written_and_published_at_the_desk(
     assert "Điện thoại: 0123 456 789." in await eventually(public, timeout=10)
     await page.get_by_role("button", name="Gỡ xuống (về bản nháp)").click()
     await expect(page.locator("#save-status")).to_contain_text("Đã gỡ xuống")
+
+
+async def test_the_vendored_editor_travels_compressed_and_cached(
+    http: aiohttp.ClientSession,
+) -> None:
+    headers = {"Accept-Encoding": "gzip"}
+    async with http.get(f"{EDITOR_ASSETS}/jodit.min.js", headers=headers) as response:
+        assert response.status == 200
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert response.content_type == "text/javascript"
+        assert "Jodit" in (await response.text())[:2000]

@@ -181,6 +181,14 @@ async def test_static_pages_list_and_editor(site: Site) -> None:
     assert 'data-kind="page"' in html and 'data-version="0"' in html
     assert buttons(html) == {"save", "publish"}
     assert (await page(site, "/quan-tri/trang/khong-co-trang-nay", "editor"))[0] == 404
+    # A page in the trash can only be restored.
+    created = await site.client.post(
+        "/api/v1/pages", json={"title": "Tạm thời"}, headers=site.auth("editor")
+    )
+    slug = (await created.json())["slug"]
+    await site.client.delete(f"/api/v1/pages/{slug}", headers=site.auth("editor"))
+    _, html, _ = await page(site, f"/quan-tri/trang/{slug}", "editor")
+    assert buttons(html) == {"restore"} and 'data-can-edit="false"' in html
     assert (await page(site, "/quan-tri/trang/gioi-thieu", "admin"))[0] == 200
 
 

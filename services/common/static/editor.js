@@ -551,6 +551,7 @@
       schedule: "Đã hẹn giờ đăng",
       return: "Đã trả lại cho tác giả",
       unpublish: "Đã gỡ xuống",
+      restore: "Đã khôi phục",
     };
 
     function stepBody(action) {
