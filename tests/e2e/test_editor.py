@@ -105,11 +105,18 @@ async def check_accessibility(page: Page, name: str) -> None:
 
 
 async def screenshots(page: Page, name: str) -> None:
-    """The page at a tablet's and a desktop's width, into docs/images/."""
+    """The page at a tablet's and a desktop's width, into docs/images/; nothing on it is
+    wider than the screen."""
     for label, viewport in (("768", TABLET), ("1280", DESKTOP)):
         await page.set_viewport_size(viewport)
         await page.wait_for_timeout(300)
         await page.screenshot(path=str(SCREENSHOTS / f"desk-{name}-{label}.png"), full_page=True)
+        too_wide = await page.evaluate(
+            """[...document.querySelectorAll("body *")]
+                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                 .slice(0, 5).map(e => e.tagName + "." + e.className)"""
+        )
+        assert too_wide == [], (name, label, too_wide)
     await page.set_viewport_size(DESKTOP)
 
 
