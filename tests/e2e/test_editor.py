@@ -428,15 +428,7 @@ async def test_a_draft_saves_itself_when_hidden_when_left_and_after_a_pause(
     await area.click()
     await page.keyboard.type("Viết rồi chuyển sang thẻ khác.")
     # The tab is hidden: saved at once.
-    await page.evaluate(
-        """() => {
-            const state = value => Object.defineProperty(
-                document, "visibilityState", {value, configurable: true});
-            state("hidden");
-            document.dispatchEvent(new Event("visibilitychange"));
-            state("visible");
-        }"""
-    )
+    await hide_tab(page)
     await saved(page)
     article_id = int(page.url.rsplit("/", 1)[1])
     # A pause: saved by itself after AUTOSAVE_SECONDS, nobody pressing anything.
@@ -454,6 +446,45 @@ async def test_a_draft_saves_itself_when_hidden_when_left_and_after_a_pause(
         return True if "Câu cuối trước khi rời trang." in stored["body_html"] else None
 
     assert await eventually(last_words_saved, timeout=10)
+
+
+async def hide_tab(page: Page) -> None:
+    """The browser fires visibilitychange with the tab hidden, as when a person switches
+    to another tab, then shows the tab again."""
+    await page.evaluate(
+        """() => {
+            const state = value => Object.defineProperty(
+                document, "visibilityState", {value, configurable: true});
+            state("hidden");
+            document.dispatchEvent(new Event("visibilitychange"));
+            state("visible");
+        }"""
+    )
+
+
+async def test_a_text_that_cannot_be_saved_yet_is_kept_in_the_browser(desk: Desk) -> None:
+    page = await desk("author")
+    await page.goto("/quan-tri/bai-viet/moi")
+    await page.get_by_label("Tiêu đề", exact=True).fill("Chưa chọn chuyên mục")
+    area = await editor_area(page)
+    await area.click()
+    await page.keyboard.type("Đoạn viết trước khi chọn chuyên mục.")
+    await hide_tab(page)
+    await expect(page.locator("#save-status")).to_have_text("Chưa lưu: hãy chọn chuyên mục.")
+    await page.reload()
+    offer = page.get_by_role("region", name="Có một bản chưa lưu trong trình duyệt này")
+    await expect(offer).to_be_visible()
+    await check_accessibility(page, "unsaved copy")
+    await offer.get_by_role("button", name="Dùng bản này").click()
+    await expect(await editor_area(page)).to_contain_text("Đoạn viết trước khi chọn chuyên mục.")
+    await expect(page.get_by_label("Tiêu đề", exact=True)).to_have_value("Chưa chọn chuyên mục")
+    # Dropped: not offered again.
+    await hide_tab(page)
+    await page.reload()
+    await offer.get_by_role("button", name="Bỏ bản này").click()
+    await page.reload()
+    await editor_area(page)
+    await expect(offer).to_be_hidden()
 
 
 async def test_an_ended_session_asks_for_the_password_and_saves_what_was_typed(

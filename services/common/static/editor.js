@@ -356,12 +356,15 @@
       if (!dirty && canEdit && JSON.stringify(values()) !== lastStored) dirty = true;
       return dirty;
     }
+    function saveBeforeLeaving() {
+      if (!unsaved()) return;
+      keepCopy(values()); // in case the page is gone before the answer comes
+      save({ keepalive: true });
+    }
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "hidden" && unsaved()) save({ keepalive: true });
+      if (document.visibilityState === "hidden") saveBeforeLeaving();
     });
-    window.addEventListener("pagehide", function () {
-      if (unsaved()) save({ keepalive: true });
-    });
+    window.addEventListener("pagehide", saveBeforeLeaving);
 
     function values() {
       if (kind === "page") return { title: fields.title.value, body_html: editor.value };
@@ -441,6 +444,7 @@
       var shown = values();
       var problem = missing(shown);
       if (problem) {
+        keepCopy(shown);
         say(problem);
         return false;
       }
@@ -458,11 +462,14 @@
           keepalive: Boolean(options.keepalive) && body.length < 60000,
         });
       } catch (e) {
+        keepCopy(shown);
         say("Chưa lưu được: mất kết nối tới máy chủ. Bài vẫn còn trên trang; thử lại sau.");
         return false;
       }
       if (response.ok) {
+        var keyBefore = copyKey();
         saved(await response.json());
+        dropCopy(keyBefore);
         lastStored = JSON.stringify(shown);
         if (changes === changesBefore) dirty = false;
         say("Đã lưu lúc " + clock());
@@ -474,6 +481,7 @@
         });
         if (problemBody.code === "version_conflict") return resolveConflict(shown);
       }
+      keepCopy(shown);
       say("Chưa lưu được: " + (await problemText(response)));
       return false;
     }
@@ -524,24 +532,86 @@
       return true;
     }
 
-    function takeTheirs(theirs) {
+    // Sets the form to `shown` (the API's article or page, or values() kept earlier).
+    function fill(shown) {
       loading = true;
-      editor.value = theirs.body_html;
-      fields.title.value = theirs.title;
+      editor.value = shown.body_html;
+      fields.title.value = shown.title;
       if (kind === "article") {
         ["summary", "author_name", "unit", "source", "image_caption", "image_alt"].forEach(function (name) {
-          fields[name].value = theirs[name] || "";
+          fields[name].value = shown[name] || "";
         });
-        fields.category_id.value = String(theirs.category_id);
-        fields.topic_id.value = theirs.topic_id ? String(theirs.topic_id) : "";
-        fields.tags.value = (theirs.tags || []).map(function (t) { return t.name; }).join(", ");
-        fields.image_id.value = theirs.image_id ? String(theirs.image_id) : "";
+        fields.category_id.value = shown.category_id ? String(shown.category_id) : "";
+        fields.topic_id.value = shown.topic_id ? String(shown.topic_id) : "";
+        fields.tags.value = (shown.tags || []).map(function (t) { return t.name || t; }).join(", ");
+        fields.image_id.value = shown.image_id ? String(shown.image_id) : "";
       }
+      loading = false;
+    }
+
+    function takeTheirs(theirs) {
+      fill(theirs);
       saved(theirs);
       lastStored = JSON.stringify(values());
       dirty = false;
-      loading = false;
     }
+
+    // --- a copy in the browser of what could not be saved ---------------------------------------
+    // A new article without a title or category cannot be stored yet, and a save may fail
+    // (no network, a sign-in given up): the text is then kept in this browser, and offered
+    // back the next time this article (or a new one) is opened.
+
+    function copyKey() {
+      return "bantin-unsaved:" + kind + ":" + (state.id || "new");
+    }
+
+    function keepCopy(shown) {
+      try {
+        localStorage.setItem(copyKey(), JSON.stringify({ at: Date.now(), values: shown }));
+      } catch (e) {
+        /* storage full or refused: the status line still says it is not saved */
+      }
+    }
+
+    function dropCopy(key) {
+      try {
+        localStorage.removeItem(key || copyKey());
+      } catch (e) {
+        /* nothing kept */
+      }
+    }
+
+    function offerCopy() {
+      var kept = null;
+      try {
+        kept = JSON.parse(localStorage.getItem(copyKey()) || "null");
+      } catch (e) {
+        kept = null;
+      }
+      if (!kept || !canEdit) return;
+      if (JSON.stringify(kept.values) === lastStored) {
+        dropCopy(); // it was saved after all
+        return;
+      }
+      var notice = $("#unsaved-copy");
+      var when = new Date(kept.at).toLocaleString("vi-VN", { timeZone: "Asia/Ho_Chi_Minh", hour12: false });
+      $("#unsaved-copy-time").textContent = when;
+      notice.hidden = false;
+      notice.addEventListener("click", function (event) {
+        var button = event.target.closest("button[data-copy]");
+        if (!button) return;
+        notice.hidden = true;
+        if (button.dataset.copy === "use") {
+          fill(kept.values);
+          changed();
+          say("Đã dùng bản chưa lưu; bài sẽ được lưu.");
+          fields.title.focus();
+        } else {
+          dropCopy();
+        }
+      });
+    }
+    offerCopy();
 
     // --- the workflow buttons ----------------------------------------------------------------
 
