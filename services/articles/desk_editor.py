@@ -121,7 +121,7 @@ async def _editor_context(
     )
     return {
         "principal": principal,
-        "admin_section": "articles",
+        "admin_section": "articles" if article else "new-article",
         "article": article,
         "categories": category_choices(await store.list_categories(conn)),
         "tags": await store.list_tags(conn),
