@@ -172,9 +172,19 @@ async def write_body(page: Page, image: str) -> None:
         await page.get_by_role("button", name="Chèn ảnh từ máy").click()
     await (await chooser.value).set_files(image)
     await expect(area.locator("img")).to_have_count(1, timeout=15_000)
+    describe = page.get_by_role("dialog", name="Mô tả ảnh")
+    await describe.get_by_label("Mô tả ảnh trong bài").fill("Biểu đồ kết quả thi đua")
+    await check_accessibility(page, "image description")
+    await describe.get_by_role("button", name="Lưu mô tả").click()
+    await page.keyboard.press("End")
     await page.get_by_role("button", name="Chèn bảng").click()
     await page.get_by_role("gridcell", name="2 by 2").click()
     await page.keyboard.type("Đơn vị")
+    # The image's own menu (its description, its removal) passes the check too.
+    await area.locator("img").click()
+    await expect(page.get_by_role("button", name="Sửa mô tả ảnh")).to_be_visible()
+    await check_accessibility(page, "image menu")
+    await page.get_by_label("Tóm tắt").focus()
 
 
 async def test_an_article_from_writing_to_scheduled_publication(
@@ -230,7 +240,7 @@ async def test_an_article_from_writing_to_scheduled_publication(
     assert (
         '<a href="https://example.vn/ke-hoach" rel="noopener noreferrer">Xem kế hoạch</a>' in body
     )
-    assert re.search(r'<img src="/anh/\d+/lead\.jpg"', body), body
+    assert re.search(r'<img src="/anh/\d+/lead\.jpg" alt="Biểu đồ kết quả thi đua"', body), body
     assert stored["image_id"] and stored["image_caption"] == "Quang cảnh hội nghị"
     assert {t["name"] for t in stored["tags"]} == {"thi đua", "hội nghị"}
     attached = await api(http, "GET", f"/api/v1/articles/{article_id}/documents", editor_api)

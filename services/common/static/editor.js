@@ -220,7 +220,8 @@
   // "list" without items; its form fields have a visible label that is not their label.
   // The link form's "class name" is hidden: the sanitiser drops classes anyway.
   var SLIPS = "[role=listitem][aria-pressed], [role=popup], .jodit-ui-form[role=list]," +
-    " .jodit-ui-block[role=list], .jodit-ui-input__input:not([aria-label])";
+    " .jodit-ui-block[role=list], .jodit-ui-input__input:not([aria-label])," +
+    " .jodit-source__mirror:not([aria-label])";
 
   function mendAria(element) {
     var role = element.getAttribute("role");
@@ -230,6 +231,9 @@
     if (role === "popup") element.setAttribute("role", "dialog");
     if (role === "list" && element.matches(".jodit-ui-form, .jodit-ui-block")) {
       element.removeAttribute("role");
+    }
+    if (element.matches(".jodit-source__mirror:not([aria-label])")) {
+      element.setAttribute("aria-label", "Mã HTML của nội dung");
     }
     if (element.matches(".jodit-ui-input__input:not([aria-label])")) {
       var label = element.closest(".jodit-ui-input").querySelector(".jodit-ui-input__label");
@@ -303,6 +307,15 @@
       uploader: { insertImageAsBase64URI: false },
       disablePlugins: ["about", "powered-by-jodit", "ai-assistant", "speech-recognize", "video", "file", "iframe", "print", "preview", "media"],
       link: { noFollowCheckbox: false, openInNewTabCheckbox: false },
+      // An image's description is edited in the desk's own dialog (#alt-dialog): Jodit's
+      // properties dialog has unlabelled fields and offers sizes the sanitiser drops.
+      image: { openOnDblClick: false },
+      popup: {
+        img: [
+          { name: "bantin-alt", icon: "pencil", tooltip: "Sửa mô tả ảnh", exec: function (ed, image) { describeImage(image); } },
+          { name: "delete", icon: "bin", tooltip: "Xoá ảnh", exec: function (ed, image) { if (image) ed.s.removeNode(image); changed(); } },
+        ],
+      },
       controls: {
         paragraph: {
           list: { p: "Đoạn văn", h2: "Tiêu đề lớn", h3: "Tiêu đề vừa", h4: "Tiêu đề nhỏ", blockquote: "Trích dẫn" },
@@ -318,6 +331,31 @@
     tidyAria(document.body);
 
 
+    // The description of an image in the text ("alt"), asked for when it is inserted and
+    // editable from its popup; resolves when the dialog closes.
+    function describeImage(image) {
+      var dialog = $("#alt-dialog");
+      var input = $("#alt-text");
+      input.value = image.getAttribute("alt") || "";
+      return new Promise(function (resolve) {
+        dialog.addEventListener(
+          "close",
+          function () {
+            if (dialog.returnValue === "ok") {
+              image.setAttribute("alt", input.value.trim());
+              editor.synchronizeValues();
+              changed();
+            }
+            resolve();
+          },
+          { once: true }
+        );
+        dialog.returnValue = "";
+        dialog.showModal();
+        input.focus();
+      });
+    }
+
     bodyFile.addEventListener("change", async function () {
       var file = bodyFile.files[0];
       bodyFile.value = "";
@@ -329,6 +367,7 @@
       img.setAttribute("alt", "");
       editor.s.insertImage(img, null, null);
       changed();
+      await describeImage(img);
     });
 
     function changed() {
