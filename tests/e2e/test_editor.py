@@ -265,8 +265,13 @@ async def test_an_article_from_writing_to_scheduled_publication(
     stored = await api(http, "GET", f"/api/v1/articles/{article_id}", editor_api)
     assert stored["status"] == "pending" and "Có 12 đơn vị tham gia." in stored["body_html"]
 
-    # The editor previews it and schedules it a minute ahead, in Vietnam time.
-    await editor.goto(f"/quan-tri/bai-viet/{article_id}/xem-truoc")
+    # The editor polishes the title, previews it (what was typed is saved first) and
+    # schedules it a minute ahead, in Vietnam time.
+    await editor.goto(f"/quan-tri/bai-viet/{article_id}")
+    title = title + " năm 2026"
+    await editor.get_by_label("Tiêu đề", exact=True).fill(title)
+    await editor.get_by_role("link", name="Xem trước").click()
+    await editor.wait_for_url(f"**/quan-tri/bai-viet/{article_id}/xem-truoc")
     await expect(editor.get_by_role("heading", level=1)).to_have_text(title)
     await expect(editor.locator(".preview-banner")).to_contain_text("Bản xem trước")
     await check_accessibility(editor, "preview")

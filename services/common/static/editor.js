@@ -699,6 +699,16 @@
       flashThenReload((DONE[action] || "Đã xong") + " lúc " + clock() + ".", where);
     }
 
+    // The preview shows the stored draft: what was typed is saved first.
+    var previewLink = $("#preview-link");
+    if (previewLink) {
+      previewLink.addEventListener("click", async function (event) {
+        if (!canEdit || !unsaved()) return;
+        event.preventDefault();
+        if (await save({})) window.location.assign(previewLink.href);
+      });
+    }
+
     form.addEventListener("click", function (event) {
       var button = event.target.closest("button[data-action]");
       if (!button) return;
