@@ -634,6 +634,8 @@ STATIC_FILES = {
     "beacon.js": "text/javascript",
     "print.js": "text/javascript",
     "desk.js": "text/javascript",
+    "editor.js": "text/javascript",
+    "editor.css": "text/css",
 }
 
 
@@ -663,6 +665,44 @@ async def static_file(request: web.Request) -> web.Response:
     return web.Response(
         body=body, content_type=STATIC_FILES[name], charset="utf-8", headers=headers
     )
+
+
+# The vendored editor (services/common/static/vendor/NAME-VERSION/, fetched by
+# scripts/vendor_editor.sh): the version is in the path, so a file never changes under its
+# URL and browsers may keep it for a year.
+VENDOR_DIR = STATIC_DIR / "vendor"
+VENDOR_TYPES = {"js": "text/javascript", "css": "text/css", "txt": "text/plain"}
+VENDOR_CACHE = "public, max-age=31536000, immutable"
+
+
+@functools.cache
+def _vendor_file(folder: str, name: str) -> tuple[bytes, str] | None:
+    """A vendored file's bytes and ETag, read once; None if there is no such file."""
+    path = VENDOR_DIR / folder / name
+    if not path.is_file():
+        return None
+    body = path.read_bytes()
+    return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+# A folder named NAME-VERSION and a file of a served type: no other path matches (so no
+# "..", no hidden file, no directory listing).
+@routes.get(
+    r"/static/vendor/{folder:[a-z0-9]+(?:-[a-z0-9]+)*-\d+(?:\.\d+)*}"
+    r"/{name:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.(?:js|css|txt)}"
+)
+async def vendor_file(request: web.Request) -> web.Response:
+    """GET /static/vendor/jodit-4.15.13/jodit.min.js: long-cached, by its extension's type."""
+    name = request.match_info["name"]
+    found = _vendor_file(request.match_info["folder"], name)
+    if found is None:
+        return not_found(request, "Không tìm thấy tệp bạn yêu cầu.")
+    body, etag = found
+    headers = {"Cache-Control": VENDOR_CACHE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
+    if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+        return web.Response(status=304, headers=headers)
+    content_type = VENDOR_TYPES[name.rsplit(".", 1)[1]]
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
 
 
 # --- images -------------------------------------------------------------------------------
