@@ -132,7 +132,11 @@ class Counter:
         at a time (prefetch 1) in queue order, and a marker view answered now is in a later
         batch than all of them, so once the marker is counted, so are they."""
         before = await self.total(MARKER_ARTICLE)
-        response = await self.beacon(MARKER_ARTICLE, agent=browser(f"marker{next(self._markers)}"))
+        # A new address too: one address counts only so many agents (fair counts).
+        marker = next(self._markers)
+        response = await self.beacon(
+            MARKER_ARTICLE, agent=browser(f"marker{marker}"), address=f"2001:db8:ffff::{marker:x}"
+        )
         assert response.status == 204, await response.text()
         await eventually(
             lambda: self._total_above(MARKER_ARTICLE, before),

@@ -171,6 +171,10 @@ class BatchedView(EventData):
     article_id: int
     key: str
     day: date
+    # The keyed hash of the view's address, article and bucket (domain.address_key): the
+    # consumer counts at most so many agents per address key. Added later, so optional: a
+    # view without one (from an older ingest) is counted by its key alone.
+    address_key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,13 +192,16 @@ class ViewsBatchData(EventData):
 
 @dataclasses.dataclass(frozen=True)
 class ViewsCountedData(EventData):
-    """views.counted: an article's total and today's count."""
+    """views.counted: an article's total, and its views on `day`, in the 7 and in the 30
+    days ending on `day` (the two sums came later, so optional; the most-read lists)."""
 
     article_id: int
     version: int
     total: int
     today: int
     day: date
+    last_7_days: int | None = None
+    last_30_days: int | None = None
 
     @property
     def subject(self) -> str:
