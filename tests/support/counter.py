@@ -90,6 +90,7 @@ class Counter:
         address: str = "203.0.113.1",
         content_type: str = "text/plain;charset=UTF-8",
         body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> ClientResponse:
         """What navigator.sendBeacon sends for a reader at `address` using `agent`."""
         data = body if body is not None else b'{"article_id": %d}' % article_id
@@ -100,16 +101,27 @@ class Counter:
                 "Content-Type": content_type,
                 "User-Agent": agent,
                 "X-Forwarded-For": address,
+                **(headers or {}),
             },
         )
 
     async def pixel(
-        self, query: str, agent: str = BROWSER, address: str = "203.0.113.1", method: str = "GET"
+        self,
+        query: str,
+        agent: str = BROWSER,
+        address: str = "203.0.113.1",
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
     ) -> ClientResponse:
         return await self.client.request(
             method,
             f"/v.gif?{query}",
-            headers={"User-Agent": agent, "X-Forwarded-For": address, "Accept": "image/*"},
+            headers={
+                "User-Agent": agent,
+                "X-Forwarded-For": address,
+                "Accept": "image/*",
+                **(headers or {}),
+            },
         )
 
     # --- counts ---------------------------------------------------------------------------
