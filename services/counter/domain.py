@@ -147,6 +147,16 @@ def parse_beacon_json(content_type: str, body: bytes) -> Any:
         ) from exc
 
 
+def plain_article_id(document: Any) -> int | None:
+    """The article id of the usual beacon document, {"article_id": N} with N an integer in
+    range, as BEACON_SCHEMA admits it; None for anything else (the schema then decides)."""
+    if type(document) is dict and len(document) == 1:
+        article_id = document.get("article_id")
+        if type(article_id) is int and 1 <= article_id <= ARTICLE_ID_MAX:
+            return article_id
+    return None
+
+
 # --- the countable articles ---------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from services.common.events.envelope import CloudEvent, source_of
 from services.common.events.payloads import ViewsBatchData, ViewsCountedData
 from services.common.events.schemas import EventSchemaError, validate
 from services.common.vietnam import vn_day
-from services.counter.api import beacon_article_id, beacon_problem
+from services.counter.api import BEACON_SCHEMA, beacon_article_id, beacon_problem
 from services.counter.domain import (
     AGENTS_PER_ADDRESS,
     BeaconFault,
@@ -37,6 +37,7 @@ from services.counter.domain import (
     parse_beacon_form,
     parse_beacon_json,
     parse_notification,
+    plain_article_id,
     view_key,
 )
 
@@ -407,3 +408,29 @@ def test_a_series_has_every_day_oldest_first_with_zero_where_none() -> None:
         (date(2026, 12, 1), 4),
         (date(2026, 12, 2), 0),
     ]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"article_id": 7},
+        {"article_id": 2**63 - 1},
+        {"article_id": 2**63},
+        {"article_id": 0},
+        {"article_id": True},
+        {"article_id": 7.0},
+        {"article_id": "7"},
+        {"article_id": 7, "more": 1},
+        {},
+        [7],
+        7,
+        None,
+    ],
+)
+def test_the_quick_read_of_a_beacon_agrees_with_its_schema(document: object) -> None:
+    quick = plain_article_id(document)
+    valid = not list(BEACON_SCHEMA.iter_errors(document))
+    # The quick read takes only valid documents; the schema decides the rest.
+    assert quick is None or (valid and quick == document["article_id"])  # type: ignore[index]
+    if type(document) is dict and type(document.get("article_id")) is int and valid:
+        assert quick == document["article_id"]
