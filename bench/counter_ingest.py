@@ -261,7 +261,7 @@ def wrk(base: str, run: int, rate: int, args: argparse.Namespace) -> dict:
     return dict(json.loads(line.removeprefix("RESULT ")))
 
 
-async def probe(base: str, amqp_url: str, stop: asyncio.Event, lags: list[float]) -> None:
+async def probe(base: str, amqp_url: str, run: int, stop: asyncio.Event, lags: list[float]) -> None:
     """A beacon to the marker article every 100 ms, each timed until the views.counted whose
     total holds it arrives."""
     sent: list[float] = []
@@ -272,7 +272,7 @@ async def probe(base: str, amqp_url: str, stop: asyncio.Event, lags: list[float]
             headers = {
                 "Content-Type": "text/plain",
                 "User-Agent": AGENT,
-                "X-Forwarded-For": f"fd99::{n:x}:{int(time.time()):x}",
+                "X-Forwarded-For": f"fd99:{run:x}:{n // 65536:x}::{n % 65536:x}",
             }
             began = time.monotonic()
             async with session.post(
@@ -336,10 +336,27 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def summarise_profile(raw_files: list[Path], top: int = 15) -> list[str]:
-    """Own-time share of the hottest functions over every process's samples (py-spy raw:
-    one collapsed stack per line, its sample count last)."""
+# Where a sample's time goes: the first area whose marker is in its stack (innermost first
+# for the libraries, so a schema check inside the consumer counts as the schema check).
+AREAS = (
+    ("JSON Schema checks", ("jsonschema/",)),
+    ("bot check (crawlerdetect)", ("crawlerdetect/", "is_bot (")),
+    ("view and address keys (HMAC)", ("hmac.py", "view_key (", "address_key (")),
+    ("publishing batches (aio-pika)", ("ViewBatcher._send", "publish_views (")),
+    ("counting consumer (decode, SQL)", ("on_views_batch (", "Consumer._process")),
+    ("views.counted and other jobs", ("Periodic.", "OutboxRelay")),
+    ("beacon handler (parse, checks)", ("beacon (services/counter/api.py", "count_view (")),
+    ("aiohttp HTTP (parse, respond)", ("aiohttp/web_protocol.py", "aiohttp/web_response.py")),
+    ("event loop, sockets (uvloop/asyncio)", ("run_app (", "base_events.py", "selector_events")),
+)
+
+
+def summarise_profile(raw_files: list[Path], top: int = 12) -> list[str]:
+    """Where the samples of every counter process went: by area (each sample counted once,
+    in the first area its stack shows), then the hottest functions by own time (py-spy
+    raw: one collapsed stack per line, its sample count last)."""
     own: Tally[str] = Tally()
+    areas: Tally[str] = Tally()
     total = 0
     for raw in raw_files:
         if not raw.exists():
@@ -348,12 +365,19 @@ def summarise_profile(raw_files: list[Path], top: int = 15) -> list[str]:
             stack, _, count = line.rpartition(" ")
             if not stack or not count.isdigit():
                 continue
+            samples = int(count)
+            total += samples
             leaf = stack.split(";")[-1]
-            own[re.sub(r" \((.*)/([^/]+):\d+\)$", r" (\2)", leaf)] += int(count)
-            total += int(count)
+            own[re.sub(r" \((.*)/([^/]+):\d+\)$", r" (\2)", leaf)] += samples
+            area = next((name for name, marks in AREAS if any(m in stack for m in marks)), None)
+            areas[area or "other"] += samples
     if not total:
         return ["  (no samples)"]
-    return [f"  {count / total:6.1%}  {frame}" for frame, count in own.most_common(top)]
+    lines = ["  by area:"]
+    lines += [f"  {count / total:6.1%}  {area}" for area, count in areas.most_common()]
+    lines.append("  hottest functions (own time):")
+    lines += [f"  {count / total:6.1%}  {frame}" for frame, count in own.most_common(top)]
+    return lines
 
 
 async def measure(
@@ -363,7 +387,7 @@ async def measure(
     result = Run(via, rate)
     before, _ = await totals(dsn)
     stop = asyncio.Event()
-    probing = asyncio.create_task(probe(base, amqp_url, stop, result.lags))
+    probing = asyncio.create_task(probe(base, amqp_url, run, stop, result.lags))
     spies: list[subprocess.Popen[bytes]] = []
     if profile_dir is not None:
         for pid in process_tree(counter_pid):
@@ -407,7 +431,10 @@ async def measure(
 
 def print_table(runs: list[Run], args: argparse.Namespace, processes: int) -> None:
     print()
-    print(f"counter processes: {processes}, wrk -t2 -c{args.connections}, {args.duration} s a run")
+    print(
+        f"counter processes (a supervisor and its workers, if any): {processes}, "
+        f"wrk -t2 -c{args.connections}, {args.duration} s a run"
+    )
     print(
         "| via | target/s | accepted views/s | counted views/s | p50 / p99 ms | lag p50 / p99 s"
         " | RSS MB per process | check |"
