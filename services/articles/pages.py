@@ -6,7 +6,7 @@ sitemap, static pages, images and the static files. They read only this service'
 down. Every public answer may be cached for 30 s (the gateway micro-caches it); nothing on
 them depends on who is signed in.
 
-The editors' desk: signing in and out with the login form, and the admin page (/quan-tri).
+The editors' desk: signing in and out with the login form (its pages: desk.py, desk_admin.py).
 The session is the access token itself in the `bantin_session` cookie (HttpOnly,
 SameSite=Lax; Secure with COOKIE_SECURE=1 or when the browser came over HTTPS, as the
 trusted gateway's X-Forwarded-Proto says), living as long as the token; every service
@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from services.articles import domain, feeds, login, store
-from services.articles.answers import optional_principal, problem_for
+from services.articles.answers import problem_for
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET
 from services.articles.domain import Article, Category, RefusalError, Tag, Topic
 from services.common import db
@@ -72,11 +72,14 @@ def is_https(request: web.Request) -> bool:
 
 
 def origin(request: web.Request) -> str:
-    """The public origin for absolute links: SITE_URL, else where the request came to
-    (the gateway passes Host and X-Forwarded-Proto)."""
-    configured = request.app[CONFIG].site_url
-    if configured:
-        return configured
+    """The public origin for absolute links: SITE_URL, else where the request came to (the
+    gateway passes Host and X-Forwarded-Proto) if its name is one of ALLOWED_HOSTS; any
+    other Host is refused with a 400, never written into a page."""
+    config = request.app[CONFIG]
+    if config.site_url:
+        return config.site_url
+    if domain.host_name(request.host) not in config.allowed_hosts:
+        raise web.HTTPBadRequest(text="Tên miền không được phép.")
     return f"{scheme(request)}://{request.host}"
 
 
@@ -460,6 +463,8 @@ async def site_map_page(request: web.Request) -> web.Response:
 # The shared stylesheet and the pages' scripts (files, never inline code: the gateway's
 # Content-Security-Policy allows scripts from this site only).
 STATIC_FILES = {
+    "admin-menu.js": "text/javascript",
+    "import-progress.js": "text/javascript",
     "site.css": "text/css",
     "beacon.js": "text/javascript",
     "print.js": "text/javascript",
@@ -591,13 +596,11 @@ async def document(request: web.Request) -> web.Response:
     )
 
 
-# --- the editors' desk: signing in and out, the admin page ------------------------------
+# --- the editors' desk: signing in and out (the desk's pages: desk.py, desk_admin.py) ----
 
 ADMIN_HOME = "/quan-tri"
 PRIVATE = "no-store"
 MAX_FIELD_LENGTH = 1024
-
-STATUS_NAMES = {state: name.capitalize() for state, name in domain.STATE_NAMES.items()}
 
 
 def _private(response: web.StreamResponse) -> web.StreamResponse:
@@ -698,29 +701,3 @@ async def logout(request: web.Request) -> web.StreamResponse:
         secure=_cookie_secure(request),
     )
     raise response
-
-
-@routes.get(ADMIN_HOME)
-async def admin_home(request: web.Request) -> web.StreamResponse:
-    """The articles a signed-in user works on: all of them for publishers, their own for
-    authors. Anyone else is sent to the login form."""
-    principal = await optional_principal(request)
-    if principal is None:
-        raise _see_other("/dang-nhap")
-    articles: list[Any] = []
-    if principal.has_role(*domain.WRITERS):
-        author = None if domain.is_publisher(principal) else principal.user_id
-        async with db.acquire(request.app[POOL]) as conn:
-            articles = await store.list_for_admin(conn, author)
-    response = render(
-        request,
-        "admin.html",
-        {
-            "principal": principal,
-            "articles": articles,
-            "status_names": STATUS_NAMES,
-            "can_write": principal.has_role(*domain.WRITERS),
-            "can_moderate": principal.has_role("moderator"),
-        },
-    )
-    return _private(response)
