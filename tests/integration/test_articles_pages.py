@@ -239,10 +239,11 @@ async def test_the_home_page_switches_between_today_7_and_30_days_without_javasc
     site: Site,
 ) -> None:
     category = await site.category("Đọc nhiều")
+    # Larger than any other test's counts here, so that these are the top of each list.
     counts = {  # title: (today, 7 days, 30 days)
-        "Tin đọc nhiều hôm nay": (40, 41, 42),
-        "Tin đọc nhiều trong tuần": (1, 90, 91),
-        "Tin đọc nhiều trong tháng": (0, 2, 500),
+        "Tin đọc nhiều hôm nay": (400, 410, 420),
+        "Tin đọc nhiều trong tuần": (100, 900, 910),
+        "Tin đọc nhiều trong tháng": (0, 20, 5000),
     }
     for title, (today, week, month) in counts.items():
         article = await site.published(title=title, category_id=category["id"])
@@ -268,20 +269,20 @@ async def test_the_home_page_switches_between_today_7_and_30_days_without_javasc
         return [(t, v) for t, v in most_read_list(await page(site, query)) if t in mine]
 
     today = [
-        ("Tin đọc nhiều hôm nay", "40 lượt xem"),
-        ("Tin đọc nhiều trong tuần", "1 lượt xem"),
+        ("Tin đọc nhiều hôm nay", "400 lượt xem"),
+        ("Tin đọc nhiều trong tuần", "100 lượt xem"),
     ]
     assert await shown("/") == today
     assert await shown("/?xem=hom-nay") == today
     assert await shown("/?xem=7-ngay") == [
-        ("Tin đọc nhiều trong tuần", "90 lượt xem"),
-        ("Tin đọc nhiều hôm nay", "41 lượt xem"),
-        ("Tin đọc nhiều trong tháng", "2 lượt xem"),
+        ("Tin đọc nhiều trong tuần", "900 lượt xem"),
+        ("Tin đọc nhiều hôm nay", "410 lượt xem"),
+        ("Tin đọc nhiều trong tháng", "20 lượt xem"),
     ]
     assert await shown("/?xem=30-ngay") == [
-        ("Tin đọc nhiều trong tháng", "500 lượt xem"),
-        ("Tin đọc nhiều trong tuần", "91 lượt xem"),
-        ("Tin đọc nhiều hôm nay", "42 lượt xem"),
+        ("Tin đọc nhiều trong tháng", "5.000 lượt xem"),
+        ("Tin đọc nhiều trong tuần", "910 lượt xem"),
+        ("Tin đọc nhiều hôm nay", "420 lượt xem"),
     ]
     assert await shown("/?xem=khong-co") == today  # an unknown tab: the first
     html = await page(site, "/?xem=7-ngay")
