@@ -54,6 +54,13 @@ PER_PAGE = 15
 HOME_PER_CATEGORY = 5
 HOME_FEATURED = 5
 MOST_READ = 5
+# The home page's most-read lists, switched with ?xem= (links, no JavaScript): the query
+# value, the store's period, the tab's label. The first is shown without ?xem=.
+MOST_READ_TABS = (
+    ("hom-nay", "day", "Hôm nay"),
+    ("7-ngay", "week", "7 ngày"),
+    ("30-ngay", "month", "30 ngày"),
+)
 SITEMAP_LIMIT = 45_000
 STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
 
@@ -176,11 +183,13 @@ async def _pictures(conn: Any, *groups: Iterable[Article]) -> dict[int, domain.P
 
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
+    # An unknown ?xem= shows the first list rather than an error: it only picks a tab.
+    tab = next((t for t in MOST_READ_TABS if t[0] == request.query.get("xem")), MOST_READ_TABS[0])
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
         featured = await store.featured_on_home(conn, HOME_FEATURED)
         latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
-        popular = await store.most_read(conn, MOST_READ)
+        popular = await store.most_read(conn, tab[1], MOST_READ)
         pictures = await _pictures(conn, featured, latest)
     sections = domain.nest_sections(
         (
@@ -198,6 +207,8 @@ async def home(request: web.Request) -> web.Response:
             "featured": featured,
             "sections": sections,
             "most_read": popular,
+            "most_read_tabs": MOST_READ_TABS,
+            "most_read_tab": tab[0],
             "pictures": pictures,
         },
     )

@@ -19,9 +19,11 @@ from services.common.events.envelope import EXCHANGE, CloudEvent
 class Tap:
     def __init__(self) -> None:
         self.messages: list[AbstractIncomingMessage] = []
+        self.times: list[float] = []  # when each arrived (time.monotonic)
         self._arrived = asyncio.Event()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self.times.append(time.monotonic())
         self.messages.append(message)
         self._arrived.set()
 
