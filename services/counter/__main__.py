@@ -1,14 +1,6 @@
-from services.counter import processes
+"""python -m services.counter: the counter on HTTP_PORT (default 8003), as COUNTER_PROCESSES
+processes on that port."""
 
-wanted = processes.processes_wanted()
-if wanted > 1:
-    processes.supervise(wanted)  # imports nothing of the service: it only watches
-else:
-    import uvloop
+from services.common.processes import serve
 
-    from services.common.web import run
-    from services.counter.app import create_app
-
-    # uvloop: the ingest's time goes largely to the event loop and its socket writes.
-    uvloop.install()
-    run(create_app, "counter", 8003, reuse_port=processes.is_worker())
+serve("counter", 8003, "services.counter.app")
