@@ -74,7 +74,12 @@ class Consumer:
         self._stopping = False
 
     async def start(self) -> None:
-        self._channel = await self._connection.channel(publisher_confirms=True)
+        # Parking publishes `mandatory` with confirms: a parking queue that is gone or full
+        # makes the publish raise (returned or nacked), and the message is requeued, not
+        # acked and lost.
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
         await self._channel.set_qos(prefetch_count=self._prefetch)
         # The topology step declared the queue; keep the reference so that the robust
         # channel re-consumes it after a reconnect.
