@@ -29,6 +29,7 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
@@ -113,18 +114,14 @@ class Consumer:
         # handler is idempotent on its own and every one of them must be applied.
         self._versioned = versioned
         self._channel: AbstractChannel | None = None
+        self._parking: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
         self._stopping = False
 
     async def start(self) -> None:
-        # Parking publishes `mandatory` with confirms: a parking queue that is gone or full
-        # makes the publish raise (returned or nacked), and the message is requeued, not
-        # acked and lost.
-        self._channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
+        self._channel = await self._connection.channel(publisher_confirms=True)
         await self._channel.set_qos(prefetch_count=self._prefetch)
         # The topology step declared the queue; keep the reference so that the robust
         # channel re-consumes it after a reconnect.
@@ -139,8 +136,9 @@ class Consumer:
                 await self._queue.cancel(self._tag)
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=SHUTDOWN_GRACE_SECONDS)
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+        for channel in (self._parking, self._channel):
+            if channel is not None and not channel.is_closed:
+                await channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -321,6 +319,16 @@ class Consumer:
                 await channel.close()
         return erased
 
+    async def _parking_exchange(self) -> AbstractExchange:
+        """The dead-letter exchange on the parking channel: publishes are `mandatory` with
+        confirms, so a parking queue that is gone or full makes them raise (returned or
+        nacked) and the message is requeued, not acked and lost."""
+        if self._parking is None or self._parking.is_closed:
+            self._parking = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+        return await self._parking.get_exchange(DEAD_EXCHANGE, ensure=False)
+
     async def _park(self, message: AbstractIncomingMessage, reason: str, attempts: int) -> None:
         """Move the message to <queue>.dead with the reason, then ack it here."""
         log.error(
@@ -328,8 +336,6 @@ class Consumer:
             self.name,
             extra={"message_id": message.message_id, "reason": reason[:500]},
         )
-        assert self._channel is not None
-        dead = await self._channel.get_exchange(DEAD_EXCHANGE, ensure=False)
         headers = dict(message.headers or {})
         headers.update(
             {
@@ -341,13 +347,20 @@ class Consumer:
         )
         parked = persistent_copy(message, headers)
         try:
+            dead = await self._parking_exchange()
             await asyncio.wait_for(
                 dead.publish(parked, routing_key=self.name, mandatory=True), PUBLISH_TIMEOUT
             )
         except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError) as exc:
             # Not parked: give it back to the queue to be tried again later (the broker's
-            # delivery limit dead-letters it in the end), rather than hold it unacked.
+            # delivery limit dead-letters it in the end, at least once), rather than hold
+            # it unacked. The next try parks through a new channel: a full quorum queue
+            # keeps refusing a channel it refused even once its limit is lifted (found on
+            # RabbitMQ 3.10 by tests/integration/test_parking.py).
             log.warning("%s: could not park a message (%s); requeued", self.name, exc)
+            with suppress(aio_pika.exceptions.AMQPError, ConnectionError):
+                if self._parking is not None and not self._parking.is_closed:
+                    await self._parking.close()
             await asyncio.sleep(PARK_RETRY_SECONDS)
             with suppress(aio_pika.exceptions.AMQPError, ConnectionError):
                 await message.nack(requeue=True)
