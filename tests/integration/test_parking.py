@@ -22,9 +22,9 @@ from aio_pika.exceptions import DeliveryError
 
 from services.common import db
 from services.common.events import topology
-from services.common.events.broker import connect
+from services.common.events.broker import Publisher, connect
 from services.common.events.consumer import Consumer, Handler
-from services.common.events.envelope import CloudEvent, source_of
+from services.common.events.envelope import EXCHANGE, CloudEvent, source_of
 from services.common.events.redrive import NotMoved, redrive
 from tests.support.amqp import drain, message_counts, publish_event
 from tests.support.infra import (
@@ -359,3 +359,23 @@ async def test_parked_copies_of_withdrawn_feedback_are_erased_with_it(
     assert CloudEvent.from_json(left.body).subject == "8"
     assert await pool.fetchval("SELECT count(*) FROM handled_events") == 1  # the withdrawal
     await eventually(lambda: counts_of(own_vhost, FEEDBACK) == (0,), timeout=15)
+
+
+async def test_the_relays_publisher_recovers_from_a_queue_that_was_full(own_vhost: Vhost) -> None:
+    """A full queue refuses the relay's publish (nack: the row is retried); once there is
+    room again, the next publish goes through."""
+    connection = await connect(own_vhost.url, "test-publisher")
+    publisher = Publisher(connection)
+    await publisher.start()
+    queue = "articles.views-counted"
+    try:
+        fill_up(own_vhost, queue)
+        await fill(own_vhost, queue)
+        with pytest.raises(DeliveryError):
+            await publisher.publish(EXCHANGE, "views.counted", b"{}", message_id="refused")
+        await make_room(own_vhost, queue)
+        assert await publisher.publish(EXCHANGE, "views.counted", b"{}", message_id="taken")
+        assert [m.message_id for m in await drain(own_vhost.url, queue)] == ["taken"]
+    finally:
+        await publisher.close()
+        await connection.close()
