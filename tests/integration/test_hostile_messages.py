@@ -82,6 +82,17 @@ def approved(item: int, version: int) -> CloudEvent:
     return CloudEvent("feedback.approved", source_of("feedback"), str(item), data)
 
 
+def submitted(item: int, version: int) -> CloudEvent:
+    data = {
+        "id": item,
+        "version": version,
+        "article_id": None,
+        "target": "site",
+        "submitted_at": "2026-11-28T08:00:00+07:00",
+    }
+    return CloudEvent("feedback.submitted", source_of("feedback"), str(item), data)
+
+
 def counted(item: int, version: int) -> CloudEvent:
     data = {"article_id": item, "version": version, "total": 10 * version, "today": 1, "day": TODAY}
     return CloudEvent("views.counted", source_of("counter"), str(item), data)
@@ -123,6 +134,10 @@ TARGETS = [
     Target(
         "articles.feedback-public", "articles", approved,
         "SELECT version FROM public_feedback WHERE id = $1",
+    ),
+    Target(
+        "articles.feedback-cases", "articles", submitted,
+        "SELECT version FROM feedback_cases WHERE id = $1",
     ),
     Target(
         "feedback.article-state", "feedback", article,
