@@ -114,6 +114,8 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
             env[key] = local.dsn(key.removesuffix("_DATABASE_URL").lower())
     if "AMQP_URL" in env:
         env["AMQP_URL"] = local.amqp_url
+    # The management API beside the local broker: the topology step finds it from AMQP_URL.
+    env.pop("RABBITMQ_MANAGEMENT_URL", None)
     if "TRUSTED_PROXIES" in env:
         env["TRUSTED_PROXIES"] = "127.0.0.1,::1"
     if name in local.ports:

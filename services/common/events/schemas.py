@@ -24,6 +24,23 @@ ENVELOPE = "cloudevent"
 class EventSchemaError(ValueError):
     """An event that does not match the published contract."""
 
+    def __init__(self, message: str, redacted: str | None = None) -> None:
+        super().__init__(message)
+        # The same without the event's values (a park reason, a log line): where, and
+        # which rule of the schema it breaks.
+        self.redacted = redacted or message
+
+
+# Rules whose message names only fields (of the schema or the event), never a value.
+_VALUE_FREE_RULES = frozenset({"required", "additionalProperties"})
+
+
+def _redacted(name: str, where: str, error: ValidationError) -> str:
+    if error.validator in _VALUE_FREE_RULES:
+        return f"{name}: {where}: {error.message}"
+    rule = json.dumps(error.validator_value, ensure_ascii=False)
+    return f"{name}: {where}: breaks {error.validator} {rule[:120]}"
+
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
@@ -50,7 +67,9 @@ def validate(envelope: dict[str, Any]) -> None:
             _validator(name).validate(instance)
         except ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise EventSchemaError(f"{name}: {where}: {exc.message}") from exc
+            raise EventSchemaError(
+                f"{name}: {where}: {exc.message}", _redacted(name, where, exc)
+            ) from exc
 
 
 # --- hand-written checks of the busiest types ------------------------------------------------
