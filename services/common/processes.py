@@ -27,15 +27,19 @@ RESTART_PAUSE_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1
 
 
-def setting(service: str) -> str:
-    return f"{service.upper()}_PROCESSES"
+# Each service's setting, spelled out so a search for it finds where it is read.
+SETTINGS = {
+    "articles": "ARTICLES_PROCESSES",
+    "feedback": "FEEDBACK_PROCESSES",
+    "counter": "COUNTER_PROCESSES",
+}
 
 
 def processes_wanted(service: str) -> int:
     """How many processes <SERVICE>_PROCESSES asks for (1 to 32); 1 in a worker itself."""
     if is_worker():
         return 1
-    name = setting(service)
+    name = SETTINGS[service]
     raw = os.environ.get(name, "")
     try:
         return max(1, min(32, int(raw))) if raw else 1
