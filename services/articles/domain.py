@@ -9,11 +9,12 @@ import functools
 import hashlib
 import hmac
 import html
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -21,6 +22,7 @@ import nh3
 from slugify import slugify
 
 from services.common.roles import ROLES, Principal
+from services.common.vietnam import VIETNAM
 
 # --- refusals -----------------------------------------------------------------------------
 
@@ -693,7 +695,27 @@ def derived_columns(fields: Mapping[str, Any], current: Article | None = None) -
             fields.get("author_name", current.author_name if current else ""),
             fields.get("unit", current.unit if current else ""),
         )
+    derived.update(_search_columns(fields, derived, current))
     return derived
+
+
+def _search_columns(
+    fields: Mapping[str, Any], derived: Mapping[str, Any], current: Article | None
+) -> dict[str, str]:
+    """The folded text search reads (search_title, search_body), for the columns edited."""
+    columns: dict[str, str] = {}
+    if current is None or "title" in fields:
+        columns["search_title"] = search_title(fields["title"] if "title" in fields else "")
+    if current is None or {"summary", "body_html", "author_name", "unit"} & fields.keys():
+        body_text = derived.get("body_text")
+        if body_text is None:
+            body_text = html_to_text(current.body_html) if current else ""
+        columns["search_body"] = search_body(
+            fields.get("summary", current.summary if current else ""),
+            derived.get("byline", current.byline if current else ""),
+            body_text,
+        )
+    return columns
 
 
 def changes_text(fields: Mapping[str, Any], article: Article) -> bool:
@@ -1382,6 +1404,205 @@ def like_pattern(term: str) -> str:
     """%term% for LIKE, with the term's own wildcards taken literally."""
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+# --- search (the public /tim-kiem) ---------------------------------------------------------
+# One folding for the text that is indexed and the words readers type: Unicode form (NFC or
+# NFD), diacritics, case and đ/Đ make no difference. The articles' folded text is stored
+# (search_title, search_body) when they are saved; the database only matches folded words.
+
+SHORT_TERM = 2  # letters; a term this short never selects articles on its own
+SNIPPET_CHARS = 220
+
+
+def fold(text: str) -> str:
+    """Text as search compares it: "ĐƯỜNG" and "đường" (NFC or NFD) -> "duong"."""
+    decomposed = unicodedata.normalize("NFD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.replace("đ", "d").replace("Đ", "D").lower()
+
+
+# A word: letters and digits; anything else (punctuation, "_") separates words. The stored
+# columns hold the folded words joined by single spaces, so the database's parser reads
+# exactly these words.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold_words(text: str) -> str:
+    """The words of `text`, folded: "Giao ước, thi-đua!" -> "giao uoc thi dua"."""
+    return " ".join(_WORD.findall(fold(text)))
+
+
+def search_title(title: str) -> str:
+    return fold_words(title)
+
+
+def search_body(summary: str, byline: str, body_text: str) -> str:
+    return fold_words(" ".join((summary, byline, body_text)))
+
+
+def _as_typed(text: str) -> str:
+    """Lower case in NFC: how a word "keeps the diacritics the reader typed"."""
+    return unicodedata.normalize("NFC", text).lower()
+
+
+@dataclass(frozen=True)
+class SearchTerm:
+    """A word of a query: `folded` is what selects articles, `typed` (lower case, NFC)
+    what an exact match must show; `accented` when the reader typed diacritics."""
+
+    typed: str
+    folded: str
+
+    @property
+    def accented(self) -> bool:
+        return self.typed != self.folded
+
+    @property
+    def short(self) -> bool:
+        return len(self.folded) <= SHORT_TERM
+
+
+def parse_query(query: str) -> list[SearchTerm]:
+    """The distinct words of a query (at most MAX_SEARCH_TERMS, query cut at
+    MAX_QUERY_LENGTH), punctuation dropped: "Giao ước, thi-đua!" -> giao, ước, thi, đua."""
+    terms: dict[str, SearchTerm] = {}
+    for word in _WORD.findall(_as_typed(query[:MAX_QUERY_LENGTH])):
+        folded = fold_words(word)
+        if folded:
+            terms.setdefault(word, SearchTerm(word, folded))
+    return list(terms.values())[:MAX_SEARCH_TERMS]
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What the database is asked, as tsquery texts ('simple' configuration) of folded
+    words: `every` (all selecting words), `most` (all but one, for three or more; else
+    None); `words` all the query's folded words, which rank the candidates; `accented` a
+    word pattern for each word typed with diacritics, for the exact-match bonus."""
+
+    every: str
+    most: str | None
+    words: list[str]
+    accented: list[str]
+
+
+def search_plan(terms: Sequence[SearchTerm]) -> SearchPlan | None:
+    """The articles a query selects: those holding every longer word (three letters or
+    more), or all but one of them when there are three or more; short words only rank
+    them. A query of only short words selects by titles (SQL: the title-only candidates)."""
+    words = list(dict.fromkeys(t.folded for t in terms))
+    if not words:
+        return None
+    selecting = [w for w in words if len(w) > SHORT_TERM] or words
+    most = None
+    if len(selecting) >= 3:
+        most = " | ".join(
+            "(" + _all_of(group) + ")"
+            for group in itertools.combinations(selecting, len(selecting) - 1)
+        )
+    return SearchPlan(
+        every=_all_of(selecting),
+        most=most,
+        words=words,
+        accented=[rf"\m{t.typed}\M" for t in terms if t.accented],
+    )
+
+
+def _all_of(words: Iterable[str]) -> str:
+    # Words are letters and digits only (_WORD), so quoting them is enough.
+    return " & ".join(f"'{w}'" for w in words)
+
+
+def searches_titles_only(terms: Sequence[SearchTerm]) -> bool:
+    return all(t.short for t in terms)
+
+
+def _pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    alternatives = sorted({re.escape(w) for w in words if w}, key=len, reverse=True)
+    if not alternatives:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
+
+
+def parse_day(raw: str | None) -> date | None:
+    """A search filter's day, YYYY-MM-DD as a date field sends it (or dd/mm/yyyy, as
+    readers write it); empty is no day; anything else is a ValueError."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    for layout in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            day = datetime.strptime(text, layout).date()
+        except ValueError:
+            continue
+        if day.year >= 1900:
+            return day
+    raise ValueError(text)
+
+
+def vietnam_day_range(
+    first: date | None, last: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """From the start of `first` to the end of `last`, Vietnam's calendar days (either
+    open); swapped when given the wrong way round."""
+    if first and last and first > last:
+        first, last = last, first
+    start = datetime.combine(first, time(), VIETNAM) if first else None
+    end = datetime.combine(last + timedelta(days=1), time(), VIETNAM) if last else None
+    return start, end
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A passage of an article's text as (text, is_match) parts; the page escapes each
+    part and marks the matches, so no markup of the article or the query gets through."""
+
+    parts: tuple[tuple[str, bool], ...]
+    cut_before: bool
+    cut_after: bool
+
+
+def _folded_with_offsets(text: str) -> tuple[str, list[int]]:
+    """`text` folded one character at a time, with where each folded character came from
+    (folding a character may give 0, 1 or more characters)."""
+    folded: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):
+        for f in fold(char):
+            folded.append(f)
+            origins.append(index)
+    return "".join(folded), origins
+
+
+def snippet(text: str, terms: Sequence[SearchTerm], width: int = SNIPPET_CHARS) -> Snippet:
+    """About `width` characters of `text` around its first match of a query word (the
+    start of the text if none), every matched word marked, cut at spaces."""
+    text = unicodedata.normalize("NFC", " ".join(text.split()))
+    folded, origins = _folded_with_offsets(text)
+    pattern = _pattern(t.folded for t in terms)
+    spans = [
+        (origins[m.start()], origins[m.end() - 1] + 1)
+        for m in (pattern.finditer(folded) if pattern else ())
+    ]
+    start = max(0, spans[0][0] - width // 3) if spans else 0
+    if start:
+        start = text.find(" ", start) + 1 or start
+    end = min(len(text), start + width)
+    if end < len(text):
+        end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > start else end
+    parts: list[tuple[str, bool]] = []
+    position = start
+    for begin, finish in spans:
+        if begin < position or finish > end:
+            continue
+        if begin > position:
+            parts.append((text[position:begin], False))
+        parts.append((text[begin:finish], True))
+        position = finish
+    if position < end:
+        parts.append((text[position:end], False))
+    return Snippet(tuple(parts), start > 0, end < len(text))
 
 
 # --- documents ----------------------------------------------------------------------------
