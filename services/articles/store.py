@@ -1708,8 +1708,8 @@ WITH candidates AS (
         AND a.search_vector @@ to_tsquery('simple', $2) {_FILTERS})
 ), scored AS (
     SELECT a.id, a.published_at, a.title, a.summary, a.body_text,
-           length(a.search_vector) - length(ts_delete(a.search_vector, $7)) AS matched,
-           length(t.v) - length(ts_delete(t.v, $7)) AS in_title
+           length(a.search_vector) - length(ts_delete(a.search_vector, $7::text[])) AS matched,
+           length(t.v) - length(ts_delete(t.v, $7::text[])) AS in_title
       FROM (SELECT DISTINCT id FROM candidates) c JOIN articles a ON a.id = c.id,
            LATERAL (SELECT to_tsvector('simple', a.search_title) AS v) t
 ), ranked AS (
