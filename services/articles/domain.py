@@ -1413,13 +1413,19 @@ def like_pattern(term: str) -> str:
 
 SHORT_TERM = 2  # letters; a term this short never selects articles on its own
 SNIPPET_CHARS = 220
+SNIPPET_SCAN = 20_000  # characters of a text a snippet is looked for in
+
+
+# Every combining mark of the Basic Multilingual Plane (the diacritics NFD splits off)
+# dropped, đ/Đ (a letter of its own, not a d with a mark) made d: one str.translate.
+_UNMARK: dict[int, str | None] = {
+    code: None for code in range(0x10000) if unicodedata.combining(chr(code))
+} | {ord("đ"): "d", ord("Đ"): "D"}
 
 
 def fold(text: str) -> str:
     """Text as search compares it: "ĐƯỜNG" and "đường" (NFC or NFD) -> "duong"."""
-    decomposed = unicodedata.normalize("NFD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return plain.replace("đ", "d").replace("Đ", "D").lower()
+    return unicodedata.normalize("NFD", text).translate(_UNMARK).lower()
 
 
 # A word: letters and digits; anything else (punctuation, "_") separates words. The stored
@@ -1563,37 +1569,66 @@ class Snippet:
     cut_after: bool
 
 
-def _folded_with_offsets(text: str) -> tuple[str, list[int]]:
-    """`text` folded one character at a time, with where each folded character came from
-    (folding a character may give 0, 1 or more characters)."""
-    folded: list[str] = []
-    origins: list[int] = []
-    for index, char in enumerate(text):
-        for f in fold(char):
-            folded.append(f)
-            origins.append(index)
-    return "".join(folded), origins
+@functools.lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    return fold(char)
+
+
+def _folded_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """`text` folded, with where each folded character came from (folding a character may
+    give 0, 1 or more characters); None when the folded text is as long, as Vietnamese
+    text always is, so that positions are the same. (A text in which one character gives
+    two and another none would have its marks a little off: only the marks.)"""
+    folded = fold(text)
+    if len(folded) == len(text):
+        return folded, None
+    pieces = list(map(_fold_char, text))
+    origins = [index for index, piece in enumerate(pieces) for _ in piece]
+    return "".join(pieces), origins
+
+
+def _busiest(spans: Sequence[tuple[int, int, str]], reach: int) -> int:
+    """Where the passage of `reach` characters holding the most different query words
+    begins (the first such), as a position in the text; 0 without matches. One pass: a
+    window over the matches, counting the words in it."""
+    best, best_words = 0, 0
+    counts: dict[str, int] = {}
+    last = 0
+    for first, (begin, _, _) in enumerate(spans):
+        while last < len(spans) and spans[last][0] < begin + reach:
+            counts[spans[last][2]] = counts.get(spans[last][2], 0) + 1
+            last += 1
+        if len(counts) > best_words:
+            best, best_words = begin, len(counts)
+        word = spans[first][2]
+        counts[word] -= 1
+        if not counts[word]:
+            del counts[word]
+    return best
 
 
 def snippet(text: str, terms: Sequence[SearchTerm], width: int = SNIPPET_CHARS) -> Snippet:
-    """About `width` characters of `text` around its first match of a query word (the
-    start of the text if none), every matched word marked, cut at spaces."""
-    text = unicodedata.normalize("NFC", " ".join(text.split()))
+    """About `width` characters of `text` where most query words are (the start of the
+    text if none is), every matched word marked, cut at spaces."""
+    text = unicodedata.normalize("NFC", " ".join(text[:SNIPPET_SCAN].split()))
     folded, origins = _folded_with_offsets(text)
     pattern = _pattern(t.folded for t in terms)
+    matches = list(itertools.islice(pattern.finditer(folded), 300)) if pattern else []
     spans = [
-        (origins[m.start()], origins[m.end() - 1] + 1)
-        for m in (pattern.finditer(folded) if pattern else ())
+        (m.start(), m.end(), m.group())
+        if origins is None
+        else (origins[m.start()], origins[m.end() - 1] + 1, m.group())
+        for m in matches
     ]
-    start = max(0, spans[0][0] - width // 3) if spans else 0
+    start = max(0, _busiest(spans, width * 2 // 3) - width // 6) if spans else 0
     if start:
         start = text.find(" ", start) + 1 or start
     end = min(len(text), start + width)
-    if end < len(text):
-        end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > start else end
+    if end < len(text) and text.rfind(" ", start, end) > start:
+        end = text.rfind(" ", start, end)
     parts: list[tuple[str, bool]] = []
     position = start
-    for begin, finish in spans:
+    for begin, finish, _ in spans:
         if begin < position or finish > end:
             continue
         if begin > position:

@@ -705,3 +705,15 @@ def test_search_days_are_vietnam_calendar_days() -> None:
     assert start.isoformat() == "2023-05-10T00:00:00+07:00"
     assert end.isoformat() == "2023-05-12T00:00:00+07:00"
     assert domain.vietnam_day_range(None, None) == (None, None)
+
+
+def test_a_snippet_shows_where_most_query_words_are() -> None:
+    text = (
+        "Trước hết giao ban. "
+        + "Nội dung khác. " * 40
+        + "Giao ước thi đua được ký. "
+        + "Hết. " * 30
+    )
+    found = domain.snippet(text, domain.parse_query("giao uoc thi dua"))
+    marked = [part for part, hit in found.parts if hit]
+    assert marked == ["Giao", "ước", "thi", "đua"]
