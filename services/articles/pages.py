@@ -348,7 +348,10 @@ async def search_page(request: web.Request) -> web.Response:
             "errors": errors,
             "filtered": bool(chosen or days[0] or days[1]),
             "first": (page - 1) * PER_PAGE + 1,
-            "paging": _pager("/tim-kiem", page, _pages(found.total), **kept),
+            "paging": {
+                **_pager("/tim-kiem", page, _pages(found.total), **kept),
+                "first_page": _page_url("/tim-kiem", 1, **kept),
+            },
             "pictures": pictures,
         },
     )

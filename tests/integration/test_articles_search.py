@@ -194,6 +194,8 @@ async def test_results_are_paginated_with_rel_links(site: Site) -> None:
     assert f'<link rel="next" href="/tim-kiem?q={word}&amp;trang=2">' in html
     second = await search(site, word, "&trang=2")
     assert titles(second) == [f"Kết quả 00 {word}"] and 'rel="prev"' in second
+    beyond = await search(site, word, "&trang=5")
+    assert "Trang này không còn kết quả" in beyond and f'href="/tim-kiem?q={word}"' in beyond
 
 
 async def test_only_published_articles_and_edits_are_found(site: Site) -> None:
