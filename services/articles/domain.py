@@ -1511,8 +1511,26 @@ def search_plan(terms: Sequence[SearchTerm]) -> SearchPlan | None:
         every=_all_of(selecting),
         most=most,
         words=words,
-        accented=[rf"\m{t.typed}\M" for t in terms if t.accented],
+        accented=[r"\m(?:" + "|".join(typed_forms(t.typed)) + r")\M" for t in terms if t.accented],
     )
+
+
+# The marks that make a vowel of its own (â ê ô ă ơ ư); the others are tones.
+_VOWEL_MARKS = frozenset("\u0302\u0306\u031b")
+
+
+def typed_forms(word: str) -> list[str]:
+    """The ways a word is stored in Unicode: NFC, NFD, and the "tổ hợp" form older input
+    methods write (the vowel composed, the tone mark after it: "ư" + U+0300 for "ừ"). The
+    exact-match check compares stored text in all three without normalising it."""
+    combined = []
+    for char in unicodedata.normalize("NFC", word):
+        parts = unicodedata.normalize("NFD", char)
+        vowel = "".join(c for c in parts if not unicodedata.combining(c) or c in _VOWEL_MARKS)
+        tones = "".join(c for c in parts if unicodedata.combining(c) and c not in _VOWEL_MARKS)
+        combined.append(unicodedata.normalize("NFC", vowel) + tones)
+    forms = (unicodedata.normalize("NFC", word), unicodedata.normalize("NFD", word))
+    return list(dict.fromkeys((*forms, "".join(combined))))
 
 
 def _all_of(words: Iterable[str]) -> str:

@@ -108,9 +108,20 @@ async def test_the_diacritics_the_reader_typed_rank_first(site: Site) -> None:
         f"Con đường mới {word}",
         f"Bình Dương mới {word}",
     ]
+    # Stored in NFD (as some editors' systems write it), it is still the word typed.
+    decomposed = unicodedata.normalize("NFD", f"Đường làng {word}")
+    await publish(site, "2024-04-03T08:00:00+07:00", title=decomposed)
+    assert [
+        unicodedata.normalize("NFC", t) for t in titles(await search(site, f"đường {word}"))
+    ] == [
+        f"Đường làng {word}",
+        f"Con đường mới {word}",
+        f"Bình Dương mới {word}",
+    ]
     assert titles(await search(site, f"dương {word}"))[0] == f"Bình Dương mới {word}"
-    # Typed without diacritics: both, newest first.
-    assert titles(await search(site, f"duong {word}")) == [
+    # Typed without diacritics: all, newest first.
+    assert len(titles(await search(site, f"duong {word}"))) == 3
+    assert titles(await search(site, f"duong {word}"))[1:] == [
         f"Bình Dương mới {word}",
         f"Con đường mới {word}",
     ]
