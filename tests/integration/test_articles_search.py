@@ -240,7 +240,7 @@ async def test_the_migration_folds_as_the_domain_does(site: Site) -> None:
     text = f"{lower} {lower.upper()} Giao ước, thi-đua! 1.000 hộ_nghèo (2017)"
     async with site.pool.acquire() as conn:
         for form in ("NFC", "NFD"):
-            given = unicodedata.normalize(form, text)  # type: ignore[arg-type]
+            given = unicodedata.normalize(form, text)
             folded = await conn.fetchval(
                 "SELECT btrim(regexp_replace(lower(f_unaccent($1)), '[^[:alnum:]]+', ' ', 'g'))",
                 given,
