@@ -321,7 +321,10 @@ async def search_page(request: web.Request) -> web.Response:
     found = store.SearchPage([], 0, False, {})
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
-        chosen = next((c for c in categories if c.slug == request.query.get("chuyen-muc")), None)
+        wanted = request.query.get("chuyen-muc")
+        chosen = next((c for c in categories if c.slug == wanted), None)
+        if wanted and chosen is None:
+            errors.append("Không có chuyên mục này; đã tìm trong mọi chuyên mục.")
         if plan is not None:
             filters = store.SearchFilters(
                 domain.with_children(chosen, categories) if chosen else None,

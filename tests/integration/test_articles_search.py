@@ -189,6 +189,8 @@ async def test_filters_by_category_with_its_children_and_by_days(site: Site) -> 
     ]
     assert titles(await search(site, word, "&tu=2023-05-11")) == [f"Ngoài {word}"]
     assert titles(await search(site, word, "&den=31/05/2023")) == [f"Trong con {word}"]
+    unknown = await search(site, word, "&chuyen-muc=khong-co")
+    assert "Không có chuyên mục này" in unknown and len(titles(unknown)) == 2
     bad = await search(site, word, "&tu=hom-qua")
     assert "Từ ngày không hợp lệ" in bad and len(titles(bad)) == 2
     empty = await search(site, word, "&tu=2030-01-01")
