@@ -1666,11 +1666,14 @@ async def delete_document(conn: asyncpg.Connection, document_id: int) -> None:
 # SEARCH_CANDIDATES of its kind: titles holding every selecting word, articles holding every
 # one, and (three words or more) articles holding all but one. They are ranked: more of the
 # query's words (short ones included) first, then more of them in the title, then (among
-# the best EXACT_WINDOW only, where it costs a regular expression over the text) more words
-# found with the diacritics the reader typed, then newest first.
+# the best EXACT_WINDOW only, where it costs a regular expression over the title, summary
+# and the text's first EXACT_TEXT characters) more words found with the diacritics the
+# reader typed, then newest first. The exact check reads the text as stored: the reader's
+# word is looked for in each Unicode form (domain.typed_forms).
 
 SEARCH_CANDIDATES = 150
-EXACT_WINDOW = 45
+EXACT_WINDOW = 30
+EXACT_TEXT = 3000  # characters of the text (after title and summary) checked for exact words
 
 
 @dataclass(frozen=True)
@@ -1698,7 +1701,7 @@ _FILTERS = """
 _SEARCH = f"""
 WITH candidates AS (
     (SELECT a.id FROM articles a
-      WHERE to_tsvector('simple', a.search_title) @@ to_tsquery('simple', $1) {_FILTERS})
+      WHERE a.search_title_vector @@ to_tsquery('simple', $1) {_FILTERS})
     UNION ALL
     (SELECT a.id FROM articles a
       WHERE NOT $9 AND a.search_vector @@ to_tsquery('simple', $1) {_FILTERS})
@@ -1709,9 +1712,9 @@ WITH candidates AS (
 ), scored AS (
     SELECT a.id, a.published_at, a.title, a.summary, a.body_text,
            length(a.search_vector) - length(ts_delete(a.search_vector, $7::text[])) AS matched,
-           length(t.v) - length(ts_delete(t.v, $7::text[])) AS in_title
-      FROM (SELECT DISTINCT id FROM candidates) c JOIN articles a ON a.id = c.id,
-           LATERAL (SELECT to_tsvector('simple', a.search_title) AS v) t
+           length(a.search_title_vector)
+               - length(ts_delete(a.search_title_vector, $7::text[])) AS in_title
+      FROM (SELECT DISTINCT id FROM candidates) c JOIN articles a ON a.id = c.id
 ), ranked AS (
     SELECT s.*, row_number() OVER (
                ORDER BY matched DESC, in_title DESC, published_at DESC, id DESC) AS base
@@ -1720,7 +1723,7 @@ WITH candidates AS (
 SELECT r.id,
        CASE WHEN r.base <= $10 AND cardinality($8::text[]) > 0 THEN (
            SELECT count(*) FROM unnest($8::text[]) p
-            WHERE lower(normalize(r.title || ' ' || r.summary || ' ' || r.body_text, NFC)) ~ p)
+            WHERE lower(r.title || ' ' || r.summary || ' ' || left(r.body_text, $11)) ~ p)
        ELSE 0 END AS exact
   FROM ranked r
  ORDER BY r.matched DESC, r.in_title DESC, exact DESC, r.base
@@ -1739,6 +1742,7 @@ def _search_args(plan: SearchPlan, filters: SearchFilters, titles_only: bool) ->
         plan.accented,
         titles_only,
         EXACT_WINDOW,
+        EXACT_TEXT,
     ]
 
 
@@ -1752,7 +1756,11 @@ async def search(
     per_page: int,
 ) -> SearchPage:
     """A page of the ranked published articles a query selects (domain.search_plan)."""
-    rows = await conn.fetch(_SEARCH, *_search_args(plan, filters, titles_only))
+    async with conn.transaction():
+        # Planned for these words: a generic plan (what a prepared statement gets after a
+        # few runs) cannot tell a word in a fifth of the titles from a rare one.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(_SEARCH, *_search_args(plan, filters, titles_only))
     ids = [r["id"] for r in rows]
     shown = ids[(page - 1) * per_page : page * per_page]
     # As many as were ranked: some index read filled its limit, there may be more.
@@ -1775,4 +1783,7 @@ async def explain_search(
 ) -> list[str]:
     """EXPLAIN ANALYZE of the search query (for bench/search.py)."""
     args = _search_args(plan, filters or SearchFilters(), titles_only=False)
-    return [r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {_SEARCH}", *args)]
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {_SEARCH}", *args)
+    return [r[0] for r in rows]

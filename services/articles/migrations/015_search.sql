@@ -26,8 +26,14 @@ ALTER TABLE articles
 CREATE INDEX articles_search_vector ON articles USING gin (search_vector)
     WHERE status = 'published';
 
--- The title's words alone: a query of only short words (one or two letters) looks there,
--- and titles that hold every word are always candidates.
-CREATE INDEX articles_search_title ON articles
-    USING gin (to_tsvector('simple'::regconfig, search_title))
+-- The title's words alone, stored so that ANALYZE keeps their frequencies (a word in a
+-- fifth of the titles is read newest first, a rare one from the index): a query of only
+-- short words (one or two letters) looks there, and titles that hold every word are always
+-- candidates.
+ALTER TABLE articles
+    ADD COLUMN search_title_vector tsvector GENERATED ALWAYS AS (
+        to_tsvector('simple'::regconfig, search_title)
+    ) STORED;
+
+CREATE INDEX articles_search_title ON articles USING gin (search_title_vector)
     WHERE status = 'published';
