@@ -3,14 +3,15 @@
     .venv/bin/python -m bench.search [--articles 100000] [--queries 300] [--keep]
 
 Makes a fresh database on the machine's Postgres (the articles migrations, a user, 12
-categories), fills it with COPY: varied Vietnamese articles written from a small corpus
-(about 300 words drawn with a Zipf-like skew, so some words are in most articles and most
-in few; titles of 8-14 words, bodies of 150-600), their folded search columns made by
-`domain.fold` as the service makes them. Then it runs `--queries` different three-word
-queries (three neighbouring words of a random article, half typed without diacritics, a
-quarter in capitals) through what the page does (`store.search` and the snippets) one at a
-time, and prints p50/p95/p99 and, for one query, EXPLAIN ANALYZE of the candidate query
-(rows read). `--keep` leaves the database for a look (its name is printed).
+categories) and fills it with COPY (the GIN indexes built after): varied Vietnamese
+articles written from a small corpus (about 300 words drawn with a Zipf-like skew, so some
+words are in most articles and most in few; titles of 8-14 words, bodies of 12-63
+sentences, about 2,600 characters), their search columns folded by `domain.fold_words` as
+the service folds them. Then it runs `--queries` different three-word queries (three
+neighbouring words of a made-up article, half typed without diacritics, a quarter in
+capitals) one at a time through what the page does (`store.search` and the snippets), and
+prints p50/p95/p99 and EXPLAIN ANALYZE (rows read) of the first and the slowest query.
+`--keep` leaves the database for a look (its name is printed).
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def article_row(number: int, rng: random.Random, categories: list[int], author: 
     title = sentence(rng, 8, 14).rstrip(".")
     summary = sentence(rng, 15, 30)
     paragraphs = [
-        " ".join(sentence(rng, 8, 20) for _ in range(rng.randint(2, 5)))
-        for _ in range(rng.randint(2, 6))
+        " ".join(sentence(rng, 12, 24) for _ in range(rng.randint(3, 7)))
+        for _ in range(rng.randint(4, 9))
     ]
     body_text = " ".join(paragraphs)
     byline = "Hồng Tươi (VP HND)"
