@@ -10,11 +10,12 @@ import hashlib
 import hmac
 import html
 import itertools
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -1549,34 +1550,6 @@ def _pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
 
 
-def parse_day(raw: str | None) -> date | None:
-    """A search filter's day, YYYY-MM-DD as a date field sends it (or dd/mm/yyyy, as
-    readers write it); empty is no day; anything else is a ValueError."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    for layout in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            day = datetime.strptime(text, layout).date()
-        except ValueError:
-            continue
-        if day.year >= 1900:
-            return day
-    raise ValueError(text)
-
-
-def vietnam_day_range(
-    first: date | None, last: date | None
-) -> tuple[datetime | None, datetime | None]:
-    """From the start of `first` to the end of `last`, Vietnam's calendar days (either
-    open); swapped when given the wrong way round."""
-    if first and last and first > last:
-        first, last = last, first
-    start = datetime.combine(first, time(), VIETNAM) if first else None
-    end = datetime.combine(last + timedelta(days=1), time(), VIETNAM) if last else None
-    return start, end
-
-
 @dataclass(frozen=True)
 class Snippet:
     """A passage of an article's text as (text, is_match) parts; the page escapes each
@@ -1806,3 +1779,126 @@ def content_disposition(file_name: str) -> str:
     name percent-encoded (RFC 8187), so no quote, line break or path gets through."""
     encoded = quote(clean_file_name(file_name), safe="")
     return f"attachment; filename=\"{ascii_file_name(file_name)}\"; filename*=UTF-8''{encoded}"
+
+
+# --- desk: manage (the article list's filters, reordering categories) ---------------------
+
+DESK_PAGE_SIZE = 20
+DESK_MAX_PAGE_SIZE = 100
+
+
+def moved_positions(siblings: list[Category], category_id: int, step: int) -> dict[int, int] | None:
+    """New positions after moving one category up (step -1) or down (+1) among the
+    categories of its parent, in their shown order: every sibling numbered 10, 20, ... so
+    that equal positions (all 0 at first) get a real order. None when it cannot move
+    further (or is not among them)."""
+    order = [c.id for c in siblings]
+    if category_id not in order:
+        return None
+    at = order.index(category_id)
+    to = at + step
+    if not 0 <= to < len(order):
+        return None
+    order[at], order[to] = order[to], order[at]
+    return {item: (n + 1) * 10 for n, item in enumerate(order)}
+
+
+def siblings_of(category: Category, categories: Iterable[Category]) -> list[Category]:
+    """The categories under the same parent (the top level for a top-level one), in the
+    order menus show them."""
+    return [c for c in categories if c.parent_id == category.parent_id]
+
+
+def parse_day(raw: str | None, field: str) -> date | None:
+    """A yyyy-mm-dd date field (as <input type=date> sends it); None when empty.
+    UserInputError naming `field` for anything else."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise UserInputError(field, "Ngày phải có dạng năm-tháng-ngày, ví dụ 2025-03-01.") from None
+
+
+def day_range(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """The moments from the start of `first` to the end of `last`, as Vietnam's calendar
+    days (both included)."""
+    start = datetime.combine(first, datetime.min.time(), VIETNAM) if first else None
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), VIETNAM) if last else None
+    return start, end
+
+
+# --- public pages -------------------------------------------------------------------------
+
+# What the home page's sections are: a category, its newest articles, and (for a parent)
+# the sections of its children, shown under it.
+Section = tuple[Category, list[Article], list[tuple[Category, list[Article]]]]
+
+
+def nest_sections(
+    sections: Iterable[tuple[Category, list[Article]]], categories: Iterable[Category]
+) -> list[Section]:
+    """The home page's sections in the menu's order, each child category's under its
+    parent's; a parent without articles of its own still heads its children's."""
+    listed = {category.id: articles for category, articles in sections}
+    nested: list[Section] = []
+    ordered = list(categories)
+    for parent in (c for c in ordered if c.parent_id is None):
+        children = [
+            (c, listed[c.id]) for c in ordered if c.parent_id == parent.id and c.id in listed
+        ]
+        if parent.id in listed or children:
+            nested.append((parent, listed.get(parent.id, []), children))
+    return nested
+
+
+# A headline longer than this is cut for schema.org (Google reads at most 110 characters).
+LD_HEADLINE_LENGTH = 110
+
+
+def news_article_ld(
+    article: Article, *, canonical: str, site_name: str, image_url: str | None
+) -> dict[str, Any]:
+    """The schema.org NewsArticle a search engine reads from the article page (JSON-LD):
+    headline, dates (the text's last change as dateModified), author, publisher, image."""
+    author_name = article.byline or article.author_name
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "mainEntityOfPage": {"@type": "WebPage", "@id": canonical},
+        "url": canonical,
+        "headline": article.title[:LD_HEADLINE_LENGTH],
+        "description": article.summary or article.title,
+        "inLanguage": "vi",
+        "datePublished": (article.published_at or article.created_at)
+        .astimezone(VIETNAM)
+        .isoformat(timespec="seconds"),
+        "dateModified": article.text_updated_at.astimezone(VIETNAM).isoformat(timespec="seconds"),
+        "articleSection": article.category.name,
+        "author": (
+            {"@type": "Person", "name": author_name}
+            if author_name
+            else {"@type": "Organization", "name": site_name}
+        ),
+        "publisher": {"@type": "Organization", "name": site_name},
+    }
+    if image_url:
+        data["image"] = [image_url]
+    if article.tags:
+        data["keywords"] = ", ".join(tag.name for tag in article.tags)
+    return data
+
+
+def json_for_html(data: Any) -> str:
+    """JSON to put inside a <script type="application/ld+json"> element: "<", ">" and "&"
+    written as \\u escapes (the same JSON), so no "</script>" or "<!--" in a title can end
+    or change the element."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def lazy_images(body_html: str) -> str:
+    """A sanitised body with its pictures loaded only when the reader nears them (they sit
+    below the title and the lead image). The sanitiser lets no `loading` attribute in, so
+    each <img> gets exactly one."""
+    return body_html.replace("<img ", '<img loading="lazy" ')

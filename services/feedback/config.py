@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.common.config import ConfigError, env_int
+from services.common.config import ConfigError, env_int, refuse_placeholder
 from services.feedback.limits import DEFAULT_DAILY_LIMIT, DEFAULT_PER_MINUTE, DailyCap
 from services.feedback.lookups import LookupLimiter
 from services.feedback.spam import BannedWords, FormSigner
@@ -90,7 +90,7 @@ def _banned_words() -> tuple[str, ...]:
 
 
 def _form_secret() -> bytes:
-    secret = os.environ.get(FORM_SECRET_ENV, "")
+    secret = refuse_placeholder(FORM_SECRET_ENV, os.environ.get(FORM_SECRET_ENV, ""))
     if secret:
         if len(secret.encode()) < 16:
             raise ConfigError(f"{FORM_SECRET_ENV} must be at least 16 bytes long")

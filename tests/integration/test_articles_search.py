@@ -188,7 +188,13 @@ async def test_filters_by_category_with_its_children_and_by_days(site: Site) -> 
         f"Trong con {word}"
     ]
     assert titles(await search(site, word, "&tu=2023-05-11")) == [f"Ngoài {word}"]
-    assert titles(await search(site, word, "&den=31/05/2023")) == [f"Trong con {word}"]
+    assert titles(await search(site, word, "&den=2023-05-31")) == [f"Trong con {word}"]
+    swapped = "&tu=2023-05-31&den=2023-05-01"  # the earlier day first, whichever field
+    assert titles(await search(site, word, swapped)) == [f"Trong con {word}"]
+    assert titles(await search(site, word, "&tu=2023-06-01&den=2023-05-10")) == [
+        f"Ngoài {word}",
+        f"Trong con {word}",
+    ]
     unknown = await search(site, word, "&chuyen-muc=khong-co")
     assert "Không có chuyên mục này" in unknown and len(titles(unknown)) == 2
     bad = await search(site, word, "&tu=hom-qua")

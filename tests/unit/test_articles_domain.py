@@ -4,7 +4,7 @@ change writes and their data, image types, login slow-down, feeds."""
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -693,20 +693,6 @@ def test_a_snippet_marks_the_matches_around_the_first_one() -> None:
     # Inside a word is no match ("ước" in "nước"), and no match gives the start.
     plain = domain.snippet("Nước sạch về làng", domain.parse_query("uoc"))
     assert plain.parts == (("Nước sạch về làng", False),) and not plain.cut_before
-
-
-def test_search_days_are_vietnam_calendar_days() -> None:
-    assert domain.parse_day("2023-05-10") == date(2023, 5, 10)
-    assert domain.parse_day("10/05/2023") == date(2023, 5, 10)
-    assert domain.parse_day("") is None and domain.parse_day(None) is None
-    for bad in ("hom-qua", "2023-02-30", "0001-01-01"):
-        with pytest.raises(ValueError):
-            domain.parse_day(bad)
-    start, end = domain.vietnam_day_range(date(2023, 5, 11), date(2023, 5, 10))
-    assert start is not None and end is not None
-    assert start.isoformat() == "2023-05-10T00:00:00+07:00"
-    assert end.isoformat() == "2023-05-12T00:00:00+07:00"
-    assert domain.vietnam_day_range(None, None) == (None, None)
 
 
 def test_a_snippet_shows_where_most_query_words_are() -> None:
