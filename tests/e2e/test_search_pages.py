@@ -1,6 +1,7 @@
-"""The search page in a real Chromium through the gateway, on a phone (390 px) and a desktop
-(1280 px): results with their marked passages, and the page for nothing found. The
-screenshots go to docs/images/ (search-results-390.png, search-empty-1280.png, ...)."""
+"""The search page in a real Chromium through the gateway, on a phone (390 px), a tablet
+(768 px) and a desktop (1280 px): results with their marked passages, and the page for
+nothing found. The screenshots go to docs/images/ (search-results-390.png,
+search-empty-1280.png, ...)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def publish(
         return dict(await answer.json())
 
 
-@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("width", [390, 768, 1280])
 async def test_search_results_and_the_empty_page_in_a_browser(
     chromium: Browser,
     stack: LocalStack,
