@@ -459,7 +459,8 @@ def _search_results(
         (
             article,
             domain.snippet(article.title, terms, width=domain.MAX_QUERY_LENGTH * 2),
-            domain.snippet(found.texts.get(article.id) or article.summary, terms),
+            # The summary is searched too: the passage may come from it.
+            domain.snippet(f"{article.summary} {found.texts.get(article.id, '')}", terms),
         )
         for article in found.items
     ]

@@ -152,6 +152,10 @@ async def test_matches_are_marked_in_escaped_snippets(site: Site) -> None:
     assert "Kết quả &lt;b&gt;in đậm&lt;/b&gt;" in html
     assert "&lt;script&gt;" in html and "<script>." not in html
     assert "… " in html  # the passage starts near the match, not at the text's start
+    other = tag()
+    await publish(site, title=f"Chỉ tóm tắt {tag()}", summary=f"Tóm tắt có {other}.")
+    passage = re.search(r'<p class="summary snippet">(.*?)</p>', await search(site, other))
+    assert passage is not None and f"<mark>{other}</mark>" in passage.group(1)
     hostile = await search(site, '<script>alert("x")</script>')
     assert "<script>alert" not in hostile and "&lt;script&gt;alert(&#34;x&#34;)" in hostile
 
