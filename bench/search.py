@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from services.articles import actions, domain, store
+from services.articles import actions, domain, pages, store
 from services.articles.import_articles import SERVICE_DIR
 from services.common import db
 from tests.support.infra import create_database, drop_database
@@ -154,8 +154,7 @@ async def search_once(conn: asyncpg.Connection, query: str) -> int:
         page=1,
         per_page=15,
     )
-    for item in found.items:
-        domain.snippet(found.texts.get(item.id, item.summary), terms)
+    pages._search_results(found, terms)  # the titles and passages, marked
     return found.total
 
 
