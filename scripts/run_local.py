@@ -68,6 +68,8 @@ class Local:
         default_factory=lambda: {"articles": 8001, "feedback": 8002, "counter": 8003}
     )
     page_cache: bool = True
+    # Gateway settings over compose's (e.g. BANTIN_REAL_IP_FROM for a front proxy).
+    gateway_env: dict[str, str] = field(default_factory=dict)
     # nginx's workers run as nobody when started by root: their cache and temp files
     # must then live where nobody can reach (not under a private run directory).
     nginx_dir: Path | None = None
@@ -112,6 +114,8 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
             env[key] = local.dsn(key.removesuffix("_DATABASE_URL").lower())
     if "AMQP_URL" in env:
         env["AMQP_URL"] = local.amqp_url
+    # The management API beside the local broker: the topology step finds it from AMQP_URL.
+    env.pop("RABBITMQ_MANAGEMENT_URL", None)
     if "TRUSTED_PROXIES" in env:
         env["TRUSTED_PROXIES"] = "127.0.0.1,::1"
     if name in local.ports:
@@ -121,6 +125,7 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
         env["BANTIN_CACHE_DIR"] = str(local.gateway_dir / "cache")
         env["BANTIN_GATEWAY_PORT"] = str(local.gateway_port)
         env["BANTIN_PAGE_CACHE"] = "pages" if local.page_cache else "off"
+        env.update(local.gateway_env)
     command = [
         _localise(interpolate(str(arg), environ), local) for arg in service.get("command", [])
     ]

@@ -12,7 +12,18 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from services.articles import answers, api, desk, desk_admin, events, login, openapi, pages, tasks
+from services.articles import (
+    answers,
+    api,
+    desk,
+    desk_admin,
+    desk_editor,
+    events,
+    login,
+    openapi,
+    pages,
+    tasks,
+)
 from services.articles.config import (
     CONFIG,
     DESK_CSRF,
@@ -93,6 +104,7 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     app.cleanup_ctx.append(desk_admin.import_tasks)
     app.router.add_routes(desk.routes)
     app.router.add_routes(desk_admin.routes)
+    app.router.add_routes(desk_editor.routes)  # desk: editor
     return app
 
 

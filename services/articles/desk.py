@@ -150,14 +150,14 @@ def refusal_text(refusal: domain.RefusalError) -> tuple[int, str]:
 async def home(request: web.Request) -> web.Response:
     """What concerns the signed-in person first: their drafts, what was sent back to them,
     what waits for their review (editors), what is scheduled next, the feedback waiting
-    (moderators). "Most read today" shows when `most_read` is a non-empty list of
-    (Article, views today) pairs, as store.most_read returns them for all time."""
+    (moderators), and the articles most read today (from the counter's views.counted)."""
     principal = await desk_principal(request, HOME_ROLES)
     writer = principal.has_role(*domain.WRITERS)
     publisher = domain.is_publisher(principal)
     own = None if publisher else principal.user_id
-    context: dict[str, Any] = {"writer": writer, "publisher": publisher, "most_read": []}
+    context: dict[str, Any] = {"writer": writer, "publisher": publisher}
     async with db.acquire(request.app[POOL]) as conn:
+        context["most_read"] = await store.most_read(conn, "day", HOME_QUEUE)
         if writer:
             context["drafts"] = await store.articles_in_state(
                 conn, domain.DRAFT, author_id=principal.user_id, returned=False, limit=HOME_QUEUE

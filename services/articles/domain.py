@@ -199,8 +199,14 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 # Images come from our own store only (/anh/{id}): an image from elsewhere would let
 # another site follow who reads what.
-OWN_IMAGE = re.compile(r"/anh/\d{1,18}")
+# An image's original (/anh/5) or one of its variants (/anh/5/lead.jpg), as the editor
+# inserts them.
+OWN_IMAGE = re.compile(r"/anh/\d{1,18}(?:/(?:lead|list|share)\.(?:jpg|png|webp))?")
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
+# The page's title is its one <h1>: a pasted h1 becomes the body's top heading, h5 and h6
+# its lowest, instead of losing their heading (nh3 keeps only the text of a tag it drops).
+_HEADING_LEVELS = {"1": "2", "5": "4", "6": "4"}
+_OUTER_HEADING = re.compile(r"<(/?)h([156])\b", re.IGNORECASE)
 
 
 def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
@@ -213,6 +219,8 @@ def sanitize_html(raw: str) -> str:
     """The HTML an editor sent, reduced to the allowed tags and attributes; links get
     rel="noopener noreferrer", only http(s), mailto, tel or relative URLs survive, and
     only images of our own store."""
+    # Renaming tags before nh3 is safe: whatever the pattern touches, nh3 still decides.
+    raw = _OUTER_HEADING.sub(lambda m: f"<{m[1]}h{_HEADING_LEVELS[m[2]]}", raw)
     clean = nh3.clean(
         raw,
         tags=set(ALLOWED_TAGS),

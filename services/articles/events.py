@@ -69,7 +69,14 @@ def unpublished_data(article: Article) -> ArticleUnpublishedData:
 async def on_views_counted(conn: asyncpg.Connection, event: CloudEvent) -> None:
     counted = ViewsCountedData.from_event(event)
     await store.upsert_views(
-        conn, counted.article_id, counted.total, counted.today, counted.day, counted.version
+        conn,
+        counted.article_id,
+        counted.total,
+        counted.today,
+        counted.day,
+        counted.version,
+        counted.last_7_days,
+        counted.last_30_days,
     )
 
 

@@ -54,6 +54,13 @@ PER_PAGE = 15
 HOME_PER_CATEGORY = 5
 HOME_FEATURED = 5
 MOST_READ = 5
+# The home page's most-read lists, switched with ?xem= (links, no JavaScript): the query
+# value, the store's period, the tab's label. The first is shown without ?xem=.
+MOST_READ_TABS = (
+    ("hom-nay", "day", "Hôm nay"),
+    ("7-ngay", "week", "7 ngày"),
+    ("30-ngay", "month", "30 ngày"),
+)
 SITEMAP_LIMIT = 45_000
 STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
 
@@ -176,11 +183,13 @@ async def _pictures(conn: Any, *groups: Iterable[Article]) -> dict[int, domain.P
 
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
+    # An unknown ?xem= shows the first list rather than an error: it only picks a tab.
+    tab = next((t for t in MOST_READ_TABS if t[0] == request.query.get("xem")), MOST_READ_TABS[0])
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
         featured = await store.featured_on_home(conn, HOME_FEATURED)
         latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
-        popular = await store.most_read(conn, MOST_READ)
+        popular = await store.most_read(conn, tab[1], MOST_READ)
         pictures = await _pictures(conn, featured, latest)
     sections = domain.nest_sections(
         (
@@ -198,6 +207,8 @@ async def home(request: web.Request) -> web.Response:
             "featured": featured,
             "sections": sections,
             "most_read": popular,
+            "most_read_tabs": MOST_READ_TABS,
+            "most_read_tab": tab[0],
             "pictures": pictures,
         },
     )
@@ -690,6 +701,8 @@ STATIC_FILES = {
     "beacon.js": "text/javascript",
     "print.js": "text/javascript",
     "desk.js": "text/javascript",
+    "editor.js": "text/javascript",
+    "editor.css": "text/css",
 }
 
 
@@ -719,6 +732,44 @@ async def static_file(request: web.Request) -> web.Response:
     return web.Response(
         body=body, content_type=STATIC_FILES[name], charset="utf-8", headers=headers
     )
+
+
+# The vendored editor (services/common/static/vendor/NAME-VERSION/, fetched by
+# scripts/vendor_editor.sh): the version is in the path, so a file never changes under its
+# URL and browsers may keep it for a year.
+VENDOR_DIR = STATIC_DIR / "vendor"
+VENDOR_TYPES = {"js": "text/javascript", "css": "text/css", "txt": "text/plain"}
+VENDOR_CACHE = "public, max-age=31536000, immutable"
+
+
+@functools.cache
+def _vendor_file(folder: str, name: str) -> tuple[bytes, str] | None:
+    """A vendored file's bytes and ETag, read once; None if there is no such file."""
+    path = VENDOR_DIR / folder / name
+    if not path.is_file():
+        return None
+    body = path.read_bytes()
+    return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+# A folder named NAME-VERSION and a file of a served type: no other path matches (so no
+# "..", no hidden file, no directory listing).
+@routes.get(
+    r"/static/vendor/{folder:[a-z0-9]+(?:-[a-z0-9]+)*-\d+(?:\.\d+)*}"
+    r"/{name:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.(?:js|css|txt)}"
+)
+async def vendor_file(request: web.Request) -> web.Response:
+    """GET /static/vendor/jodit-4.15.13/jodit.min.js: long-cached, by its extension's type."""
+    name = request.match_info["name"]
+    found = _vendor_file(request.match_info["folder"], name)
+    if found is None:
+        return not_found(request, "Không tìm thấy tệp bạn yêu cầu.")
+    body, etag = found
+    headers = {"Cache-Control": VENDOR_CACHE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
+    if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+        return web.Response(status=304, headers=headers)
+    content_type = VENDOR_TYPES[name.rsplit(".", 1)[1]]
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
 
 
 # --- images -------------------------------------------------------------------------------

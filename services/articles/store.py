@@ -1380,40 +1380,42 @@ async def still_holds(conn: asyncpg.Connection, principal: Principal) -> bool:
 
 
 async def upsert_views(
-    conn: asyncpg.Connection, article_id: int, total: int, today: int, day: date, version: int
+    conn: asyncpg.Connection,
+    article_id: int,
+    total: int,
+    today: int,
+    day: date,
+    version: int,
+    last_7_days: int | None = None,
+    last_30_days: int | None = None,
 ) -> None:
+    """The article's counts from a views.counted. Sums an older counter did not send are
+    taken as the day's views (all that is known of them)."""
     # The consumer already skips older versions; the guard keeps the row right even if
     # two queues ever fed it.
     await conn.execute(
-        """INSERT INTO article_views (article_id, total, today, day, version)
-           VALUES ($1, $2, $3, $4, $5)
+        """INSERT INTO article_views
+                  (article_id, total, today, day, version, last_7_days, last_30_days)
+           VALUES ($1, $2, $3::bigint, $4, $5,
+                   coalesce($6::bigint, $3), coalesce($7::bigint, $3))
            ON CONFLICT (article_id) DO UPDATE
               SET total = EXCLUDED.total, today = EXCLUDED.today, day = EXCLUDED.day,
-                  version = EXCLUDED.version, updated_at = now()
+                  version = EXCLUDED.version, last_7_days = EXCLUDED.last_7_days,
+                  last_30_days = EXCLUDED.last_30_days, updated_at = now()
             WHERE article_views.version < EXCLUDED.version""",
         article_id,
         total,
         today,
         day,
         version,
+        last_7_days,
+        last_30_days,
     )
 
 
 async def views_of(conn: asyncpg.Connection, article_id: int) -> int:
     total = await conn.fetchval("SELECT total FROM article_views WHERE article_id = $1", article_id)
     return int(total or 0)
-
-
-async def most_read(conn: asyncpg.Connection, limit: int) -> list[tuple[Article, int]]:
-    rows = await conn.fetch(
-        f"""{_ARTICLE.replace("SELECT", "SELECT v.total AS views,", 1)}
-            JOIN article_views v ON v.article_id = a.id
-            WHERE a.status = 'published' AND v.total > 0
-            ORDER BY v.total DESC, a.id DESC LIMIT $1""",
-        limit,
-    )
-    found = await _articles(conn, rows)
-    return [(article, int(r["views"])) for article, r in zip(found, rows, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -1934,6 +1936,38 @@ async def published_since(
             limit,
         )
     )
+
+
+# --- most read by period ---
+
+# A period's column of article_views and how many days it spans (today included).
+MOST_READ_PERIODS: dict[str, tuple[str, int]] = {
+    "day": ("today", 1),
+    "week": ("last_7_days", 7),
+    "month": ("last_30_days", 30),
+}
+
+
+async def most_read(conn: asyncpg.Connection, period: str, limit: int) -> list[tuple[Article, int]]:
+    """The published articles most read today ("day"), in the last 7 ("week") or 30
+    ("month") days, today included (Asia/Ho_Chi_Minh), each with its views in the period,
+    most first. A row counts only if its sums were made on a day of the period: an article
+    nobody read since is in no list of today, and only briefly (until the counter's daily
+    refresh) in the others. ValueError for another period."""
+    if period not in MOST_READ_PERIODS:
+        raise ValueError(f"unknown period {period!r}")
+    column, days = MOST_READ_PERIODS[period]
+    rows = await conn.fetch(
+        f"""{_ARTICLE.replace("SELECT", f"SELECT v.{column} AS views,", 1)}
+            JOIN article_views v ON v.article_id = a.id
+            WHERE a.status = 'published' AND v.{column} > 0
+              AND v.day > (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date - $2::int
+            ORDER BY v.{column} DESC, a.id DESC LIMIT $1""",
+        limit,
+        days,
+    )
+    found = await _articles(conn, rows)
+    return [(article, int(r["views"])) for article, r in zip(found, rows, strict=True)]
 
 
 # --- search -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from services.common.events.envelope import CloudEvent, source_of
+from services.common.vietnam import VIETNAM
 from tests.support.amqp import publish_event
 from tests.support.articles import PNG, Site, running_site
 from tests.support.polling import eventually
@@ -39,13 +40,16 @@ def vn_day(iso: str) -> str:
     return datetime.fromisoformat(iso).strftime("%d/%m/%Y")  # already in +07:00
 
 
-def views_counted(article_id: int, version: int, total: int) -> CloudEvent:
+def views_counted(
+    article_id: int, version: int, total: int, today: int = 3, **sums: Any
+) -> CloudEvent:
     data = {
         "article_id": article_id,
         "version": version,
         "total": total,
-        "today": 3,
-        "day": date.today().isoformat(),
+        "today": today,
+        "day": datetime.now(VIETNAM).date().isoformat(),
+        **sums,
     }
     return CloudEvent("views.counted", source_of("counter"), str(article_id), data)
 
@@ -214,17 +218,97 @@ async def test_the_print_view_has_the_article_without_navigation(site: Site) -> 
 async def test_the_home_page_groups_the_latest_news_and_shows_the_most_read(site: Site) -> None:
     category = await site.category("Tin hoạt động Hội")
     article = await site.published(title="Tin mới nhất của Hội", category_id=category["id"])
-    await publish_event(site.amqp_url, views_counted(article["id"], 1, 999_999))
+    await publish_event(site.amqp_url, views_counted(article["id"], 1, 999_999, today=5))
 
     async def most_read() -> bool:
         html = await page(site, "/")
-        return 'Tin mới nhất của Hội</a> <span class="views">(999.999 lượt xem)' in html
+        return 'Tin mới nhất của Hội</a> <span class="views">(5 lượt xem)' in html
 
     await eventually(most_read, timeout=15)
     html = await page(site, "/")
     assert "Đọc nhiều nhất" in html
     assert '<a href="/chuyen-muc/tin-hoat-dong-hoi">Tin hoạt động Hội</a></h2>' in html
     assert "<title>Trang chủ - " in html
+
+
+def most_read_list(html: str) -> list[tuple[str, str]]:
+    """The titles and counts of the home page's most-read list, in order."""
+    aside = html[html.index('<aside class="most-read"') : html.index("</aside>")]
+    return re.findall(r'<li><a href="[^"]+">([^<]+)</a> <span class="views">\(([^)]+)\)', aside)
+
+
+async def test_the_home_page_switches_between_today_7_and_30_days_without_javascript(
+    site: Site,
+) -> None:
+    category = await site.category("Đọc nhiều")
+    # Larger than any other test's counts here, so that these are the top of each list.
+    counts = {  # title: (today, 7 days, 30 days)
+        "Tin đọc nhiều hôm nay": (400, 410, 420),
+        "Tin đọc nhiều trong tuần": (100, 900, 910),
+        "Tin đọc nhiều trong tháng": (0, 20, 5000),
+    }
+    for title, (today, week, month) in counts.items():
+        article = await site.published(title=title, category_id=category["id"])
+        await publish_event(
+            site.amqp_url,
+            views_counted(
+                article["id"], 2, 10_000, today=today, last_7_days=week, last_30_days=month
+            ),
+        )
+        # A late, older event changes nothing.
+        await publish_event(
+            site.amqp_url,
+            views_counted(article["id"], 1, 1, today=999, last_7_days=999, last_30_days=999),
+        )
+
+    async def all_counted() -> bool:
+        return "Tin đọc nhiều trong tháng" in await page(site, "/?xem=30-ngay")
+
+    await eventually(all_counted, timeout=15)
+    mine = set(counts)
+
+    async def shown(query: str) -> list[tuple[str, str]]:
+        return [(t, v) for t, v in most_read_list(await page(site, query)) if t in mine]
+
+    today = [
+        ("Tin đọc nhiều hôm nay", "400 lượt xem"),
+        ("Tin đọc nhiều trong tuần", "100 lượt xem"),
+    ]
+    assert await shown("/") == today
+    assert await shown("/?xem=hom-nay") == today
+    assert await shown("/?xem=7-ngay") == [
+        ("Tin đọc nhiều trong tuần", "900 lượt xem"),
+        ("Tin đọc nhiều hôm nay", "410 lượt xem"),
+        ("Tin đọc nhiều trong tháng", "20 lượt xem"),
+    ]
+    assert await shown("/?xem=30-ngay") == [
+        ("Tin đọc nhiều trong tháng", "5.000 lượt xem"),
+        ("Tin đọc nhiều trong tuần", "910 lượt xem"),
+        ("Tin đọc nhiều hôm nay", "420 lượt xem"),
+    ]
+    assert await shown("/?xem=khong-co") == today  # an unknown tab: the first
+    html = await page(site, "/?xem=7-ngay")
+    assert '<a href="/?xem=7-ngay#doc-nhieu" aria-current="true">7 ngày</a>' in html
+    assert '<a href="/?xem=hom-nay#doc-nhieu">Hôm nay</a>' in html
+    assert '<a href="/?xem=30-ngay#doc-nhieu">30 ngày</a>' in html
+
+
+async def test_sums_of_a_day_gone_by_leave_today_s_list(site: Site) -> None:
+    category = await site.category("Tin cũ")
+    article = await site.published(title="Tin đọc nhiều hôm kia", category_id=category["id"])
+    event = views_counted(article["id"], 1, 70, today=70, last_7_days=70, last_30_days=70)
+    event.data["day"] = (datetime.now(VIETNAM).date() - timedelta(days=2)).isoformat()
+    await publish_event(site.amqp_url, event)
+
+    async def titles(query: str) -> list[str]:
+        return [title for title, _ in most_read_list(await page(site, query))]
+
+    async def in_the_week() -> bool:
+        return "Tin đọc nhiều hôm kia" in await titles("/?xem=7-ngay")
+
+    await eventually(in_the_week, timeout=15)
+    assert "Tin đọc nhiều hôm kia" in await titles("/?xem=30-ngay")
+    assert "Tin đọc nhiều hôm kia" not in await titles("/?xem=hom-nay")
 
 
 async def test_a_category_page_is_paginated(site: Site) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from services.articles import store
 from services.common.events.envelope import CloudEvent, source_of
+from tests.integration.test_articles_pages import views_counted
 from tests.support.amqp import publish_event
 from tests.support.articles import Site, running_site
 from tests.support.polling import eventually
@@ -512,3 +513,15 @@ async def test_an_import_without_a_file_or_token_is_refused(site: Site) -> None:
     answer = await site.client.post("/quan-tri/nhap-bai", data=form, headers=site.auth("admin"))
     assert answer.status == 403
     assert await get(site, "/quan-tri/nhap-bai", "editor", status=403)
+
+
+async def test_the_home_shows_the_articles_most_read_today(site: Site) -> None:
+    category = await site.category(f"Tin đọc nhiều {uuid.uuid4().hex[:6]}")
+    article = await site.published(title="Bài được đọc nhiều hôm nay", category_id=category["id"])
+    await publish_event(site.amqp_url, views_counted(article["id"], 1, 40, today=12))
+
+    async def shown() -> bool:
+        home = text_of(await get(site, "/quan-tri", "author"))
+        return "Bài được đọc nhiều hôm nay 12 lượt xem" in home.split("Đọc nhiều nhất hôm nay")[-1]
+
+    await eventually(shown, timeout=15)

@@ -31,6 +31,7 @@ class Seen:
     path: str
     forwarded_for: str | None
     body_bytes: int
+    forwarded_proto: str | None = None
 
 
 @dataclass
@@ -53,7 +54,10 @@ class Upstreams:
                 return cache_test_page(self, service, request)
             body = await request.read()
             forwarded_for = request.headers.get("X-Forwarded-For")
-            self.seen[service].append(Seen(request.method, request.path, forwarded_for, len(body)))
+            proto = request.headers.get("X-Forwarded-Proto")
+            self.seen[service].append(
+                Seen(request.method, request.path, forwarded_for, len(body), proto)
+            )
             # A page the service marks no-store must never be cached by the gateway.
             private = {"Cache-Control": "no-store"} if request.path == "/khong-luu" else {}
             return web.Response(text=service, headers=private)
@@ -74,7 +78,9 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     stacks: list[LocalStack] = []
     sessions: list[aiohttp.ClientSession] = []
 
-    async def start(page_cache: bool = True) -> tuple[aiohttp.ClientSession, Upstreams]:
+    async def start(
+        page_cache: bool = True, gateway_env: dict[str, str] | None = None
+    ) -> tuple[aiohttp.ClientSession, Upstreams]:
         upstreams = Upstreams()
         for service in SERVICES:
             runner = web.AppRunner(upstreams.app(service), access_log=None)
@@ -87,6 +93,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
             gateway_port=free_port(),
             ports=upstreams.ports,
             page_cache=page_cache,
+            gateway_env=gateway_env or {},
         )
         stack = LocalStack(local)
         stacks.append(stack)
@@ -154,6 +161,82 @@ async def test_services_see_the_real_peer_never_a_forwarded_address(gateway: Gat
     async with http.get("/v.gif?a=1", headers=headers) as response:
         assert response.status == 200
     assert [s.forwarded_for for s in upstreams.seen["counter"]] == ["127.0.0.1", "127.0.0.1"]
+
+
+async def front_proxy(gateway_url: str, reader: str) -> tuple[web.AppRunner, str]:
+    """A TLS terminator's stand-in in front of the gateway: it passes each request on,
+    adding the reader's address to X-Forwarded-For and saying the reader used https."""
+    session = aiohttp.ClientSession()
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {
+            "X-Forwarded-For": ", ".join(
+                a for a in (request.headers.get("X-Forwarded-For"), reader) if a
+            ),
+            "X-Forwarded-Proto": "https",
+            "Content-Type": request.headers.get("Content-Type", "text/plain"),
+        }
+        async with session.request(
+            request.method,
+            gateway_url + request.path_qs,
+            data=await request.read(),
+            headers=headers,
+        ) as answer:
+            return web.Response(status=answer.status, body=await answer.read())
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    app.on_cleanup.append(lambda _: session.close())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def test_behind_a_trusted_front_services_see_the_reader_and_the_scheme(
+    gateway: Gateway,
+) -> None:
+    http, upstreams = await gateway(
+        gateway_env={"BANTIN_REAL_IP_FROM": "127.0.0.1", "BANTIN_REAL_IP_HEADER": "X-Forwarded-For"}
+    )
+    runner, front = await front_proxy(str(http._base_url).rstrip("/"), "198.51.100.23")
+    try:
+        async with aiohttp.ClientSession() as reader:
+            # What the reader sends to the front cannot make them someone else: the front
+            # appends the address it saw, and the gateway takes the last one.
+            spoofed = {"X-Forwarded-For": SPOOFED}
+            async with reader.post(f"{front}/api/v1/views", data=b"{}", headers=spoofed) as r:
+                assert r.status == 200
+            async with reader.get(f"{front}/tin/ky-ket-12") as response:
+                assert response.status == 200
+    finally:
+        await runner.cleanup()
+    assert [(s.forwarded_for, s.forwarded_proto) for s in upstreams.seen["counter"]] == [
+        ("198.51.100.23", "https")
+    ]
+    assert [(s.forwarded_for, s.forwarded_proto) for s in upstreams.seen["articles"]] == [
+        ("198.51.100.23", "https")
+    ]
+
+
+async def test_by_default_no_front_is_trusted_for_address_or_scheme(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    runner, front = await front_proxy(str(http._base_url).rstrip("/"), "198.51.100.23")
+    try:
+        async with aiohttp.ClientSession() as reader:
+            async with reader.get(f"{front}/v.gif?a=1") as response:
+                assert response.status == 200
+        # Nor a reader who sends the headers straight to the gateway.
+        headers = {"X-Forwarded-For": SPOOFED, "X-Forwarded-Proto": "https"}
+        async with http.get("/v.gif?a=2", headers=headers) as response:
+            assert response.status == 200
+    finally:
+        await runner.cleanup()
+    assert [(s.forwarded_for, s.forwarded_proto) for s in upstreams.seen["counter"]] == [
+        ("127.0.0.1", "http"),
+        ("127.0.0.1", "http"),
+    ]
 
 
 IMAGE_UPLOAD_LIMIT = domain.IMAGE_MAX_BYTES + domain.MULTIPART_OVERHEAD_BYTES

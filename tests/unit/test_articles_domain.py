@@ -606,6 +606,25 @@ def test_only_images_of_our_own_store_stay() -> None:
     assert clean == '<p>x</p><img src="/anh/12" alt="b">'
 
 
+def test_an_image_variant_of_our_store_stays_as_the_editor_inserts_it() -> None:
+    clean = domain.sanitize_html(
+        '<img src="/anh/12/lead.jpg" alt="a"><img src="/anh/12/list.webp" alt="b">'
+        '<img src="/anh/12/lead.jpg?x=1" alt="c"><img src="/anh/12/other.jpg" alt="d">'
+        '<img src="/anh/12/lead.gif" alt="e">'
+    )
+    assert clean == '<img src="/anh/12/lead.jpg" alt="a"><img src="/anh/12/list.webp" alt="b">'
+
+
+def test_pasted_headings_keep_a_heading_of_the_body() -> None:
+    """The page's title is its h1: a pasted h1 is the body's top heading (h2), h5 and h6
+    its lowest (h4), their attributes dropped as any other's."""
+    clean = domain.sanitize_html(
+        '<H1 class="MsoTitle" style="color:red">Báo cáo</H1><h5>Năm</h5><h6 id="x">Sáu</h6>'
+        "<h3>Ba</h3><p>h1 trong chữ</p>"
+    )
+    assert clean == "<h2>Báo cáo</h2><h4>Năm</h4><h4>Sáu</h4><h3>Ba</h3><p>h1 trong chữ</p>"
+
+
 def test_the_byline_is_the_author_and_the_unit() -> None:
     assert domain.make_byline("Hồng Tươi", "VP HND") == "Hồng Tươi (VP HND)"
     assert domain.make_byline("Hồng Tươi", "") == "Hồng Tươi"
