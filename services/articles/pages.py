@@ -396,29 +396,85 @@ async def print_page(request: web.Request) -> web.Response:
 
 @routes.get("/tim-kiem")
 async def search_page(request: web.Request) -> web.Response:
-    """Accent- and case-insensitive: "giao uoc thi dua" finds "giao ước thi đua"."""
+    """Diacritics, case and Unicode form ignored ("giao uoc thi dua" finds "giao ước thi
+    đua"), ranked (domain.search_plan, store.search), filtered by category
+    (?chuyen-muc=slug, its children included) and days (?tu=, ?den=, YYYY-MM-DD)."""
     query = " ".join(request.query.get("q", "").split())[: domain.MAX_QUERY_LENGTH]
-    terms = domain.search_terms(query)
+    terms = domain.parse_query(query)
+    plan = domain.search_plan(terms)
     page = domain.page_number(request.query.get("trang"))
-    found = store.SearchPage([], 0)
+    days, errors = _search_days(request)
+    found = store.SearchPage([], 0, False, {})
     async with db.acquire(request.app[POOL]) as conn:
-        if terms:
-            patterns = [domain.like_pattern(t) for t in terms]
-            found = await store.search(conn, patterns, page, PER_PAGE)
         categories = await store.list_categories(conn)
+        wanted = request.query.get("chuyen-muc")
+        chosen = next((c for c in categories if c.slug == wanted), None)
+        if wanted and chosen is None:
+            errors.append("Không có chuyên mục này; đã tìm trong mọi chuyên mục.")
+        if plan is not None:
+            filters = store.SearchFilters(
+                domain.with_children(chosen, categories) if chosen else None,
+                *domain.day_range(*days),
+            )
+            titles_only = domain.searches_titles_only(terms)
+            found = await store.search(
+                conn, plan, filters, titles_only=titles_only, page=page, per_page=PER_PAGE
+            )
         pictures = await _pictures(conn, found.items)
+    kept = {"q": query, "chuyen-muc": chosen.slug if chosen else "", "tu": days[0], "den": days[1]}
+    kept = {name: str(value) for name, value in kept.items() if value}
     return public_page(
         request,
         "search.html",
         {
             "query": query,
-            "articles": found.items,
+            "results": _search_results(found, terms),
             "total": found.total,
+            "more": found.more,
             "categories": categories,
-            "paging": _pager("/tim-kiem", page, _pages(found.total), q=query),
+            "chosen": chosen,
+            "days": days,
+            "errors": errors,
+            "filtered": bool(chosen or days[0] or days[1]),
+            "first": (page - 1) * PER_PAGE + 1,
+            "paging": {
+                **_pager("/tim-kiem", page, _pages(found.total), **kept),
+                "first_page": _page_url("/tim-kiem", 1, **kept),
+            },
             "pictures": pictures,
         },
     )
+
+
+def _search_days(request: web.Request) -> tuple[tuple[Any, Any], list[str]]:
+    """?tu= and ?den= as days (the earlier first); a day that is not one is left out,
+    with a message."""
+    days: list[Any] = []
+    errors: list[str] = []
+    for name, label in (("tu", "Từ ngày"), ("den", "Đến ngày")):
+        try:
+            days.append(domain.parse_day(request.query.get(name, "").strip(), name))
+        except domain.UserInputError as refused:
+            days.append(None)
+            errors.append(f"{label} không hợp lệ: {refused.message} Đã bỏ qua ngày này.")
+    if days[0] and days[1] and days[0] > days[1]:
+        days.reverse()
+    return (days[0], days[1]), errors
+
+
+def _search_results(
+    found: store.SearchPage, terms: list[domain.SearchTerm]
+) -> list[tuple[Article, domain.Snippet, domain.Snippet]]:
+    """Each article with its title and a passage of its text, the matches marked."""
+    return [
+        (
+            article,
+            domain.snippet(article.title, terms, width=domain.MAX_QUERY_LENGTH * 2),
+            # The summary is searched too: the passage may come from it.
+            domain.snippet(f"{article.summary} {found.texts.get(article.id, '')}", terms),
+        )
+        for article in found.items
+    ]
 
 
 # --- feeds and sitemap --------------------------------------------------------------------

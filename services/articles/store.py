@@ -24,6 +24,7 @@ from services.articles.domain import (
     PageSlugTakenError,
     Picture,
     Revision,
+    SearchPlan,
     SlugTakenError,
     StateChange,
     StaticPage,
@@ -470,12 +471,13 @@ async def get_article(
 async def create_article(
     conn: asyncpg.Connection, fields: dict[str, Any], derived: dict[str, Any], author_id: int
 ) -> Article:
-    """A new draft; `derived` holds slug, body_text and byline."""
+    """A new draft; `derived` holds slug, body_text, byline and the search columns."""
     article_id = await conn.fetchval(
         """INSERT INTO articles (slug, title, summary, body_html, body_text, byline,
                                  author_name, unit, source, category_id, image_id,
-                                 image_caption, author_id, image_alt)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                 image_caption, author_id, image_alt,
+                                 search_title, search_body)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            RETURNING id""",
         derived["slug"],
         fields["title"],
@@ -491,6 +493,8 @@ async def create_article(
         fields.get("image_caption", ""),
         author_id,
         fields.get("image_alt", ""),
+        derived["search_title"],
+        derived["search_body"],
     )
     created = await get_article(conn, article_id)
     assert created is not None
@@ -500,9 +504,10 @@ async def create_article(
 async def update_article(
     conn: asyncpg.Connection, article_id: int, changes: dict[str, Any], *, text_changed: bool
 ) -> Article:
-    """Apply `changes` (columns of EDITABLE, plus slug, body_text and byline) and raise
+    """Apply `changes` (columns of EDITABLE, plus the derived ones) and raise
     the version; `text_changed` moves text_updated_at."""
-    columns = [c for c in changes if c in (*EDITABLE, "slug", "body_text", "byline")]
+    derived = ("slug", "body_text", "byline", "search_title", "search_body")
+    columns = [c for c in changes if c in (*EDITABLE, *derived)]
     assignments = "".join(f"{c} = ${i}, " for i, c in enumerate(columns, start=3))
     await conn.execute(
         f"""UPDATE articles SET {assignments}
@@ -927,41 +932,12 @@ async def latest_by_category(conn: asyncpg.Connection, per_category: int) -> lis
     return await _articles(conn, rows)
 
 
-@dataclass(frozen=True)
-class SearchPage:
-    items: list[Article]
-    total: int
-
-
 def _all_terms(patterns: Sequence[str], first: int) -> str:
     # One LIKE per term (rather than LIKE ALL of an array) so that the trigram index on
     # search_doc can serve every one of them.
     return " AND ".join(
         f"a.search_doc LIKE lower(f_unaccent(${n}))" for n in range(first, first + len(patterns))
     )
-
-
-async def search(
-    conn: asyncpg.Connection, patterns: Sequence[str], page: int, per_page: int
-) -> SearchPage:
-    """Published articles whose text holds every pattern (LIKE, accents and case ignored:
-    both sides go through f_unaccent and lower)."""
-    if not patterns:
-        return SearchPage([], 0)
-    matches = _all_terms(patterns, first=3)
-    rows = await conn.fetch(
-        f"""{_ARTICLE} WHERE a.status = 'published' AND {matches}
-            {_NEWEST} LIMIT $1 OFFSET $2""",
-        per_page,
-        (page - 1) * per_page,
-        *patterns,
-    )
-    total = await conn.fetchval(
-        f"""SELECT count(*) FROM articles a
-             WHERE a.status = 'published' AND {_all_terms(patterns, first=1)}""",
-        *patterns,
-    )
-    return SearchPage(await _articles(conn, rows), int(total))
 
 
 # --- images -------------------------------------------------------------------------------
@@ -1992,3 +1968,131 @@ async def most_read(conn: asyncpg.Connection, period: str, limit: int) -> list[t
     )
     found = await _articles(conn, rows)
     return [(article, int(r["views"])) for article, r in zip(found, rows, strict=True)]
+
+
+# --- search -------------------------------------------------------------------------------
+# The public search (/tim-kiem). Candidates come from three index reads, each the newest
+# SEARCH_CANDIDATES of its kind: titles holding every selecting word, articles holding every
+# one, and (three words or more) articles holding all but one. They are ranked: more of the
+# query's words (short ones included) first, then more of them in the title, then (among
+# the best EXACT_WINDOW only, where it costs a regular expression over the title, summary
+# and the text's first EXACT_TEXT characters) more words found with the diacritics the
+# reader typed, then newest first. The exact check reads the text as stored: the reader's
+# word is looked for in each Unicode form (domain.typed_forms).
+
+SEARCH_CANDIDATES = 150
+EXACT_WINDOW = 30
+EXACT_TEXT = 3000  # characters of the text (after title and summary) checked for exact words
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    category_ids: list[int] | None = None
+    published_from: datetime | None = None  # inclusive
+    published_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    items: list[Article]
+    total: int  # ranked results, at most SEARCH_CANDIDATES
+    more: bool  # more articles match than were ranked
+    texts: dict[int, str]  # the body text of each item, for its snippet
+
+
+_FILTERS = """
+    AND a.status = 'published'
+    AND ($3::bigint[] IS NULL OR a.category_id = ANY($3))
+    AND ($4::timestamptz IS NULL OR a.published_at >= $4)
+    AND ($5::timestamptz IS NULL OR a.published_at < $5)
+  ORDER BY a.published_at DESC LIMIT $6"""
+
+_SEARCH = f"""
+WITH candidates AS (
+    (SELECT a.id FROM articles a
+      WHERE a.search_title_vector @@ to_tsquery('simple', $1) {_FILTERS})
+    UNION ALL
+    (SELECT a.id FROM articles a
+      WHERE NOT $9 AND a.search_vector @@ to_tsquery('simple', $1) {_FILTERS})
+    UNION ALL
+    (SELECT a.id FROM articles a
+      WHERE NOT $9 AND $2::text IS NOT NULL
+        AND a.search_vector @@ to_tsquery('simple', $2) {_FILTERS})
+), scored AS (
+    SELECT a.id, a.published_at, a.title, a.summary, a.body_text,
+           length(a.search_vector) - length(ts_delete(a.search_vector, $7::text[])) AS matched,
+           length(a.search_title_vector)
+               - length(ts_delete(a.search_title_vector, $7::text[])) AS in_title
+      FROM (SELECT DISTINCT id FROM candidates) c JOIN articles a ON a.id = c.id
+), ranked AS (
+    SELECT s.*, row_number() OVER (
+               ORDER BY matched DESC, in_title DESC, published_at DESC, id DESC) AS base
+      FROM scored s
+)
+SELECT r.id,
+       CASE WHEN r.base <= $10 AND cardinality($8::text[]) > 0 THEN (
+           SELECT count(*) FROM unnest($8::text[]) p
+            WHERE lower(r.title || ' ' || r.summary || ' ' || left(r.body_text, $11)) ~ p)
+       ELSE 0 END AS exact
+  FROM ranked r
+ ORDER BY r.matched DESC, r.in_title DESC, exact DESC, r.base
+ LIMIT $6"""
+
+
+def _search_args(plan: SearchPlan, filters: SearchFilters, titles_only: bool) -> list[Any]:
+    return [
+        plan.every,
+        plan.most,
+        filters.category_ids,
+        filters.published_from,
+        filters.published_before,
+        SEARCH_CANDIDATES,
+        plan.words,
+        plan.accented,
+        titles_only,
+        EXACT_WINDOW,
+        EXACT_TEXT,
+    ]
+
+
+async def search(
+    conn: asyncpg.Connection,
+    plan: SearchPlan,
+    filters: SearchFilters,
+    *,
+    titles_only: bool,
+    page: int,
+    per_page: int,
+) -> SearchPage:
+    """A page of the ranked published articles a query selects (domain.search_plan)."""
+    async with conn.transaction():
+        # Planned for these words: a generic plan (what a prepared statement gets after a
+        # few runs) cannot tell a word in a fifth of the titles from a rare one.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(_SEARCH, *_search_args(plan, filters, titles_only))
+    ids = [r["id"] for r in rows]
+    shown = ids[(page - 1) * per_page : page * per_page]
+    # As many as were ranked: some index read filled its limit, there may be more.
+    more = len(ids) >= SEARCH_CANDIDATES
+    if not shown:
+        return SearchPage([], len(ids), more, {})
+    found = await conn.fetch(f"{_ARTICLE} WHERE a.id = ANY($1)", shown)
+    by_id = {a.id: a for a in await _articles(conn, found)}
+    texts = await conn.fetch("SELECT id, body_text FROM articles WHERE id = ANY($1)", shown)
+    return SearchPage(
+        [by_id[i] for i in shown if i in by_id],
+        len(ids),
+        more,
+        {r["id"]: r["body_text"] for r in texts},
+    )
+
+
+async def explain_search(
+    conn: asyncpg.Connection, plan: SearchPlan, filters: SearchFilters | None = None
+) -> list[str]:
+    """EXPLAIN ANALYZE of the search query (for bench/search.py)."""
+    args = _search_args(plan, filters or SearchFilters(), titles_only=False)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {_SEARCH}", *args)
+    return [r[0] for r in rows]

@@ -4,7 +4,6 @@ views and feedback fed by real CloudEvents through RabbitMQ."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -332,31 +331,7 @@ async def test_a_category_page_is_paginated(site: Site) -> None:
 # --- search, feeds, sitemap ---------------------------------------------------------------
 
 
-async def test_search_ignores_accents_and_case(site: Site) -> None:
-    tag = uuid.uuid4().hex[:8]
-    await site.published(
-        title=f"Ký kết giao ước thi đua năm 2017 {tag}",
-        body_html="<p>Đoàn Thanh niên Cộng sản Hồ Chí Minh tham gia.</p>",
-    )
-    for query in ("giao uoc thi dua", "GIAO ƯỚC", "doan thanh nien", "Đoàn thanh"):
-        html = await page(site, f"/tim-kiem?q={query} {tag}")
-        assert f"Ký kết giao ước thi đua năm 2017 {tag}" in html, query
-        assert "Tìm thấy 1 bản tin" in html
-    html = await page(site, f"/tim-kiem?q=khong co dau {tag}")
-    assert "Tìm thấy 0 bản tin" in html
-    assert "Tìm thấy" not in await page(site, "/tim-kiem?q=")
-    assert "Tìm thấy 0 bản tin" in await page(site, "/tim-kiem?q=100%25_%5C")
-
-
-async def test_search_results_are_paginated(site: Site) -> None:
-    tag = uuid.uuid4().hex[:8]
-    for n in range(16):
-        await site.published(title=f"Kết quả {n:02d} {tag}")
-    html = await page(site, f"/tim-kiem?q={tag}")
-    assert "Tìm thấy 16 bản tin" in html and "Trang 1/2" in html
-    assert f"/tim-kiem?q={tag}&amp;trang=2" in html
-    second = await page(site, f"/tim-kiem?q={tag}&trang=2")
-    assert f"Kết quả 00 {tag}" in second and f"Kết quả 01 {tag}" not in second
+# Search: tests/integration/test_articles_search.py.
 
 
 async def test_the_feeds_are_rss_2_with_the_newest_20(site: Site) -> None:
