@@ -312,8 +312,8 @@ async def run(
             if profile is not None and run_number == len(connections):
                 profile.mkdir(parents=True, exist_ok=True)
                 spy = subprocess.Popen(
-                    [PY_SPY, "record", "--pid", str(feedback.pid), "--subprocesses", "--rate", "200",
-                     "--duration", str(int(seconds)), "--format", "speedscope",
+                    [PY_SPY, "record", "--pid", str(feedback.pid), "--subprocesses",
+                     "--rate", "200", "--duration", str(int(seconds)), "--format", "speedscope",
                      "--output", str(profile / f"feedback-{count}.speedscope.json")],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
