@@ -50,12 +50,13 @@ async def staff_view(site: Site, slug: str) -> dict[str, Any]:
 
 
 async def public_places(site: Site, slug: str) -> dict[str, bool]:
-    """Where the public finds the page: its own page, the API, /so-do, /sitemap.xml."""
+    """Where the public finds the page: its own page, the API, /so-do, the sitemap of pages
+    (a child of /sitemap.xml)."""
     path = "/gioi-thieu" if slug == "gioi-thieu" else f"/trang/{slug}"
     own = await site.client.get(path)
     api = await site.client.get(f"/api/v1/pages/{slug}")
     site_map = await (await site.client.get("/so-do")).text()
-    sitemap = ET.fromstring(await (await site.client.get("/sitemap.xml")).read())
+    sitemap = ET.fromstring(await (await site.client.get("/sitemap-trang.xml")).read())
     locations = {e.text for e in sitemap.iter(SITEMAP_LOC)}
     return {
         "page": own.status == 200,
