@@ -13,7 +13,7 @@ prints the table of recovery times and counts (docs/reliability.md records a run
 
     .venv/bin/python -m pytest tests/faults -p no:cacheprovider -s
 
-About four minutes on two cores.
+About five minutes on two cores.
 """
 
 from __future__ import annotations
