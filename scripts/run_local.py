@@ -12,6 +12,7 @@ gateway config is rendered from the same template the nginx image renders.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -250,8 +251,13 @@ class LocalStack:
     def spawn_gateway(self) -> None:
         conf = self.local.gateway_dir / "nginx.conf"
         with self._log("gateway") as log:
+            # In a process group of its own: should the master die, its workers (which
+            # still hold the port) are ended with the group before it starts again.
             self.processes["gateway"] = subprocess.Popen(
-                ["nginx", "-p", str(conf.parent), "-c", str(conf)], stdout=log, stderr=log
+                ["nginx", "-p", str(conf.parent), "-c", str(conf)],
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
 
     def start(self, demo_content: bool = False) -> None:
@@ -367,6 +373,7 @@ class Supervisor:
         self._started_at[name] = time.monotonic()
         try:
             if name == "gateway":
+                end_process_group(self.stack.processes[name])
                 self.stack.spawn_gateway()
             else:
                 self.stack.spawn_service(name)
@@ -377,6 +384,12 @@ class Supervisor:
         print(message, file=sys.stderr, flush=True)
         with self.stack._log(name) as log:
             log.write(f"[run-local] {message}\n".encode())
+
+
+def end_process_group(leader: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of the process group `leader` started (start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader.pid, signal.SIGKILL)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:

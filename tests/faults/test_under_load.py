@@ -1,10 +1,10 @@
 """Faults under load: the whole site, started by the local runner with the gateway on a
 private Postgres and a private RabbitMQ (tests/support/private_services.py: these tests
 restart them), takes a steady load of views, feedback and article changes (tests/faults/
-load.py) while, three times each: each service process is killed (SIGKILL; the runner
-starts it again), RabbitMQ restarts, Postgres restarts, a consumer is paused past the
-broker's consumer timeout (SIGSTOP, then SIGCONT), and the broker's memory alarm blocks
-every publisher for a while.
+load.py) while, three times each: each service process and the gateway is killed
+(SIGKILL; the runner starts it again), RabbitMQ restarts, Postgres restarts, a consumer
+is paused past the broker's consumer timeout (SIGSTOP, then SIGCONT), and the broker's
+memory alarm blocks every publisher for a while.
 
 After each round the site must serve every kind of request again by itself (the time from
 the fault to that first success is its recovery time); after each kind of fault the load
@@ -252,7 +252,9 @@ async def invariants_hold(
 # --- the faults ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("service", ["articles", "feedback", "counter"])
+# The gateway too: compose restarts it, and so does the runner (its nginx workers, left
+# holding the port by a killed master, are ended first).
+@pytest.mark.parametrize("service", ["articles", "feedback", "counter", "gateway"])
 async def test_a_killed_service_is_started_again_and_nothing_is_lost(
     service: str,
     stack: LocalStack,
