@@ -13,6 +13,7 @@ from scripts.run_local import (
     RESTART_FIRST_DELAY,
     RESTART_MAX_DELAY,
     Supervisor,
+    end_process_group,
     load_compose,
     next_restart_delay,
 )
@@ -90,3 +91,34 @@ def test_the_supervisor_starts_a_killed_service_again_and_says_so(
     assert message in capsys.readouterr().err
     assert message in (tmp_path / "articles.log").read_text()
     assert supervisor.restarts == [("articles", -9, 1.0)]
+
+
+def test_what_a_killed_leader_left_in_its_group_is_ended(tmp_path: Path) -> None:
+    """A killed nginx master leaves its workers on the port: the group goes before a restart."""
+    pid_file = tmp_path / "child.pid"
+    leader = subprocess.Popen(
+        ["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], start_new_session=True
+    )
+    try:
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        leader.send_signal(signal.SIGKILL)
+        leader.wait()
+        assert Path(f"/proc/{child}").exists(), "the child should outlive its leader"
+        end_process_group(leader)
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        end_process_group(leader)
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its (re)parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
