@@ -4,6 +4,7 @@ checks on, and the time from approval to the comment in the article page's read 
 
     .venv/bin/python -m bench.feedback_submit [--seconds 15] [--connections 16,32,64]
                                               [--approvals 50] [--profile DIR]
+                                              [--processes N]
 
 Makes a fresh database and RabbitMQ vhost on the machine's servers, starts
 `python -m services.feedback` and `python -m services.articles` as their own processes
@@ -153,12 +154,30 @@ def wrk(base: str, connections: int, seconds: float, run: int, articles: int) ->
 
 
 def cpu_seconds(pid: int) -> float:
-    """The process's user and system CPU time so far (Linux /proc)."""
+    """The user and system CPU time so far (Linux /proc) of the process and its children
+    (the workers, with FEEDBACK_PROCESSES)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
-def report(connections: int, result: dict, cpu: float) -> None:
+def postgres_cpu_seconds() -> float:
+    """The CPU time so far of every Postgres process of the machine (its backends serve the
+    services here)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def report(connections: int, result: dict, cpu: float, postgres_cpu: float) -> None:
     accepted = result["statuses"].get("202", 0)
     seconds = result["seconds"]
     # The service's own CPU per submission holds up better than the rate when other work
@@ -171,7 +190,8 @@ def report(connections: int, result: dict, cpu: float) -> None:
         f"statuses {dict(sorted(result['statuses'].items()))}, "
         f"socket errors {result['socket_errors']}; "
         f"feedback CPU {cpu * 1000 / max(1, result['requests']):.2f} ms a request, "
-        f"{cpu / seconds:.0%} of a core",
+        f"{cpu / seconds:.0%} of a core; Postgres CPU "
+        f"{postgres_cpu * 1000 / max(1, result['requests']):.2f} ms a request",
         flush=True,
     )
 
@@ -236,7 +256,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def run(
-    seconds: float, connections: list[int], articles: int, approvals: int, profile: Path | None
+    seconds: float,
+    connections: list[int],
+    articles: int,
+    approvals: int,
+    profile: Path | None,
+    processes_wanted: int = 1,
 ) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
@@ -256,7 +281,7 @@ async def run(
         feedback = start(
             "services.feedback",
             {**common, "FEEDBACK_DATABASE_URL": database.dsn("feedback"),
-             "HTTP_PORT": str(feedback_port)},
+             "HTTP_PORT": str(feedback_port), "FEEDBACK_PROCESSES": str(processes_wanted)},
             LOG_FILE,
         )  # fmt: skip
         processes.append(feedback)
@@ -287,14 +312,15 @@ async def run(
             if profile is not None and run_number == len(connections):
                 profile.mkdir(parents=True, exist_ok=True)
                 spy = subprocess.Popen(
-                    [PY_SPY, "record", "--pid", str(feedback.pid), "--rate", "200",
-                     "--duration", str(int(seconds)), "--format", "speedscope",
+                    [PY_SPY, "record", "--pid", str(feedback.pid), "--subprocesses",
+                     "--rate", "200", "--duration", str(int(seconds)), "--format", "speedscope",
                      "--output", str(profile / f"feedback-{count}.speedscope.json")],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-            cpu_before = cpu_seconds(feedback.pid)
+            cpu_before, postgres_before = cpu_seconds(feedback.pid), postgres_cpu_seconds()
             result = wrk(base, count, seconds, run_number, articles)
-            report(count, result, cpu_seconds(feedback.pid) - cpu_before)
+            cpu = cpu_seconds(feedback.pid) - cpu_before
+            report(count, result, cpu, postgres_cpu_seconds() - postgres_before)
             if spy is not None:
                 spy.wait(60)
 
@@ -312,10 +338,22 @@ def main() -> None:
     parser.add_argument("--connections", default="16,32,64")
     parser.add_argument("--articles", type=int, default=100)
     parser.add_argument("--approvals", type=int, default=50)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="FEEDBACK_PROCESSES: workers on the one port"
+    )
     parser.add_argument("--profile", type=Path)
     args = parser.parse_args()
     connections = [int(count) for count in args.connections.split(",")]
-    asyncio.run(run(args.seconds, connections, args.articles, args.approvals, args.profile))
+    asyncio.run(
+        run(
+            args.seconds,
+            connections,
+            args.articles,
+            args.approvals,
+            args.profile,
+            args.processes,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -70,6 +70,10 @@ class Local:
         default_factory=lambda: {"articles": 8001, "feedback": 8002, "counter": 8003}
     )
     page_cache: bool = True
+    # Gateway settings over compose's (e.g. BANTIN_REAL_IP_FROM for a front proxy).
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    # The broker's management API, when it is not on AMQP_URL's host at port 15672.
+    management_url: str | None = None
     # nginx's workers run as nobody when started by root: their cache and temp files
     # must then live where nobody can reach (not under a private run directory).
     nginx_dir: Path | None = None
@@ -114,6 +118,11 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
             env[key] = local.dsn(key.removesuffix("_DATABASE_URL").lower())
     if "AMQP_URL" in env:
         env["AMQP_URL"] = local.amqp_url
+    # The management API beside the local broker: the topology step finds it from AMQP_URL
+    # (unless a broker's is on another port: a private test broker's).
+    env.pop("RABBITMQ_MANAGEMENT_URL", None)
+    if local.management_url and "AMQP_URL" in env:
+        env["RABBITMQ_MANAGEMENT_URL"] = local.management_url
     if "TRUSTED_PROXIES" in env:
         env["TRUSTED_PROXIES"] = "127.0.0.1,::1"
     if name in local.ports:
@@ -123,6 +132,7 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
         env["BANTIN_CACHE_DIR"] = str(local.gateway_dir / "cache")
         env["BANTIN_GATEWAY_PORT"] = str(local.gateway_port)
         env["BANTIN_PAGE_CACHE"] = "pages" if local.page_cache else "off"
+        env.update(local.gateway_env)
     command = [
         _localise(interpolate(str(arg), environ), local) for arg in service.get("command", [])
     ]

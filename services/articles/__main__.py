@@ -1,4 +1,6 @@
-from services.articles.app import create_app
-from services.common.web import run
+"""python -m services.articles: the articles service on HTTP_PORT (default 8001), as
+ARTICLES_PROCESSES processes on that port."""
 
-run(create_app, "articles", 8001)
+from services.common.processes import serve
+
+serve("articles", 8001, "services.articles.app")

@@ -3,6 +3,7 @@ app keys its handlers share."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from services.articles.tokens import TokenIssuer
 from services.common.config import env_bool, env_int
+from services.common.csrf import CsrfTokens
 
 DEFAULT_ALLOWED_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -56,3 +58,22 @@ def throttle_secret(private_key_pem: str) -> bytes:
 CONFIG = web.AppKey("articles_config", ArticlesConfig)
 ISSUER = web.AppKey("token_issuer", TokenIssuer)
 THROTTLE_SECRET = web.AppKey("throttle_secret", bytes)
+
+
+# --- desk: manage -------------------------------------------------------------------------
+
+# The largest import file the desk takes (/quan-tri/nhap-bai); the gateway's
+# client_max_body_size for that route is 200m too (docs/operations.md).
+IMPORT_MAX_BYTES = 200 * 1024 * 1024
+
+
+def desk_csrf_secret(private_key_pem: str) -> bytes:
+    """The key of the desk forms' CSRF tokens, derived from the signing key as the
+    throttle's is: every instance has the same, and no setting can be forgotten."""
+    return hashlib.sha256(b"bantin desk csrf\0" + private_key_pem.encode()).digest()
+
+
+DESK_CSRF = web.AppKey("desk_csrf", CsrfTokens)
+# The imports this instance runs in the background (kept so they are not collected, and
+# cancelled when it stops).
+IMPORT_TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("import_tasks")

@@ -9,11 +9,13 @@ import functools
 import hashlib
 import hmac
 import html
+import itertools
+import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -21,6 +23,7 @@ import nh3
 from slugify import slugify
 
 from services.common.roles import ROLES, Principal
+from services.common.vietnam import VIETNAM
 
 # --- refusals -----------------------------------------------------------------------------
 
@@ -196,8 +199,14 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 # Images come from our own store only (/anh/{id}): an image from elsewhere would let
 # another site follow who reads what.
-OWN_IMAGE = re.compile(r"/anh/\d{1,18}")
+# An image's original (/anh/5) or one of its variants (/anh/5/lead.jpg), as the editor
+# inserts them.
+OWN_IMAGE = re.compile(r"/anh/\d{1,18}(?:/(?:lead|list|share)\.(?:jpg|png|webp))?")
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
+# The page's title is its one <h1>: a pasted h1 becomes the body's top heading, h5 and h6
+# its lowest, instead of losing their heading (nh3 keeps only the text of a tag it drops).
+_HEADING_LEVELS = {"1": "2", "5": "4", "6": "4"}
+_OUTER_HEADING = re.compile(r"<(/?)h([156])\b", re.IGNORECASE)
 
 
 def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
@@ -210,6 +219,8 @@ def sanitize_html(raw: str) -> str:
     """The HTML an editor sent, reduced to the allowed tags and attributes; links get
     rel="noopener noreferrer", only http(s), mailto, tel or relative URLs survive, and
     only images of our own store."""
+    # Renaming tags before nh3 is safe: whatever the pattern touches, nh3 still decides.
+    raw = _OUTER_HEADING.sub(lambda m: f"<{m[1]}h{_HEADING_LEVELS[m[2]]}", raw)
     clean = nh3.clean(
         raw,
         tags=set(ALLOWED_TAGS),
@@ -693,7 +704,27 @@ def derived_columns(fields: Mapping[str, Any], current: Article | None = None) -
             fields.get("author_name", current.author_name if current else ""),
             fields.get("unit", current.unit if current else ""),
         )
+    derived.update(_search_columns(fields, derived, current))
     return derived
+
+
+def _search_columns(
+    fields: Mapping[str, Any], derived: Mapping[str, Any], current: Article | None
+) -> dict[str, str]:
+    """The folded text search reads (search_title, search_body), for the columns edited."""
+    columns: dict[str, str] = {}
+    if current is None or "title" in fields:
+        columns["search_title"] = search_title(fields["title"] if "title" in fields else "")
+    if current is None or {"summary", "body_html", "author_name", "unit"} & fields.keys():
+        body_text = derived.get("body_text")
+        if body_text is None:
+            body_text = html_to_text(current.body_html) if current else ""
+        columns["search_body"] = search_body(
+            fields.get("summary", current.summary if current else ""),
+            derived.get("byline", current.byline if current else ""),
+            body_text,
+        )
+    return columns
 
 
 def changes_text(fields: Mapping[str, Any], article: Article) -> bool:
@@ -1384,6 +1415,230 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
+# --- search (the public /tim-kiem) ---------------------------------------------------------
+# One folding for the text that is indexed and the words readers type: Unicode form (NFC or
+# NFD), diacritics, case and đ/Đ make no difference. The articles' folded text is stored
+# (search_title, search_body) when they are saved; the database only matches folded words.
+
+SHORT_TERM = 2  # letters; a term this short never selects articles on its own
+SNIPPET_CHARS = 220
+SNIPPET_SCAN = 20_000  # characters of a text a snippet is looked for in
+
+
+# Every combining mark of the Basic Multilingual Plane (the diacritics NFD splits off)
+# dropped, đ/Đ (a letter of its own, not a d with a mark) made d: one str.translate.
+_UNMARK: dict[int, str | None] = {
+    code: None for code in range(0x10000) if unicodedata.combining(chr(code))
+} | {ord("đ"): "d", ord("Đ"): "D"}
+
+
+def fold(text: str) -> str:
+    """Text as search compares it: "ĐƯỜNG" and "đường" (NFC or NFD) -> "duong"."""
+    return unicodedata.normalize("NFD", text).translate(_UNMARK).lower()
+
+
+# A word: letters and digits; anything else (punctuation, "_") separates words. The stored
+# columns hold the folded words joined by single spaces, so the database's parser reads
+# exactly these words.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold_words(text: str) -> str:
+    """The words of `text`, folded: "Giao ước, thi-đua!" -> "giao uoc thi dua"."""
+    return " ".join(_WORD.findall(fold(text)))
+
+
+def search_title(title: str) -> str:
+    return fold_words(title)
+
+
+def search_body(summary: str, byline: str, body_text: str) -> str:
+    return fold_words(" ".join((summary, byline, body_text)))
+
+
+def _as_typed(text: str) -> str:
+    """Lower case in NFC: how a word "keeps the diacritics the reader typed"."""
+    return unicodedata.normalize("NFC", text).lower()
+
+
+@dataclass(frozen=True)
+class SearchTerm:
+    """A word of a query: `folded` is what selects articles, `typed` (lower case, NFC)
+    what an exact match must show; `accented` when the reader typed diacritics."""
+
+    typed: str
+    folded: str
+
+    @property
+    def accented(self) -> bool:
+        return self.typed != self.folded
+
+    @property
+    def short(self) -> bool:
+        return len(self.folded) <= SHORT_TERM
+
+
+def parse_query(query: str) -> list[SearchTerm]:
+    """The distinct words of a query (at most MAX_SEARCH_TERMS, query cut at
+    MAX_QUERY_LENGTH), punctuation dropped: "Giao ước, thi-đua!" -> giao, ước, thi, đua."""
+    terms: dict[str, SearchTerm] = {}
+    for word in _WORD.findall(_as_typed(query[:MAX_QUERY_LENGTH])):
+        folded = fold_words(word)
+        if folded:
+            terms.setdefault(word, SearchTerm(word, folded))
+    return list(terms.values())[:MAX_SEARCH_TERMS]
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What the database is asked, as tsquery texts ('simple' configuration) of folded
+    words: `every` (all selecting words), `most` (all but one, for three or more; else
+    None); `words` all the query's folded words, which rank the candidates; `accented` a
+    word pattern for each word typed with diacritics, for the exact-match bonus."""
+
+    every: str
+    most: str | None
+    words: list[str]
+    accented: list[str]
+
+
+def search_plan(terms: Sequence[SearchTerm]) -> SearchPlan | None:
+    """The articles a query selects: those holding every longer word (three letters or
+    more), or all but one of them when there are three or more; short words only rank
+    them. A query of only short words selects by titles (SQL: the title-only candidates)."""
+    words = list(dict.fromkeys(t.folded for t in terms))
+    if not words:
+        return None
+    selecting = [w for w in words if len(w) > SHORT_TERM] or words
+    most = None
+    if len(selecting) >= 3:
+        most = " | ".join(
+            "(" + _all_of(group) + ")"
+            for group in itertools.combinations(selecting, len(selecting) - 1)
+        )
+    return SearchPlan(
+        every=_all_of(selecting),
+        most=most,
+        words=words,
+        accented=[r"\m(?:" + "|".join(typed_forms(t.typed)) + r")\M" for t in terms if t.accented],
+    )
+
+
+# The marks that make a vowel of its own (â ê ô ă ơ ư); the others are tones.
+_VOWEL_MARKS = frozenset("\u0302\u0306\u031b")
+
+
+def typed_forms(word: str) -> list[str]:
+    """The ways a word is stored in Unicode: NFC, NFD, and the "tổ hợp" form older input
+    methods write (the vowel composed, the tone mark after it: "ư" + U+0300 for "ừ"). The
+    exact-match check compares stored text in all three without normalising it."""
+    combined = []
+    for char in unicodedata.normalize("NFC", word):
+        parts = unicodedata.normalize("NFD", char)
+        vowel = "".join(c for c in parts if not unicodedata.combining(c) or c in _VOWEL_MARKS)
+        tones = "".join(c for c in parts if unicodedata.combining(c) and c not in _VOWEL_MARKS)
+        combined.append(unicodedata.normalize("NFC", vowel) + tones)
+    forms = (unicodedata.normalize("NFC", word), unicodedata.normalize("NFD", word))
+    return list(dict.fromkeys((*forms, "".join(combined))))
+
+
+def _all_of(words: Iterable[str]) -> str:
+    # Words are letters and digits only (_WORD), so quoting them is enough.
+    return " & ".join(f"'{w}'" for w in words)
+
+
+def searches_titles_only(terms: Sequence[SearchTerm]) -> bool:
+    return all(t.short for t in terms)
+
+
+def _pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    alternatives = sorted({re.escape(w) for w in words if w}, key=len, reverse=True)
+    if not alternatives:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A passage of an article's text as (text, is_match) parts; the page escapes each
+    part and marks the matches, so no markup of the article or the query gets through."""
+
+    parts: tuple[tuple[str, bool], ...]
+    cut_before: bool
+    cut_after: bool
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    return fold(char)
+
+
+def _folded_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """`text` folded, with where each folded character came from (folding a character may
+    give 0, 1 or more characters); None when the folded text is as long, as Vietnamese
+    text always is, so that positions are the same. (A text in which one character gives
+    two and another none would have its marks a little off: only the marks.)"""
+    folded = fold(text)
+    if len(folded) == len(text):
+        return folded, None
+    pieces = list(map(_fold_char, text))
+    origins = [index for index, piece in enumerate(pieces) for _ in piece]
+    return "".join(pieces), origins
+
+
+def _busiest(spans: Sequence[tuple[int, int, str]], reach: int) -> int:
+    """Where the passage of `reach` characters holding the most different query words
+    begins (the first such), as a position in the text; 0 without matches. One pass: a
+    window over the matches, counting the words in it."""
+    best, best_words = 0, 0
+    counts: dict[str, int] = {}
+    last = 0
+    for first, (begin, _, _) in enumerate(spans):
+        while last < len(spans) and spans[last][0] < begin + reach:
+            counts[spans[last][2]] = counts.get(spans[last][2], 0) + 1
+            last += 1
+        if len(counts) > best_words:
+            best, best_words = begin, len(counts)
+        word = spans[first][2]
+        counts[word] -= 1
+        if not counts[word]:
+            del counts[word]
+    return best
+
+
+def snippet(text: str, terms: Sequence[SearchTerm], width: int = SNIPPET_CHARS) -> Snippet:
+    """About `width` characters of `text` where most query words are (the start of the
+    text if none is), every matched word marked, cut at spaces."""
+    text = unicodedata.normalize("NFC", " ".join(text[:SNIPPET_SCAN].split()))
+    folded, origins = _folded_with_offsets(text)
+    pattern = _pattern(t.folded for t in terms)
+    matches = list(itertools.islice(pattern.finditer(folded), 300)) if pattern else []
+    spans = [
+        (m.start(), m.end(), m.group())
+        if origins is None
+        else (origins[m.start()], origins[m.end() - 1] + 1, m.group())
+        for m in matches
+    ]
+    start = max(0, _busiest(spans, width * 2 // 3) - width // 6) if spans else 0
+    if start:
+        start = text.find(" ", start) + 1 or start
+    end = min(len(text), start + width)
+    if end < len(text) and text.rfind(" ", start, end) > start:
+        end = text.rfind(" ", start, end)
+    parts: list[tuple[str, bool]] = []
+    position = start
+    for begin, finish, _ in spans:
+        if begin < position or finish > end:
+            continue
+        if begin > position:
+            parts.append((text[position:begin], False))
+        parts.append((text[begin:finish], True))
+        position = finish
+    if position < end:
+        parts.append((text[position:end], False))
+    return Snippet(tuple(parts), start > 0, end < len(text))
+
+
 # --- documents ----------------------------------------------------------------------------
 # "Văn bản": decisions, plans and forms attached to an article, downloaded at /van-ban/{id}.
 
@@ -1532,3 +1787,126 @@ def content_disposition(file_name: str) -> str:
     name percent-encoded (RFC 8187), so no quote, line break or path gets through."""
     encoded = quote(clean_file_name(file_name), safe="")
     return f"attachment; filename=\"{ascii_file_name(file_name)}\"; filename*=UTF-8''{encoded}"
+
+
+# --- desk: manage (the article list's filters, reordering categories) ---------------------
+
+DESK_PAGE_SIZE = 20
+DESK_MAX_PAGE_SIZE = 100
+
+
+def moved_positions(siblings: list[Category], category_id: int, step: int) -> dict[int, int] | None:
+    """New positions after moving one category up (step -1) or down (+1) among the
+    categories of its parent, in their shown order: every sibling numbered 10, 20, ... so
+    that equal positions (all 0 at first) get a real order. None when it cannot move
+    further (or is not among them)."""
+    order = [c.id for c in siblings]
+    if category_id not in order:
+        return None
+    at = order.index(category_id)
+    to = at + step
+    if not 0 <= to < len(order):
+        return None
+    order[at], order[to] = order[to], order[at]
+    return {item: (n + 1) * 10 for n, item in enumerate(order)}
+
+
+def siblings_of(category: Category, categories: Iterable[Category]) -> list[Category]:
+    """The categories under the same parent (the top level for a top-level one), in the
+    order menus show them."""
+    return [c for c in categories if c.parent_id == category.parent_id]
+
+
+def parse_day(raw: str | None, field: str) -> date | None:
+    """A yyyy-mm-dd date field (as <input type=date> sends it); None when empty.
+    UserInputError naming `field` for anything else."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise UserInputError(field, "Ngày phải có dạng năm-tháng-ngày, ví dụ 2025-03-01.") from None
+
+
+def day_range(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """The moments from the start of `first` to the end of `last`, as Vietnam's calendar
+    days (both included)."""
+    start = datetime.combine(first, datetime.min.time(), VIETNAM) if first else None
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), VIETNAM) if last else None
+    return start, end
+
+
+# --- public pages -------------------------------------------------------------------------
+
+# What the home page's sections are: a category, its newest articles, and (for a parent)
+# the sections of its children, shown under it.
+Section = tuple[Category, list[Article], list[tuple[Category, list[Article]]]]
+
+
+def nest_sections(
+    sections: Iterable[tuple[Category, list[Article]]], categories: Iterable[Category]
+) -> list[Section]:
+    """The home page's sections in the menu's order, each child category's under its
+    parent's; a parent without articles of its own still heads its children's."""
+    listed = {category.id: articles for category, articles in sections}
+    nested: list[Section] = []
+    ordered = list(categories)
+    for parent in (c for c in ordered if c.parent_id is None):
+        children = [
+            (c, listed[c.id]) for c in ordered if c.parent_id == parent.id and c.id in listed
+        ]
+        if parent.id in listed or children:
+            nested.append((parent, listed.get(parent.id, []), children))
+    return nested
+
+
+# A headline longer than this is cut for schema.org (Google reads at most 110 characters).
+LD_HEADLINE_LENGTH = 110
+
+
+def news_article_ld(
+    article: Article, *, canonical: str, site_name: str, image_url: str | None
+) -> dict[str, Any]:
+    """The schema.org NewsArticle a search engine reads from the article page (JSON-LD):
+    headline, dates (the text's last change as dateModified), author, publisher, image."""
+    author_name = article.byline or article.author_name
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "mainEntityOfPage": {"@type": "WebPage", "@id": canonical},
+        "url": canonical,
+        "headline": article.title[:LD_HEADLINE_LENGTH],
+        "description": article.summary or article.title,
+        "inLanguage": "vi",
+        "datePublished": (article.published_at or article.created_at)
+        .astimezone(VIETNAM)
+        .isoformat(timespec="seconds"),
+        "dateModified": article.text_updated_at.astimezone(VIETNAM).isoformat(timespec="seconds"),
+        "articleSection": article.category.name,
+        "author": (
+            {"@type": "Person", "name": author_name}
+            if author_name
+            else {"@type": "Organization", "name": site_name}
+        ),
+        "publisher": {"@type": "Organization", "name": site_name},
+    }
+    if image_url:
+        data["image"] = [image_url]
+    if article.tags:
+        data["keywords"] = ", ".join(tag.name for tag in article.tags)
+    return data
+
+
+def json_for_html(data: Any) -> str:
+    """JSON to put inside a <script type="application/ld+json"> element: "<", ">" and "&"
+    written as \\u escapes (the same JSON), so no "</script>" or "<!--" in a title can end
+    or change the element."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def lazy_images(body_html: str) -> str:
+    """A sanitised body with its pictures loaded only when the reader nears them (they sit
+    below the title and the lead image). The sanitiser lets no `loading` attribute in, so
+    each <img> gets exactly one."""
+    return body_html.replace("<img ", '<img loading="lazy" ')

@@ -3,10 +3,10 @@
 Public pages: home, categories, articles and their print view, search, feeds, the
 sitemap, static pages, images and the static files. They read only this service's tables
 (views and feedback come from read models), so they render while counter or feedback are
-down. Every public answer may be cached for 30 s (the gateway micro-caches it); nothing on
-them depends on who is signed in.
+down. Every public answer is fresh for 2 s in browsers and the gateway's micro-cache, then
+revalidated by its ETag (see PUBLIC_CACHE); nothing on them depends on who is signed in.
 
-The editors' desk: signing in and out with the login form, and the admin page (/quan-tri).
+The editors' desk: signing in and out with the login form (its pages: desk.py, desk_admin.py).
 The session is the access token itself in the `bantin_session` cookie (HttpOnly,
 SameSite=Lax; Secure with COOKIE_SECURE=1 or when the browser came over HTTPS, as the
 trusted gateway's X-Forwarded-Proto says), living as long as the token; every service
@@ -16,20 +16,24 @@ with it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import math
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from markupsafe import Markup
 
 from services.articles import domain, feeds, login, store
-from services.articles.answers import optional_principal, problem_for
+from services.articles.answers import problem_for
 from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET
 from services.articles.domain import Article, Category, RefusalError, Tag, Topic
 from services.common import db
@@ -37,11 +41,26 @@ from services.common.auth import SESSION_COOKIE
 from services.common.pages import TEMPLATES, render
 from services.common.web import POOL, SETTINGS, client_address, is_trusted_proxy
 
-PUBLIC_CACHE = "public, max-age=30"
+# A public page is fresh 2 s, in browsers and in the gateway's micro-cache (deploy/gateway)
+# alike; for 5 s more a cache may still serve it while it fetches the next copy in the
+# background (stale-while-revalidate), and never later. A new count or feedback shows
+# within seconds; asking again costs little (the ETag, a 304).
+PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=5"
+# For files browsers may keep long, the gateway keeps its copy only seconds (nginx reads
+# X-Accel-Expires and passes it on to no one), so a release or a document taken down with
+# its article shows at once.
+GATEWAY_SECONDS = "5"
 PER_PAGE = 15
 HOME_PER_CATEGORY = 5
 HOME_FEATURED = 5
 MOST_READ = 5
+# The home page's most-read lists, switched with ?xem= (links, no JavaScript): the query
+# value, the store's period, the tab's label. The first is shown without ?xem=.
+MOST_READ_TABS = (
+    ("hom-nay", "day", "Hôm nay"),
+    ("7-ngay", "week", "7 ngày"),
+    ("30-ngay", "month", "30 ngày"),
+)
 SITEMAP_LIMIT = 45_000
 STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
 
@@ -77,11 +96,52 @@ def origin(request: web.Request) -> str:
 
 
 def public_page(
-    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+    changed: Iterable[datetime | None] = (),
 ) -> web.Response:
+    """A public page with its validators: a strong ETag, the hash of the page as sent
+    (text, counts and feedback alike), and Last-Modified, the last change among the
+    articles and feedback it shows and the times in `changed`. A browser or the gateway
+    that has this very page (If-None-Match) gets a 304."""
     response = render(request, template, context, status=status)
-    response.headers["Cache-Control"] = PUBLIC_CACHE
+    modified = max(
+        (t for t in (*changed, *_changes_shown(context.values())) if t is not None), default=None
+    )
+    return _validated(request, response, modified)
+
+
+def _validated(
+    request: web.Request, response: web.Response, modified: datetime | None = None
+) -> web.Response:
+    body = response.body
+    assert isinstance(body, bytes)
+    headers = {
+        "Cache-Control": PUBLIC_CACHE,
+        "ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
+    }
+    if modified is not None:
+        headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
+    # Only If-None-Match: a time alone cannot tell that a count changed within the
+    # second, or that feedback was withdrawn (Last-Modified would not move).
+    if response.status == 200 and _etag_matches(
+        request.headers.get("If-None-Match", ""), headers["ETag"]
+    ):
+        return web.Response(status=304, headers=headers)
+    response.headers.update(headers)
     return response
+
+
+def _changes_shown(values: Iterable[Any]) -> Iterable[datetime]:
+    """The times of the last change of every article and feedback among `values` (and in
+    the lists and pairs they hold)."""
+    for value in values:
+        if isinstance(value, Article | store.PublicFeedback):
+            yield value.updated_at
+        elif isinstance(value, list | tuple):
+            yield from _changes_shown(value)
 
 
 def not_found(request: web.Request, message: str) -> web.Response:
@@ -123,17 +183,22 @@ async def _pictures(conn: Any, *groups: Iterable[Article]) -> dict[int, domain.P
 
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
+    # An unknown ?xem= shows the first list rather than an error: it only picks a tab.
+    tab = next((t for t in MOST_READ_TABS if t[0] == request.query.get("xem")), MOST_READ_TABS[0])
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
         featured = await store.featured_on_home(conn, HOME_FEATURED)
         latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
-        popular = await store.most_read(conn, MOST_READ)
+        popular = await store.most_read(conn, tab[1], MOST_READ)
         pictures = await _pictures(conn, featured, latest)
-    sections = [
-        (articles[0].category, articles)
-        for _, group in groupby(latest, key=lambda a: a.category.id)
-        if (articles := list(group))
-    ]
+    sections = domain.nest_sections(
+        (
+            (articles[0].category, articles)
+            for _, group in groupby(latest, key=lambda a: a.category.id)
+            if (articles := list(group))
+        ),
+        categories,
+    )
     return public_page(
         request,
         "home.html",
@@ -142,6 +207,8 @@ async def home(request: web.Request) -> web.Response:
             "featured": featured,
             "sections": sections,
             "most_read": popular,
+            "most_read_tabs": MOST_READ_TABS,
+            "most_read_tab": tab[0],
             "pictures": pictures,
         },
     )
@@ -247,6 +314,10 @@ async def _public_article(
         return article, await _pictures(conn, [article])
 
 
+# "Tin liên quan" under an article: at most this many.
+RELATED = 5
+
+
 @routes.get("/tin/{ref}")
 async def article_page(request: web.Request) -> web.StreamResponse:
     """/tin/{slug}-{id}, the canonical address; /tin/{id}, a wrong or old slug, and
@@ -268,7 +339,18 @@ async def article_page(request: web.Request) -> web.StreamResponse:
         comments = await store.feedback_for(conn, article.id)
         attached = await store.documents_of(conn, article.id)
         categories = await store.list_categories(conn)
-        pictures = await _pictures(conn, [article])
+        related = await store.related_articles(conn, article, RELATED)
+        pictures = await _pictures(conn, [article], related)
+        views_changed = await store.views_changed_at(conn, article.id)
+    site = origin(request)
+    canonical = site + article.url
+    share = pictures[article.image_id].src("share") if article.image_id in pictures else None
+    structured = domain.news_article_ld(
+        article,
+        canonical=canonical,
+        site_name=str(request.app[TEMPLATES].globals["site_name"]),
+        image_url=site + share if share else None,
+    )
     return public_page(
         request,
         "article.html",
@@ -278,10 +360,14 @@ async def article_page(request: web.Request) -> web.StreamResponse:
             "comments": comments,
             "documents": attached,
             "categories": categories,
-            "origin": origin(request),
-            "canonical": origin(request) + article.url,
+            "origin": site,
+            "canonical": canonical,
             "pictures": pictures,
+            "related": related,
+            "structured_data": Markup(domain.json_for_html(structured)),
+            "body_html": Markup(domain.lazy_images(article.body_html)),
         },
+        changed=[views_changed],
     )
 
 
@@ -310,41 +396,94 @@ async def print_page(request: web.Request) -> web.Response:
 
 @routes.get("/tim-kiem")
 async def search_page(request: web.Request) -> web.Response:
-    """Accent- and case-insensitive: "giao uoc thi dua" finds "giao ước thi đua"."""
+    """Diacritics, case and Unicode form ignored ("giao uoc thi dua" finds "giao ước thi
+    đua"), ranked (domain.search_plan, store.search), filtered by category
+    (?chuyen-muc=slug, its children included) and days (?tu=, ?den=, YYYY-MM-DD)."""
     query = " ".join(request.query.get("q", "").split())[: domain.MAX_QUERY_LENGTH]
-    terms = domain.search_terms(query)
+    terms = domain.parse_query(query)
+    plan = domain.search_plan(terms)
     page = domain.page_number(request.query.get("trang"))
-    found = store.SearchPage([], 0)
+    days, errors = _search_days(request)
+    found = store.SearchPage([], 0, False, {})
     async with db.acquire(request.app[POOL]) as conn:
-        if terms:
-            patterns = [domain.like_pattern(t) for t in terms]
-            found = await store.search(conn, patterns, page, PER_PAGE)
         categories = await store.list_categories(conn)
+        wanted = request.query.get("chuyen-muc")
+        chosen = next((c for c in categories if c.slug == wanted), None)
+        if wanted and chosen is None:
+            errors.append("Không có chuyên mục này; đã tìm trong mọi chuyên mục.")
+        if plan is not None:
+            filters = store.SearchFilters(
+                domain.with_children(chosen, categories) if chosen else None,
+                *domain.day_range(*days),
+            )
+            titles_only = domain.searches_titles_only(terms)
+            found = await store.search(
+                conn, plan, filters, titles_only=titles_only, page=page, per_page=PER_PAGE
+            )
         pictures = await _pictures(conn, found.items)
+    kept = {"q": query, "chuyen-muc": chosen.slug if chosen else "", "tu": days[0], "den": days[1]}
+    kept = {name: str(value) for name, value in kept.items() if value}
     return public_page(
         request,
         "search.html",
         {
             "query": query,
-            "articles": found.items,
+            "results": _search_results(found, terms),
             "total": found.total,
+            "more": found.more,
             "categories": categories,
-            "paging": _pager("/tim-kiem", page, _pages(found.total), q=query),
+            "chosen": chosen,
+            "days": days,
+            "errors": errors,
+            "filtered": bool(chosen or days[0] or days[1]),
+            "first": (page - 1) * PER_PAGE + 1,
+            "paging": {
+                **_pager("/tim-kiem", page, _pages(found.total), **kept),
+                "first_page": _page_url("/tim-kiem", 1, **kept),
+            },
             "pictures": pictures,
         },
     )
 
 
+def _search_days(request: web.Request) -> tuple[tuple[Any, Any], list[str]]:
+    """?tu= and ?den= as days (the earlier first); a day that is not one is left out,
+    with a message."""
+    days: list[Any] = []
+    errors: list[str] = []
+    for name, label in (("tu", "Từ ngày"), ("den", "Đến ngày")):
+        try:
+            days.append(domain.parse_day(request.query.get(name, "").strip(), name))
+        except domain.UserInputError as refused:
+            days.append(None)
+            errors.append(f"{label} không hợp lệ: {refused.message} Đã bỏ qua ngày này.")
+    if days[0] and days[1] and days[0] > days[1]:
+        days.reverse()
+    return (days[0], days[1]), errors
+
+
+def _search_results(
+    found: store.SearchPage, terms: list[domain.SearchTerm]
+) -> list[tuple[Article, domain.Snippet, domain.Snippet]]:
+    """Each article with its title and a passage of its text, the matches marked."""
+    return [
+        (
+            article,
+            domain.snippet(article.title, terms, width=domain.MAX_QUERY_LENGTH * 2),
+            # The summary is searched too: the passage may come from it.
+            domain.snippet(f"{article.summary} {found.texts.get(article.id, '')}", terms),
+        )
+        for article in found.items
+    ]
+
+
 # --- feeds and sitemap --------------------------------------------------------------------
 
 
-def _xml_response(body: bytes, content_type: str) -> web.Response:
-    return web.Response(
-        body=body,
-        content_type=content_type,
-        charset="utf-8",
-        headers={"Cache-Control": PUBLIC_CACHE},
-    )
+def _xml_response(request: web.Request, body: bytes, content_type: str) -> web.Response:
+    """A feed, sitemap or robots.txt, with its ETag (a 304 when the reader has it)."""
+    response = web.Response(body=body, content_type=content_type, charset="utf-8")
+    return _validated(request, response)
 
 
 @routes.get("/rss")
@@ -361,7 +500,7 @@ async def site_feed(request: web.Request) -> web.Response:
         origin=site,
         articles=articles,
     )
-    return _xml_response(body, "application/rss+xml")
+    return _xml_response(request, body, "application/rss+xml")
 
 
 @routes.get("/chuyen-muc/{slug}/rss")
@@ -383,27 +522,131 @@ async def category_feed(request: web.Request) -> web.Response:
         origin=site,
         articles=articles,
     )
-    return _xml_response(body, "application/rss+xml")
+    return _xml_response(request, body, "application/rss+xml")
+
+
+@routes.get("/the/{slug}/rss")
+async def tag_feed(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        tag = await store.get_tag_by_slug(conn, request.match_info["slug"])
+        if tag is None:
+            return not_found(request, "Không tìm thấy thẻ bạn yêu cầu.")
+        articles = await store.page_of_tagged(conn, tag.id, 1, feeds.RSS_ITEMS)
+    return _listing_feed(request, tag, f"Tin mới nhất có thẻ {tag.name}", articles)
+
+
+@routes.get("/dong-su-kien/{slug}/rss")
+async def topic_feed(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        topic = await store.get_topic_by_slug(conn, request.match_info["slug"])
+        if topic is None:
+            return not_found(request, "Không tìm thấy dòng sự kiện bạn yêu cầu.")
+        articles = await store.page_of_topic(conn, topic.id, 1, feeds.RSS_ITEMS)
+    return _listing_feed(request, topic, f"Tin mới nhất của dòng sự kiện {topic.name}", articles)
+
+
+def _listing_feed(
+    request: web.Request, item: Tag | Topic, description: str, articles: list[Article]
+) -> web.Response:
+    site = origin(request)
+    site_name = str(request.app[TEMPLATES].globals["site_name"])
+    body = feeds.rss(
+        title=f"{item.name} - {site_name}",
+        link=site + item.path,
+        self_url=f"{site}{item.path}/rss",
+        description=description,
+        origin=site,
+        articles=articles,
+    )
+    return _xml_response(request, body, "application/rss+xml")
+
+
+# Articles are listed in child sitemaps of this many ids each: fewer URLs than the 50,000
+# a sitemap may hold, one primary-key range per child, however many articles there are.
+SITEMAP_CHUNK_IDS = 10_000
+# The Google News sitemap: articles published in the last two days, at most 1,000.
+NEWS_SITEMAP_DAYS = 2
+NEWS_SITEMAP_LIMIT = 1000
 
 
 @routes.get("/sitemap.xml")
 async def sitemap_xml(request: web.Request) -> web.Response:
+    """The sitemap index: the site's pages, the news of the last two days, and the
+    articles in child sitemaps by range of ids, each with its last change of text."""
+    async with db.acquire(request.app[POOL]) as conn:
+        chunks = await store.sitemap_chunks(conn, SITEMAP_CHUNK_IDS)
+    site = origin(request)
+    children = [
+        feeds.SitemapEntry(f"{site}/sitemap-trang.xml"),
+        feeds.SitemapEntry(f"{site}/sitemap-tin-moi.xml"),
+        *(feeds.SitemapEntry(f"{site}/sitemap-tin-{n}.xml", lastmod) for n, lastmod in chunks),
+    ]
+    return _xml_response(request, feeds.sitemap_index(children), "application/xml")
+
+
+@routes.get("/sitemap-trang.xml")
+async def pages_sitemap(request: web.Request) -> web.Response:
+    """The home page, categories, tags, topics, static pages and the site map page."""
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
+        tags = await store.list_tags(conn)
+        topics = await store.list_topics(conn)
         pages = domain.with_default_pages(await store.list_published_pages(conn))
-        articles = await store.sitemap_entries(conn, SITEMAP_LIMIT)
     site = origin(request)
     entries = [
         feeds.SitemapEntry(site + "/"),
-        *(feeds.SitemapEntry(f"{site}/chuyen-muc/{c.slug}") for c in categories),
+        *(feeds.SitemapEntry(site + path) for path in _listing_paths(categories, topics, tags)),
         *(feeds.SitemapEntry(site + domain.static_page_path(p.slug), p.updated_at) for p in pages),
         feeds.SitemapEntry(site + "/so-do"),
-        *(
-            feeds.SitemapEntry(site + domain.article_path(r["slug"], r["id"]), r["updated_at"])
-            for r in articles
-        ),
     ]
-    return _xml_response(feeds.sitemap(entries), "application/xml")
+    # A sitemap holds at most 50,000 URLs: a site with more tags lists the first ones.
+    return _xml_response(request, feeds.sitemap(entries[:SITEMAP_LIMIT]), "application/xml")
+
+
+def _listing_paths(categories: list[Category], topics: list[Topic], tags: list[Tag]) -> list[str]:
+    return [c.path for c in categories] + [t.path for t in topics] + [t.path for t in tags]
+
+
+@routes.get(r"/sitemap-tin-{chunk:\d{1,12}}.xml")
+async def articles_sitemap(request: web.Request) -> web.Response:
+    """The published articles of one range of ids (see SITEMAP_CHUNK_IDS)."""
+    first = int(request.match_info["chunk"]) * SITEMAP_CHUNK_IDS
+    async with db.acquire(request.app[POOL]) as conn:
+        rows = await store.sitemap_chunk(conn, first, first + SITEMAP_CHUNK_IDS)
+    if not rows:
+        return not_found(request, "Không tìm thấy sơ đồ bạn yêu cầu.")
+    site = origin(request)
+    entries = [
+        feeds.SitemapEntry(site + domain.article_path(r["slug"], r["id"]), r["text_updated_at"])
+        for r in rows
+    ]
+    # Ten thousand entries take some milliseconds to write: off the event loop.
+    body = await asyncio.to_thread(feeds.sitemap, entries)
+    return _xml_response(request, body, "application/xml")
+
+
+@routes.get("/sitemap-tin-moi.xml")
+async def news_sitemap(request: web.Request) -> web.Response:
+    """The Google News sitemap: what was published in the last two days."""
+    since = datetime.now(UTC) - timedelta(days=NEWS_SITEMAP_DAYS)
+    async with db.acquire(request.app[POOL]) as conn:
+        rows = await store.published_since(conn, since, NEWS_SITEMAP_LIMIT)
+    site = origin(request)
+    entries = [
+        feeds.NewsEntry(
+            site + domain.article_path(r["slug"], r["id"]), r["title"], r["published_at"]
+        )
+        for r in rows
+    ]
+    publication = str(request.app[TEMPLATES].globals["site_name"])
+    body = feeds.news_sitemap(entries, publication=publication)
+    return _xml_response(request, body, "application/xml")
+
+
+@routes.get("/robots.txt")
+async def robots(request: web.Request) -> web.Response:
+    body = feeds.robots_txt(origin(request) + "/sitemap.xml").encode()
+    return _xml_response(request, body, "text/plain")
 
 
 # --- static pages and the site map page ---------------------------------------------------
@@ -452,10 +695,14 @@ async def site_map_page(request: web.Request) -> web.Response:
 # The shared stylesheet and the pages' scripts (files, never inline code: the gateway's
 # Content-Security-Policy allows scripts from this site only).
 STATIC_FILES = {
+    "admin-menu.js": "text/javascript",
+    "import-progress.js": "text/javascript",
     "site.css": "text/css",
     "beacon.js": "text/javascript",
     "print.js": "text/javascript",
     "desk.js": "text/javascript",
+    "editor.js": "text/javascript",
+    "editor.css": "text/css",
 }
 
 
@@ -467,7 +714,11 @@ def _static_file(name: str) -> tuple[bytes, dict[str, str]]:
     """A file of services/common/static and its headers, read once."""
     body = (STATIC_DIR / name).read_bytes()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    return body, {"Cache-Control": "public, max-age=3600", "ETag": etag}
+    return body, {
+        "Cache-Control": "public, max-age=3600",
+        "X-Accel-Expires": GATEWAY_SECONDS,
+        "ETag": etag,
+    }
 
 
 # Only the listed names match: any other /static/ path is the router's 404.
@@ -481,6 +732,44 @@ async def static_file(request: web.Request) -> web.Response:
     return web.Response(
         body=body, content_type=STATIC_FILES[name], charset="utf-8", headers=headers
     )
+
+
+# The vendored editor (services/common/static/vendor/NAME-VERSION/, fetched by
+# scripts/vendor_editor.sh): the version is in the path, so a file never changes under its
+# URL and browsers may keep it for a year.
+VENDOR_DIR = STATIC_DIR / "vendor"
+VENDOR_TYPES = {"js": "text/javascript", "css": "text/css", "txt": "text/plain"}
+VENDOR_CACHE = "public, max-age=31536000, immutable"
+
+
+@functools.cache
+def _vendor_file(folder: str, name: str) -> tuple[bytes, str] | None:
+    """A vendored file's bytes and ETag, read once; None if there is no such file."""
+    path = VENDOR_DIR / folder / name
+    if not path.is_file():
+        return None
+    body = path.read_bytes()
+    return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+# A folder named NAME-VERSION and a file of a served type: no other path matches (so no
+# "..", no hidden file, no directory listing).
+@routes.get(
+    r"/static/vendor/{folder:[a-z0-9]+(?:-[a-z0-9]+)*-\d+(?:\.\d+)*}"
+    r"/{name:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.(?:js|css|txt)}"
+)
+async def vendor_file(request: web.Request) -> web.Response:
+    """GET /static/vendor/jodit-4.15.13/jodit.min.js: long-cached, by its extension's type."""
+    name = request.match_info["name"]
+    found = _vendor_file(request.match_info["folder"], name)
+    if found is None:
+        return not_found(request, "Không tìm thấy tệp bạn yêu cầu.")
+    body, etag = found
+    headers = {"Cache-Control": VENDOR_CACHE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
+    if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+        return web.Response(status=304, headers=headers)
+    content_type = VENDOR_TYPES[name.rsplit(".", 1)[1]]
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
 
 
 # --- images -------------------------------------------------------------------------------
@@ -509,12 +798,14 @@ def _image_answer(request: web.Request, found: store.Image | None) -> web.Respon
     )
 
 
-def _not_modified(request: web.Request, digest: str | None) -> web.Response | None:
-    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone."""
+def _not_modified(
+    request: web.Request, digest: str | None, caching: dict[str, str] | None = None
+) -> web.Response | None:
+    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone;
+    `caching`: its caching headers (an image's by default)."""
     if digest is not None and _etag_matches(request.headers["If-None-Match"], f'"{digest}"'):
-        return web.Response(
-            status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
-        )
+        headers = caching or {"Cache-Control": IMAGE_CACHE}
+        return web.Response(status=304, headers={"ETag": f'"{digest}"', **headers})
     return None
 
 
@@ -551,8 +842,9 @@ async def image_variant(request: web.Request) -> web.Response:
 
 # --- documents ----------------------------------------------------------------------------
 
-# A document never changes once uploaded (a new file is a new id), as images do.
-DOCUMENT_CACHE = IMAGE_CACHE
+# A document never changes once uploaded (a new file is a new id), as images do; but it
+# goes away with its article (unpublished): the gateway keeps it GATEWAY_SECONDS only.
+DOCUMENT_CACHE = {"Cache-Control": IMAGE_CACHE, "X-Accel-Expires": GATEWAY_SECONDS}
 
 
 @routes.get(r"/van-ban/{id:\d{1,18}}")
@@ -564,7 +856,7 @@ async def document(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         if "If-None-Match" in request.headers:
             unchanged = _not_modified(
-                request, await store.public_document_digest(conn, document_id)
+                request, await store.public_document_digest(conn, document_id), DOCUMENT_CACHE
             )
             if unchanged:
                 return unchanged
@@ -577,19 +869,17 @@ async def document(request: web.Request) -> web.Response:
         headers={
             "Content-Disposition": domain.content_disposition(found.document.file_name),
             "ETag": f'"{found.sha256}"',
-            "Cache-Control": DOCUMENT_CACHE,
+            **DOCUMENT_CACHE,
             "X-Content-Type-Options": "nosniff",
         },
     )
 
 
-# --- the editors' desk: signing in and out, the admin page ------------------------------
+# --- the editors' desk: signing in and out (the desk's pages: desk.py, desk_admin.py) ----
 
 ADMIN_HOME = "/quan-tri"
 PRIVATE = "no-store"
 MAX_FIELD_LENGTH = 1024
-
-STATUS_NAMES = {state: name.capitalize() for state, name in domain.STATE_NAMES.items()}
 
 
 def _private(response: web.StreamResponse) -> web.StreamResponse:
@@ -690,29 +980,3 @@ async def logout(request: web.Request) -> web.StreamResponse:
         secure=_cookie_secure(request),
     )
     raise response
-
-
-@routes.get(ADMIN_HOME)
-async def admin_home(request: web.Request) -> web.StreamResponse:
-    """The articles a signed-in user works on: all of them for publishers, their own for
-    authors. Anyone else is sent to the login form."""
-    principal = await optional_principal(request)
-    if principal is None:
-        raise _see_other("/dang-nhap")
-    articles: list[Any] = []
-    if principal.has_role(*domain.WRITERS):
-        author = None if domain.is_publisher(principal) else principal.user_id
-        async with db.acquire(request.app[POOL]) as conn:
-            articles = await store.list_for_admin(conn, author)
-    response = render(
-        request,
-        "admin.html",
-        {
-            "principal": principal,
-            "articles": articles,
-            "status_names": STATUS_NAMES,
-            "can_write": principal.has_role(*domain.WRITERS),
-            "can_moderate": principal.has_role("moderator"),
-        },
-    )
-    return _private(response)

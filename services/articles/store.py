@@ -3,6 +3,7 @@ query. The caller owns the transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +24,7 @@ from services.articles.domain import (
     PageSlugTakenError,
     Picture,
     Revision,
+    SearchPlan,
     SlugTakenError,
     StateChange,
     StaticPage,
@@ -469,12 +471,13 @@ async def get_article(
 async def create_article(
     conn: asyncpg.Connection, fields: dict[str, Any], derived: dict[str, Any], author_id: int
 ) -> Article:
-    """A new draft; `derived` holds slug, body_text and byline."""
+    """A new draft; `derived` holds slug, body_text, byline and the search columns."""
     article_id = await conn.fetchval(
         """INSERT INTO articles (slug, title, summary, body_html, body_text, byline,
                                  author_name, unit, source, category_id, image_id,
-                                 image_caption, author_id, image_alt)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                 image_caption, author_id, image_alt,
+                                 search_title, search_body)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            RETURNING id""",
         derived["slug"],
         fields["title"],
@@ -490,6 +493,8 @@ async def create_article(
         fields.get("image_caption", ""),
         author_id,
         fields.get("image_alt", ""),
+        derived["search_title"],
+        derived["search_body"],
     )
     created = await get_article(conn, article_id)
     assert created is not None
@@ -499,9 +504,10 @@ async def create_article(
 async def update_article(
     conn: asyncpg.Connection, article_id: int, changes: dict[str, Any], *, text_changed: bool
 ) -> Article:
-    """Apply `changes` (columns of EDITABLE, plus slug, body_text and byline) and raise
+    """Apply `changes` (columns of EDITABLE, plus the derived ones) and raise
     the version; `text_changed` moves text_updated_at."""
-    columns = [c for c in changes if c in (*EDITABLE, "slug", "body_text", "byline")]
+    derived = ("slug", "body_text", "byline", "search_title", "search_body")
+    columns = [c for c in changes if c in (*EDITABLE, *derived)]
     assignments = "".join(f"{c} = ${i}, " for i, c in enumerate(columns, start=3))
     await conn.execute(
         f"""UPDATE articles SET {assignments}
@@ -926,50 +932,11 @@ async def latest_by_category(conn: asyncpg.Connection, per_category: int) -> lis
     return await _articles(conn, rows)
 
 
-@dataclass(frozen=True)
-class SearchPage:
-    items: list[Article]
-    total: int
-
-
 def _all_terms(patterns: Sequence[str], first: int) -> str:
     # One LIKE per term (rather than LIKE ALL of an array) so that the trigram index on
     # search_doc can serve every one of them.
     return " AND ".join(
         f"a.search_doc LIKE lower(f_unaccent(${n}))" for n in range(first, first + len(patterns))
-    )
-
-
-async def search(
-    conn: asyncpg.Connection, patterns: Sequence[str], page: int, per_page: int
-) -> SearchPage:
-    """Published articles whose text holds every pattern (LIKE, accents and case ignored:
-    both sides go through f_unaccent and lower)."""
-    if not patterns:
-        return SearchPage([], 0)
-    matches = _all_terms(patterns, first=3)
-    rows = await conn.fetch(
-        f"""{_ARTICLE} WHERE a.status = 'published' AND {matches}
-            {_NEWEST} LIMIT $1 OFFSET $2""",
-        per_page,
-        (page - 1) * per_page,
-        *patterns,
-    )
-    total = await conn.fetchval(
-        f"""SELECT count(*) FROM articles a
-             WHERE a.status = 'published' AND {_all_terms(patterns, first=1)}""",
-        *patterns,
-    )
-    return SearchPage(await _articles(conn, rows), int(total))
-
-
-async def sitemap_entries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            """SELECT id, slug, updated_at FROM articles WHERE status = 'published'
-                ORDER BY published_at DESC, id DESC LIMIT $1""",
-            limit,
-        )
     )
 
 
@@ -1413,40 +1380,42 @@ async def still_holds(conn: asyncpg.Connection, principal: Principal) -> bool:
 
 
 async def upsert_views(
-    conn: asyncpg.Connection, article_id: int, total: int, today: int, day: date, version: int
+    conn: asyncpg.Connection,
+    article_id: int,
+    total: int,
+    today: int,
+    day: date,
+    version: int,
+    last_7_days: int | None = None,
+    last_30_days: int | None = None,
 ) -> None:
+    """The article's counts from a views.counted. Sums an older counter did not send are
+    taken as the day's views (all that is known of them)."""
     # The consumer already skips older versions; the guard keeps the row right even if
     # two queues ever fed it.
     await conn.execute(
-        """INSERT INTO article_views (article_id, total, today, day, version)
-           VALUES ($1, $2, $3, $4, $5)
+        """INSERT INTO article_views
+                  (article_id, total, today, day, version, last_7_days, last_30_days)
+           VALUES ($1, $2, $3::bigint, $4, $5,
+                   coalesce($6::bigint, $3), coalesce($7::bigint, $3))
            ON CONFLICT (article_id) DO UPDATE
               SET total = EXCLUDED.total, today = EXCLUDED.today, day = EXCLUDED.day,
-                  version = EXCLUDED.version, updated_at = now()
+                  version = EXCLUDED.version, last_7_days = EXCLUDED.last_7_days,
+                  last_30_days = EXCLUDED.last_30_days, updated_at = now()
             WHERE article_views.version < EXCLUDED.version""",
         article_id,
         total,
         today,
         day,
         version,
+        last_7_days,
+        last_30_days,
     )
 
 
 async def views_of(conn: asyncpg.Connection, article_id: int) -> int:
     total = await conn.fetchval("SELECT total FROM article_views WHERE article_id = $1", article_id)
     return int(total or 0)
-
-
-async def most_read(conn: asyncpg.Connection, limit: int) -> list[tuple[Article, int]]:
-    rows = await conn.fetch(
-        f"""{_ARTICLE.replace("SELECT", "SELECT v.total AS views,", 1)}
-            JOIN article_views v ON v.article_id = a.id
-            WHERE a.status = 'published' AND v.total > 0
-            ORDER BY v.total DESC, a.id DESC LIMIT $1""",
-        limit,
-    )
-    found = await _articles(conn, rows)
-    return [(article, int(r["views"])) for article, r in zip(found, rows, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -1683,3 +1652,447 @@ async def update_document(
 
 async def delete_document(conn: asyncpg.Connection, document_id: int) -> None:
     await conn.execute("DELETE FROM documents WHERE id = $1", document_id)
+
+
+# --- desk: manage (home, article list, feedback cases, import jobs) -----------------------
+
+
+async def set_feedback_case(
+    conn: asyncpg.Connection, feedback_id: int, status: str, version: int
+) -> None:
+    """A feedback case's status as its event says, unless a higher version was kept."""
+    await conn.execute(
+        """INSERT INTO feedback_cases (id, status, version) VALUES ($1, $2, $3)
+           ON CONFLICT (id) DO UPDATE
+              SET status = EXCLUDED.status, version = EXCLUDED.version, changed_at = now()
+            WHERE feedback_cases.version < EXCLUDED.version""",
+        feedback_id,
+        status,
+        version,
+    )
+
+
+async def feedback_waiting(conn: asyncpg.Connection) -> int:
+    """Feedback cases waiting for a moderator (pending or held), as the events told."""
+    return int(await conn.fetchval("SELECT count(*) FROM feedback_cases WHERE status = 'waiting'"))
+
+
+# The order of each state's queue on the desk's home: drafts last changed first, what
+# waits for review oldest first, the schedule soonest first.
+_QUEUE_ORDER = {
+    "draft": "a.updated_at DESC, a.id DESC",
+    "pending": "a.updated_at, a.id",
+    "scheduled": "a.publish_at, a.id",
+}
+
+
+async def articles_in_state(
+    conn: asyncpg.Connection,
+    status: str,
+    *,
+    author_id: int | None = None,
+    returned: bool | None = None,
+    limit: int,
+) -> tuple[list[Article], int]:
+    """Up to `limit` articles in `status` (one author's, when given; with or without a
+    send-back reason, when `returned` says), in the state's queue order, and how many
+    there are in all."""
+    where = """a.status = $1 AND ($2::bigint IS NULL OR a.author_id = $2)
+               AND ($3::boolean IS NULL OR (a.return_reason IS NOT NULL) = $3)"""
+    rows = await conn.fetch(
+        f"{_ARTICLE} WHERE {where} ORDER BY {_QUEUE_ORDER[status]} LIMIT $4",
+        status,
+        author_id,
+        returned,
+        limit,
+    )
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM articles a WHERE {where}", status, author_id, returned
+    )
+    return [_article(r) for r in rows], int(total)
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """What the desk's article list shows: one state (None: every state but the trash),
+    categories, one author, words of the text, a range of creation times."""
+
+    status: str | None = None
+    category_ids: Sequence[int] | None = None
+    author_id: int | None = None
+    patterns: Sequence[str] = ()
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _filtered(wanted: ArticleFilter, first: int) -> tuple[str, list[Any]]:
+    """The WHERE clause of `wanted`, its parameters numbered from `first`."""
+    args: list[Any] = [
+        wanted.status,
+        list(wanted.category_ids) if wanted.category_ids is not None else None,
+        wanted.author_id,
+        wanted.created_from,
+        wanted.created_before,
+    ]
+    n = first
+    where = f"""(a.status = ${n} OR (${n}::text IS NULL AND a.status <> 'deleted'))
+        AND (${n + 1}::bigint[] IS NULL OR a.category_id = ANY(${n + 1}::bigint[]))
+        AND (${n + 2}::bigint IS NULL OR a.author_id = ${n + 2})
+        AND (${n + 3}::timestamptz IS NULL OR a.created_at >= ${n + 3})
+        AND (${n + 4}::timestamptz IS NULL OR a.created_at < ${n + 4})"""
+    if wanted.patterns:
+        where += " AND " + _all_terms(wanted.patterns, first=n + 5)
+    return where, args + list(wanted.patterns)
+
+
+async def desk_articles(
+    conn: asyncpg.Connection, wanted: ArticleFilter, *, limit: int, offset: int
+) -> tuple[list[Article], int]:
+    """A page of the articles `wanted` picks, newest first, and how many it picks."""
+    where, args = _filtered(wanted, first=3)
+    rows = await conn.fetch(
+        f"{_ARTICLE} WHERE {where} ORDER BY a.created_at DESC, a.id DESC LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+        *args,
+    )
+    count_where, count_args = _filtered(wanted, first=1)
+    total = await conn.fetchval(f"SELECT count(*) FROM articles a WHERE {count_where}", *count_args)
+    return [_article(r) for r in rows], int(total)
+
+
+async def state_counts(conn: asyncpg.Connection, author_id: int | None) -> dict[str, int]:
+    """How many articles (one author's, when given) are in each state."""
+    rows = await conn.fetch(
+        """SELECT status, count(*) AS n FROM articles
+            WHERE $1::bigint IS NULL OR author_id = $1 GROUP BY status""",
+        author_id,
+    )
+    return {r["status"]: int(r["n"]) for r in rows}
+
+
+async def user_names(conn: asyncpg.Connection) -> dict[int, str]:
+    """Every user's display name by id (the desk's author filter and columns)."""
+    rows = await conn.fetch("SELECT id, display_name FROM users ORDER BY display_name, id")
+    return {r["id"]: r["display_name"] for r in rows}
+
+
+async def set_category_positions(conn: asyncpg.Connection, positions: dict[int, int]) -> None:
+    await conn.executemany(
+        "UPDATE categories SET position = $2 WHERE id = $1", list(positions.items())
+    )
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    id: int
+    started_by: int | None
+    file_name: str
+    file_format: str
+    status: str
+    total: int
+    done: int
+    summary: dict[str, Any] | None
+    error: str | None
+    started_at: datetime
+    touched_at: datetime
+    finished_at: datetime | None
+
+
+_IMPORT_JOB_COLUMNS = """id, started_by, file_name, file_format, status, total, done,
+    summary, error, started_at, touched_at, finished_at"""
+
+
+def _import_job(row: asyncpg.Record) -> ImportJob:
+    fields = dict(row)
+    fields["summary"] = json.loads(row["summary"]) if row["summary"] is not None else None
+    return ImportJob(**fields)
+
+
+async def insert_import_job(
+    conn: asyncpg.Connection, started_by: int, file_name: str, file_format: str
+) -> ImportJob:
+    row = await conn.fetchrow(
+        f"""INSERT INTO import_jobs (started_by, file_name, file_format) VALUES ($1, $2, $3)
+            RETURNING {_IMPORT_JOB_COLUMNS}""",
+        started_by,
+        file_name,
+        file_format,
+    )
+    return _import_job(row)
+
+
+async def import_progress(conn: asyncpg.Connection, job_id: int, done: int, total: int) -> None:
+    await conn.execute(
+        "UPDATE import_jobs SET done = $2, total = $3, touched_at = now() WHERE id = $1",
+        job_id,
+        done,
+        total,
+    )
+
+
+async def finish_import_job(
+    conn: asyncpg.Connection, job_id: int, summary: dict[str, Any] | None, error: str | None
+) -> None:
+    """The job's end: done with its summary, or failed with why."""
+    await conn.execute(
+        """UPDATE import_jobs
+              SET status = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END,
+                  summary = $2::jsonb, error = $3, done = CASE WHEN $3::text IS NULL
+                  THEN total ELSE done END, touched_at = now(), finished_at = now()
+            WHERE id = $1""",
+        job_id,
+        json.dumps(summary, ensure_ascii=False) if summary is not None else None,
+        error,
+    )
+
+
+async def get_import_job(conn: asyncpg.Connection, job_id: int) -> ImportJob | None:
+    row = await conn.fetchrow(
+        f"SELECT {_IMPORT_JOB_COLUMNS} FROM import_jobs WHERE id = $1", job_id
+    )
+    return _import_job(row) if row else None
+
+
+async def recent_import_jobs(conn: asyncpg.Connection, limit: int) -> list[ImportJob]:
+    rows = await conn.fetch(
+        f"SELECT {_IMPORT_JOB_COLUMNS} FROM import_jobs ORDER BY started_at DESC, id DESC LIMIT $1",
+        limit,
+    )
+    return [_import_job(r) for r in rows]
+
+
+# --- public pages -------------------------------------------------------------------------
+
+
+async def related_articles(conn: asyncpg.Connection, article: Article, limit: int) -> list[Article]:
+    """Other published articles of the article's topic first, then of its category, newest
+    first in each: two index ranges of at most `limit` rows, however many articles."""
+    rows = await conn.fetch(
+        f"""{_ARTICLE}
+            JOIN (SELECT id, min(rank) AS rank FROM (
+                    (SELECT id, 0 AS rank FROM articles
+                      WHERE topic_id = $2 AND status = 'published' AND id <> $1
+                      ORDER BY published_at DESC, id DESC LIMIT $4)
+                    UNION ALL
+                    (SELECT id, 1 AS rank FROM articles
+                      WHERE category_id = $3 AND status = 'published' AND id <> $1
+                      ORDER BY published_at DESC, id DESC LIMIT $4)) near
+                   GROUP BY id) related ON related.id = a.id
+            ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT $4""",
+        article.id,
+        article.topic.id if article.topic else None,
+        article.category.id,
+        limit,
+    )
+    return await _articles(conn, rows)
+
+
+async def views_changed_at(conn: asyncpg.Connection, article_id: int) -> datetime | None:
+    """When the article's view count last changed here (None: never counted)."""
+    changed: datetime | None = await conn.fetchval(
+        "SELECT updated_at FROM article_views WHERE article_id = $1", article_id
+    )
+    return changed
+
+
+async def sitemap_chunks(conn: asyncpg.Connection, width: int) -> list[tuple[int, datetime]]:
+    """The ranges of `width` article ids that hold published articles, each as its number
+    (id // width) and the last change of text among them: one child sitemap each."""
+    rows = await conn.fetch(
+        """SELECT id / $1 AS chunk, max(text_updated_at) AS lastmod FROM articles
+            WHERE status = 'published' GROUP BY 1 ORDER BY 1""",
+        width,
+    )
+    return [(int(r["chunk"]), r["lastmod"]) for r in rows]
+
+
+async def sitemap_chunk(
+    conn: asyncpg.Connection, first_id: int, end_id: int
+) -> list[asyncpg.Record]:
+    """The published articles with ids from `first_id` up to (not including) `end_id`:
+    id, slug and the last change of the text, by id (a range of the primary key)."""
+    return list(
+        await conn.fetch(
+            """SELECT id, slug, text_updated_at FROM articles
+                WHERE id >= $1 AND id < $2 AND status = 'published' ORDER BY id""",
+            first_id,
+            end_id,
+        )
+    )
+
+
+async def published_since(
+    conn: asyncpg.Connection, since: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Articles first published since `since` and still published, newest first: id,
+    slug, title and publication time (the Google News sitemap)."""
+    return list(
+        await conn.fetch(
+            """SELECT id, slug, title, published_at FROM articles
+                WHERE status = 'published' AND published_at >= $1
+                ORDER BY published_at DESC, id DESC LIMIT $2""",
+            since,
+            limit,
+        )
+    )
+
+
+# --- most read by period ---
+
+# A period's column of article_views and how many days it spans (today included).
+MOST_READ_PERIODS: dict[str, tuple[str, int]] = {
+    "day": ("today", 1),
+    "week": ("last_7_days", 7),
+    "month": ("last_30_days", 30),
+}
+
+
+async def most_read(conn: asyncpg.Connection, period: str, limit: int) -> list[tuple[Article, int]]:
+    """The published articles most read today ("day"), in the last 7 ("week") or 30
+    ("month") days, today included (Asia/Ho_Chi_Minh), each with its views in the period,
+    most first. A row counts only if its sums were made on a day of the period: an article
+    nobody read since is in no list of today, and only briefly (until the counter's daily
+    refresh) in the others. ValueError for another period."""
+    if period not in MOST_READ_PERIODS:
+        raise ValueError(f"unknown period {period!r}")
+    column, days = MOST_READ_PERIODS[period]
+    rows = await conn.fetch(
+        f"""{_ARTICLE.replace("SELECT", f"SELECT v.{column} AS views,", 1)}
+            JOIN article_views v ON v.article_id = a.id
+            WHERE a.status = 'published' AND v.{column} > 0
+              AND v.day > (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date - $2::int
+            ORDER BY v.{column} DESC, a.id DESC LIMIT $1""",
+        limit,
+        days,
+    )
+    found = await _articles(conn, rows)
+    return [(article, int(r["views"])) for article, r in zip(found, rows, strict=True)]
+
+
+# --- search -------------------------------------------------------------------------------
+# The public search (/tim-kiem). Candidates come from three index reads, each the newest
+# SEARCH_CANDIDATES of its kind: titles holding every selecting word, articles holding every
+# one, and (three words or more) articles holding all but one. They are ranked: more of the
+# query's words (short ones included) first, then more of them in the title, then (among
+# the best EXACT_WINDOW only, where it costs a regular expression over the title, summary
+# and the text's first EXACT_TEXT characters) more words found with the diacritics the
+# reader typed, then newest first. The exact check reads the text as stored: the reader's
+# word is looked for in each Unicode form (domain.typed_forms).
+
+SEARCH_CANDIDATES = 150
+EXACT_WINDOW = 30
+EXACT_TEXT = 3000  # characters of the text (after title and summary) checked for exact words
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    category_ids: list[int] | None = None
+    published_from: datetime | None = None  # inclusive
+    published_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    items: list[Article]
+    total: int  # ranked results, at most SEARCH_CANDIDATES
+    more: bool  # more articles match than were ranked
+    texts: dict[int, str]  # the body text of each item, for its snippet
+
+
+_FILTERS = """
+    AND a.status = 'published'
+    AND ($3::bigint[] IS NULL OR a.category_id = ANY($3))
+    AND ($4::timestamptz IS NULL OR a.published_at >= $4)
+    AND ($5::timestamptz IS NULL OR a.published_at < $5)
+  ORDER BY a.published_at DESC LIMIT $6"""
+
+_SEARCH = f"""
+WITH candidates AS (
+    (SELECT a.id FROM articles a
+      WHERE a.search_title_vector @@ to_tsquery('simple', $1) {_FILTERS})
+    UNION ALL
+    (SELECT a.id FROM articles a
+      WHERE NOT $9 AND a.search_vector @@ to_tsquery('simple', $1) {_FILTERS})
+    UNION ALL
+    (SELECT a.id FROM articles a
+      WHERE NOT $9 AND $2::text IS NOT NULL
+        AND a.search_vector @@ to_tsquery('simple', $2) {_FILTERS})
+), scored AS (
+    SELECT a.id, a.published_at, a.title, a.summary, a.body_text,
+           length(a.search_vector) - length(ts_delete(a.search_vector, $7::text[])) AS matched,
+           length(a.search_title_vector)
+               - length(ts_delete(a.search_title_vector, $7::text[])) AS in_title
+      FROM (SELECT DISTINCT id FROM candidates) c JOIN articles a ON a.id = c.id
+), ranked AS (
+    SELECT s.*, row_number() OVER (
+               ORDER BY matched DESC, in_title DESC, published_at DESC, id DESC) AS base
+      FROM scored s
+)
+SELECT r.id,
+       CASE WHEN r.base <= $10 AND cardinality($8::text[]) > 0 THEN (
+           SELECT count(*) FROM unnest($8::text[]) p
+            WHERE lower(r.title || ' ' || r.summary || ' ' || left(r.body_text, $11)) ~ p)
+       ELSE 0 END AS exact
+  FROM ranked r
+ ORDER BY r.matched DESC, r.in_title DESC, exact DESC, r.base
+ LIMIT $6"""
+
+
+def _search_args(plan: SearchPlan, filters: SearchFilters, titles_only: bool) -> list[Any]:
+    return [
+        plan.every,
+        plan.most,
+        filters.category_ids,
+        filters.published_from,
+        filters.published_before,
+        SEARCH_CANDIDATES,
+        plan.words,
+        plan.accented,
+        titles_only,
+        EXACT_WINDOW,
+        EXACT_TEXT,
+    ]
+
+
+async def search(
+    conn: asyncpg.Connection,
+    plan: SearchPlan,
+    filters: SearchFilters,
+    *,
+    titles_only: bool,
+    page: int,
+    per_page: int,
+) -> SearchPage:
+    """A page of the ranked published articles a query selects (domain.search_plan)."""
+    async with conn.transaction():
+        # Planned for these words: a generic plan (what a prepared statement gets after a
+        # few runs) cannot tell a word in a fifth of the titles from a rare one.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(_SEARCH, *_search_args(plan, filters, titles_only))
+    ids = [r["id"] for r in rows]
+    shown = ids[(page - 1) * per_page : page * per_page]
+    # As many as were ranked: some index read filled its limit, there may be more.
+    more = len(ids) >= SEARCH_CANDIDATES
+    if not shown:
+        return SearchPage([], len(ids), more, {})
+    found = await conn.fetch(f"{_ARTICLE} WHERE a.id = ANY($1)", shown)
+    by_id = {a.id: a for a in await _articles(conn, found)}
+    texts = await conn.fetch("SELECT id, body_text FROM articles WHERE id = ANY($1)", shown)
+    return SearchPage(
+        [by_id[i] for i in shown if i in by_id],
+        len(ids),
+        more,
+        {r["id"]: r["body_text"] for r in texts},
+    )
+
+
+async def explain_search(
+    conn: asyncpg.Connection, plan: SearchPlan, filters: SearchFilters | None = None
+) -> list[str]:
+    """EXPLAIN ANALYZE of the search query (for bench/search.py)."""
+    args = _search_args(plan, filters or SearchFilters(), titles_only=False)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {_SEARCH}", *args)
+    return [r[0] for r in rows]

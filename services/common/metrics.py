@@ -25,3 +25,9 @@ EVENTS_CONSUMED = Counter(
 HANDLER_FAILURES = Counter(
     "bantin_event_handler_failures_total", "Failed attempts to handle an event", ["consumer"]
 )
+VIEWS_DROPPED = Counter(
+    "bantin_views_dropped_total",
+    "Views answered but not counted, by the rule that dropped them (bot, other_site: at"
+    " ingest; repeat, address_limit, too_old: when counted)",
+    ["reason"],
+)

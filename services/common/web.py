@@ -241,10 +241,16 @@ def is_trusted_proxy(peer: str, trusted: list[str]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in trusted)
 
 
-def run(app_factory: Callable[[Settings], web.Application], service: str, port: int) -> None:
+def run(
+    app_factory: Callable[[Settings], web.Application],
+    service: str,
+    port: int,
+    reuse_port: bool = False,
+) -> None:
     """`python -m services.<name>`: JSON logs, then serve until SIGTERM/SIGINT. On a signal
     aiohttp stops accepting, runs on_shutdown (consumers stop and finish their messages),
-    waits for requests in flight, then runs the clean-ups (relay, broker, pool)."""
+    waits for requests in flight, then runs the clean-ups (relay, broker, pool).
+    `reuse_port`: several processes listen on the one port (SO_REUSEPORT)."""
     settings = Settings.from_env(service, default_port=port)
     setup_logging(service, settings.log_level)
     web.run_app(
@@ -255,4 +261,5 @@ def run(app_factory: Callable[[Settings], web.Application], service: str, port: 
         shutdown_timeout=15,
         print=None,
         handle_signals=True,
+        reuse_port=reuse_port or None,
     )

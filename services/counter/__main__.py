@@ -1,4 +1,6 @@
-from services.common.web import run
-from services.counter.app import create_app
+"""python -m services.counter: the counter on HTTP_PORT (default 8003), as COUNTER_PROCESSES
+processes on that port."""
 
-run(create_app, "counter", 8003)
+from services.common.processes import serve
+
+serve("counter", 8003, "services.counter.app")

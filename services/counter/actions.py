@@ -27,3 +27,9 @@ async def set_imported(conn: asyncpg.Connection, article_id: int, total: int) ->
     as views.counted with the next round of write_counts."""
     async with conn.transaction():
         await store.set_imported(conn, article_id, total)
+
+
+async def refresh_windows(conn: asyncpg.Connection, today: date) -> int:
+    """The day's one refresh of the period sums (store.refresh_windows), in a transaction."""
+    async with conn.transaction():
+        return await store.refresh_windows(conn, today)

@@ -25,22 +25,31 @@ from services.common.errors import (
     query_int,
     read_json,
 )
+from services.common.metrics import VIEWS_DROPPED
 from services.common.vietnam import vn_day
 from services.common.web import POOL, client_address
 from services.counter import actions, store
 from services.counter.batcher import BatchFailed
-from services.counter.config import ARTICLES, BATCHER, CLOCK, SALTS
+from services.counter.config import ANSWERS, ARTICLES, BATCHER, CLOCK, SALTS
 from services.counter.domain import (
     ARTICLE_ID_MAX,
     FORM_TYPE,
+    SERIES_MAX_DAYS,
     BeaconFault,
+    DropReason,
     InvalidBeacon,
+    Period,
     View,
+    address_key,
     bucket_of,
+    day_series,
+    first_day,
+    from_other_site,
     is_bot,
     parse_article_id,
     parse_beacon_form,
     parse_beacon_json,
+    plain_article_id,
     view_key,
 )
 
@@ -48,8 +57,10 @@ routes = web.RouteTableDef()
 
 # Counts change about once a second: a few seconds in a cache cost nothing.
 CACHE = {"Cache-Control": "public, max-age=5"}
-MOST_READ_MAX_LIMIT = 100
-MOST_READ_MAX_DAYS = 365
+# Bounds of the public counts API, so nobody can load the shared database through it:
+# lists of at most 50 over at most 30 days, series of at most 90 days, answers cached.
+MOST_READ_MAX_LIMIT = 50
+SERIES_DEFAULT_DAYS = 30
 
 IMPORTED_SCHEMA = input_validator(
     {
@@ -80,7 +91,8 @@ PIXEL = bytes.fromhex(
 
 VIEWS_INGESTED = Counter(
     "bantin_views_ingested_total",
-    "Beacon and pixel hits by outcome (accepted, bot, head, unknown_article, invalid, unavailable)",
+    "Beacon and pixel hits by outcome (accepted, bot, other_site, head, unknown_article,"
+    " invalid, unavailable)",
     ["outcome"],
 )
 
@@ -127,6 +139,11 @@ def beacon_article_id(content_type: str, body: bytes) -> int:
         document = parse_beacon_json(content_type, body)
     except InvalidBeacon as invalid:
         raise beacon_problem(invalid) from invalid
+    # The body every page sends, taken without the validator (which costs more than the
+    # rest of the request); anything else is checked by the schema and its errors given.
+    article_id = plain_article_id(document)
+    if article_id is not None:
+        return article_id
     check_input(document, BEACON_SCHEMA)
     return int(document["article_id"])
 
@@ -153,14 +170,20 @@ async def count_view(request: web.Request, article_id: int, count: bool = True) 
         VIEWS_INGESTED.labels("head").inc()
         return
     if is_bot(user_agent):
-        VIEWS_INGESTED.labels("bot").inc()
+        _dropped(DropReason.BOT)
+        return
+    headers = request.headers
+    if from_other_site(headers.get("Sec-Fetch-Site"), headers.get("Origin"), request.host):
+        _dropped(DropReason.OTHER_SITE)
         return
     now = app[CLOCK]()
     day = vn_day(now)
     try:
         salt = await app[SALTS].salt_for(day)
-        key = view_key(salt, client_address(request), user_agent, article_id, bucket_of(now))
-        await app[BATCHER].submit(View(article_id, key, day))
+        address, bucket = client_address(request), bucket_of(now)
+        key = view_key(salt, address, user_agent, article_id, bucket)
+        reader_address = address_key(salt, address, article_id, bucket)
+        await app[BATCHER].submit(View(article_id, key, day, reader_address))
     except (BatchFailed, *db.UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
         VIEWS_INGESTED.labels("unavailable").inc()
         raise Problem(
@@ -171,6 +194,12 @@ async def count_view(request: web.Request, article_id: int, count: bool = True) 
             headers={"Retry-After": "5"},
         ) from exc
     VIEWS_INGESTED.labels("accepted").inc()
+
+
+def _dropped(reason: DropReason) -> None:
+    """A view answered alike but not counted, by the rule that dropped it."""
+    VIEWS_INGESTED.labels(reason.value).inc()
+    VIEWS_DROPPED.labels(reason.value).inc()
 
 
 def _problem(problem: Problem) -> web.Response:
@@ -202,17 +231,67 @@ def _not_found() -> Problem:
 
 @routes.get("/api/v1/views/most-read")
 async def most_read(request: web.Request) -> web.Response:
-    """GET /api/v1/views/most-read?limit=10&days=7 -> {"days", "items": [{"article_id",
-    "views" (in those days), "total"}]}, published articles only, most views first."""
+    """GET /api/v1/views/most-read?period=day|week|month&limit=10 -> {"period", "days",
+    "from", "to", "items": [{"article_id", "views" (in the period), "total"}]}: published
+    articles only, most views first. Cached a few seconds."""
+    period = _period(request.query.get("period"))
     limit = query_int(request, "limit", 1, MOST_READ_MAX_LIMIT) or 10
-    days = query_int(request, "days", 1, MOST_READ_MAX_DAYS) or 7
-    today = vn_day(request.config_dict[CLOCK]())
-    async with db.acquire(request.config_dict[POOL]) as conn:
-        rows = await store.most_read(conn, today, days, limit)
-    items = [
-        {"article_id": r["article_id"], "views": r["views"], "total": r["total"]} for r in rows
-    ]
-    return web.json_response({"days": days, "items": items}, headers=CACHE)
+    app = request.config_dict
+    today = vn_day(app[CLOCK]())
+
+    async def ranked() -> list[dict[str, int]]:
+        async with db.acquire(app[POOL]) as conn:
+            rows = await store.most_read(conn, today, period.days, limit)
+        return [
+            {"article_id": r["article_id"], "views": r["views"], "total": r["total"]} for r in rows
+        ]
+
+    items = await app[ANSWERS].get(("most-read", today, period, limit), ranked)
+    return web.json_response(
+        {
+            "period": period.value,
+            "days": period.days,
+            "from": first_day(today, period.days).isoformat(),
+            "to": today.isoformat(),
+            "items": items,
+        },
+        headers=CACHE,
+    )
+
+
+def _period(raw: str | None) -> Period:
+    if raw is None or raw == "":
+        return Period.WEEK
+    try:
+        return Period(raw)
+    except ValueError:
+        raise invalid_input({"period": "Phải là day, week hoặc month."}) from None
+
+
+@routes.get(r"/api/v1/views/{article_id:\d{1,19}}/days")
+async def article_days(request: web.Request) -> web.Response:
+    """GET /api/v1/views/{article_id}/days?days=30 -> {"article_id", "days": [{"day",
+    "views"}]}: each of the last `days` days (today included, at most 90), oldest first,
+    0 where none. Cached a few seconds."""
+    article_id = _article_id(request)
+    days = query_int(request, "days", 1, SERIES_MAX_DAYS) or SERIES_DEFAULT_DAYS
+    app = request.config_dict
+    today = vn_day(app[CLOCK]())
+
+    async def series() -> list[dict[str, object]] | None:
+        async with db.acquire(app[POOL]) as conn:
+            if not await store.article_known(conn, article_id):
+                return None
+            counted = await store.daily_views(conn, article_id, first_day(today, days), today)
+        return [
+            {"day": day.isoformat(), "views": views}
+            for day, views in day_series(today, days, counted)
+        ]
+
+    found = await app[ANSWERS].get(("days", today, article_id, days), series)
+    if found is None:
+        raise _not_found()
+    return web.json_response({"article_id": article_id, "days": found}, headers=CACHE)
 
 
 @routes.get(r"/api/v1/views/{article_id:\d{1,19}}")

@@ -19,8 +19,10 @@ from services.common.web import (
     create_base_app,
 )
 from services.counter import api, openapi, tasks
+from services.counter.answers import ShortCache
 from services.counter.batcher import ViewBatcher
 from services.counter.config import (
+    ANSWERS,
     ARTICLES,
     BATCHER,
     CLOCK,
@@ -54,12 +56,16 @@ def create_app(
             Subscription(ARTICLE_STATE_QUEUE, ARTICLE_HANDLERS),
             # Batches are not versions of an item (the topology says so): every one is
             # applied; the keys make that idempotent.
-            Subscription(VIEW_BATCHES_QUEUE, {VIEWS_BATCH: views_batch_handler(clock)}),
+            Subscription(
+                VIEW_BATCHES_QUEUE,
+                {VIEWS_BATCH: views_batch_handler(clock, counter.agents_per_address)},
+            ),
         ],
         client_max_size=api.BODY_LIMIT,
     )
     app[COUNTER_SETTINGS] = counter
     app[CLOCK] = clock
+    app[ANSWERS] = ShortCache()
     app.cleanup_ctx.append(_ingest)
     app.cleanup_ctx.append(_background)
     # First thing on shutdown: send the views waiting in the buffer, so the requests that

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from services.common.config import env_int
+from services.counter.answers import ShortCache
 from services.counter.batcher import ViewBatcher
-from services.counter.domain import Clock, CountableArticles
+from services.counter.domain import AGENTS_PER_ADDRESS, Clock, CountableArticles
 from services.counter.salts import SaltKeeper
 
 
@@ -21,6 +22,7 @@ class CounterSettings:
     counts_interval: float = 1.0  # COUNTER_COUNTS_INTERVAL_MS: views.counted round
     article_reload: float = 60.0  # COUNTER_ARTICLE_RELOAD_SECONDS: full reload of the set
     maintenance_interval: float = 600.0  # COUNTER_MAINTENANCE_SECONDS: salts, old keys
+    agents_per_address: int = AGENTS_PER_ADDRESS  # COUNTER_AGENTS_PER_ADDRESS (8)
 
     @classmethod
     def from_env(cls) -> CounterSettings:
@@ -30,6 +32,7 @@ class CounterSettings:
             counts_interval=env_int("COUNTER_COUNTS_INTERVAL_MS", 1000) / 1000,
             article_reload=float(env_int("COUNTER_ARTICLE_RELOAD_SECONDS", 60)),
             maintenance_interval=float(env_int("COUNTER_MAINTENANCE_SECONDS", 600)),
+            agents_per_address=max(1, env_int("COUNTER_AGENTS_PER_ADDRESS", AGENTS_PER_ADDRESS)),
         )
 
 
@@ -38,3 +41,4 @@ CLOCK = web.AppKey[Clock]("clock")
 ARTICLES = web.AppKey("countable_articles", CountableArticles)
 SALTS = web.AppKey("salts", SaltKeeper)
 BATCHER = web.AppKey("batcher", ViewBatcher)
+ANSWERS = web.AppKey("answers", ShortCache)

@@ -1,5 +1,6 @@
 """The counting rules, free of I/O: the 30-minute bucket, the view key, which user agents
-are bots, the article id a beacon or pixel names, and the set of countable articles."""
+are bots, the article id a beacon or pixel names, the set of countable articles, the fair
+count rules (agents per address, our own site) and the most-read periods."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from crawlerdetect import CrawlerDetect
 
@@ -146,6 +147,16 @@ def parse_beacon_json(content_type: str, body: bytes) -> Any:
         ) from exc
 
 
+def plain_article_id(document: Any) -> int | None:
+    """The article id of the usual beacon document, {"article_id": N} with N an integer in
+    range, as BEACON_SCHEMA admits it; None for anything else (the schema then decides)."""
+    if type(document) is dict and len(document) == 1:
+        article_id = document.get("article_id")
+        if type(article_id) is int and 1 <= article_id <= ARTICLE_ID_MAX:
+            return article_id
+    return None
+
+
 # --- the countable articles ---------------------------------------------------------------
 
 
@@ -197,3 +208,83 @@ def parse_notification(payload: str) -> tuple[int, bool]:
     """The "id:1" / "id:0" payload of the articles table's NOTIFY."""
     article_id, _, state = payload.partition(":")
     return int(article_id), state == "1"
+
+
+# --- fair counts --------------------------------------------------------------------------
+
+# Distinct user agents from one address that count for one article in one bucket: an office
+# behind one address still counts its several readers, a script rotating agents does not.
+AGENTS_PER_ADDRESS = 8
+
+
+class DropReason(StrEnum):
+    """Why a view was answered but not counted: the label of bantin_views_dropped_total."""
+
+    BOT = "bot"
+    OTHER_SITE = "other_site"
+    REPEAT = "repeat"
+    ADDRESS_LIMIT = "address_limit"
+    TOO_OLD = "too_old"
+
+
+def address_key(salt: bytes, address: str, article_id: int, bucket: int) -> str:
+    """HMAC-SHA256(daily salt + "|address", address | article | bucket), hex: what the
+    views of one address to one article in one bucket share, so the counting consumer can
+    cap how many distinct agents count, without ever seeing the address. Keyed apart from
+    the view keys, so none can ever equal one."""
+    message = f"{address}|{article_id}|{bucket}".encode()
+    return hmac.new(salt + b"|address", message, hashlib.sha256).hexdigest()
+
+
+def admitted_views(agents_before: int, new_agents: int, limit: int) -> int:
+    """Of `new_agents` first-time views (distinct agents) from one address to one article
+    in one bucket, how many count when `agents_before` were seen there already."""
+    return max(0, min(new_agents, limit - agents_before))
+
+
+# Sec-Fetch-Site values of a request made by a page of our own origin.
+OWN_SITE_FETCHES = frozenset({"same-origin"})
+
+
+def from_other_site(sec_fetch_site: str | None, origin: str | None, host: str) -> bool:
+    """Whether a beacon or pixel was sent by a page of another site. Browsers send
+    Sec-Fetch-Site (trusted first) or, on posts, Origin; a request with neither (an old
+    browser, the pixel of a page without JavaScript) is taken as ours, since nothing says
+    otherwise. `host` is the Host the reader asked for (with its port)."""
+    if sec_fetch_site:
+        return sec_fetch_site.strip().lower() not in OWN_SITE_FETCHES
+    if origin:
+        if origin.strip() == "null":
+            return True
+        return urlsplit(origin.strip()).netloc.lower() != host.strip().lower()
+    return False
+
+
+# --- most read by period ------------------------------------------------------------------
+
+
+class Period(StrEnum):
+    """The most-read lists: today, the last 7 and the last 30 days (today included)."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+    @property
+    def days(self) -> int:
+        return {"day": 1, "week": 7, "month": 30}[self.value]
+
+
+# The longest per-day series of one article the API gives (and so the deepest query).
+SERIES_MAX_DAYS = 90
+
+
+def first_day(today: date, days: int) -> date:
+    """The first day of the `days` days ending today."""
+    return today - timedelta(days=days - 1)
+
+
+def day_series(today: date, days: int, counted: dict[date, int]) -> list[tuple[date, int]]:
+    """Each of the `days` days ending today with its views, oldest first, 0 where none."""
+    start = first_day(today, days)
+    return [(day, counted.get(day, 0)) for day in (start + timedelta(n) for n in range(days))]

@@ -21,9 +21,10 @@ from services.common.events.payloads import (
     new_event,
 )
 from services.common.events.topology import INTERNAL_EXCHANGE
+from services.common.metrics import VIEWS_DROPPED
 from services.common.vietnam import vn_day
 from services.counter import store
-from services.counter.domain import Clock, View, oldest_kept_day
+from services.counter.domain import AGENTS_PER_ADDRESS, Clock, DropReason, View, oldest_kept_day
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +68,27 @@ ARTICLE_HANDLERS: dict[str, Handler] = {
 # --- consumed: our own view batches -------------------------------------------------------
 
 
-def views_batch_handler(clock: Clock) -> Handler:
+def views_batch_handler(clock: Clock, agents_limit: int = AGENTS_PER_ADDRESS) -> Handler:
     """Count a views.batch in the consumer's transaction: keys seen before add nothing, so
-    a batch delivered twice (or published twice) counts once."""
+    a batch delivered twice (or published twice) counts once; at most `agents_limit`
+    distinct agents count per address, article and bucket."""
 
     async def on_views_batch(conn: asyncpg.Connection, event: CloudEvent) -> None:
         views = ViewsBatchData.from_event(event).views
         oldest = oldest_kept_day(vn_day(clock()))
-        new = await store.count_views(conn, views, oldest)
+        counted = await store.count_views(conn, views, oldest, agents_limit)
         too_old = sum(1 for v in views if v.day < oldest)
         if too_old:
             log.warning(
                 "views of days whose keys are gone were not counted",
                 extra={"event_id": event.id, "views": too_old},
             )
-        log.debug("views batch counted", extra={"views": len(views), "new": new})
+        # Counted before the commit: a batch handled again after a failed commit counts its
+        # drops twice here (the metric is a rate to watch, the totals are what is exact).
+        VIEWS_DROPPED.labels(DropReason.REPEAT).inc(counted.repeats)
+        VIEWS_DROPPED.labels(DropReason.ADDRESS_LIMIT).inc(counted.over_limit)
+        VIEWS_DROPPED.labels(DropReason.TOO_OLD).inc(too_old)
+        log.debug("views batch counted", extra={"views": len(views), "new": counted.new})
 
     return on_views_batch
 
@@ -113,4 +120,6 @@ def views_counted(row: asyncpg.Record, today: date) -> ViewsCountedData:
         total=row["total"],
         today=row["today"],
         day=today,
+        last_7_days=row["last_7_days"],
+        last_30_days=row["last_30_days"],
     )

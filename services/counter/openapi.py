@@ -15,9 +15,10 @@ from services.common.openapi import bodies, body, ok, op, param, ref
 from services.counter.api import (
     BEACON_SCHEMA,
     IMPORTED_SCHEMA,
-    MOST_READ_MAX_DAYS,
     MOST_READ_MAX_LIMIT,
+    SERIES_DEFAULT_DAYS,
 )
+from services.counter.domain import SERIES_MAX_DAYS, Period
 
 problems = openapi.Problems(
     {
@@ -53,9 +54,12 @@ SCHEMAS: dict[str, Any] = {
     },
     "MostRead": {
         "type": "object",
-        "required": ["days", "items"],
+        "required": ["period", "days", "from", "to", "items"],
         "properties": {
-            "days": {"type": "integer"},
+            "period": {"type": "string", "enum": [p.value for p in Period]},
+            "days": {"type": "integer", "description": "Days in the period (1, 7 or 30)"},
+            "from": {"type": "string", "format": "date", "description": "First day"},
+            "to": {"type": "string", "format": "date", "description": "Today"},
             "items": {
                 "type": "array",
                 "items": {
@@ -65,9 +69,28 @@ SCHEMAS: dict[str, Any] = {
                         "article_id": {"type": "integer"},
                         "views": {
                             "type": "integer",
-                            "description": "Views in the last `days` days, today included",
+                            "description": "Views in the period",
                         },
                         "total": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
+    "Days": {
+        "type": "object",
+        "required": ["article_id", "days"],
+        "properties": {
+            "article_id": {"type": "integer"},
+            "days": {
+                "type": "array",
+                "description": "Each day, oldest first, 0 where none",
+                "items": {
+                    "type": "object",
+                    "required": ["day", "views"],
+                    "properties": {
+                        "day": {"type": "string", "format": "date"},
+                        "views": {"type": "integer", "minimum": 0},
                     },
                 },
             },
@@ -100,7 +123,8 @@ def document() -> openapi.Document:
         description=(
             "Article views: the beacon and the pixel every article page carries, each "
             "article's counts, and the most read articles. One reader counts once per "
-            "article per 30-minute bucket; known bots are answered but not counted. Errors "
+            "article per 30-minute bucket, and at most a few distinct browsers from one address "
+            "do; known bots and requests from other sites are answered but not counted. Errors "
             "are application/problem+json with a stable `code` and a Vietnamese `detail`. "
             "Days are calendar days in Asia/Ho_Chi_Minh."
         ),
@@ -147,9 +171,20 @@ def document() -> openapi.Document:
             },
             "/api/v1/views/most-read": {
                 "get": op(
-                    "The most read published articles",
+                    "The most read published articles today, in 7 or in 30 days",
                     {"200": ok("Most views first", ref("MostRead"))} | problems("422", DATABASE),
                     parameters=[
+                        param(
+                            "period",
+                            "query",
+                            {
+                                "type": "string",
+                                "enum": [p.value for p in Period],
+                                "default": Period.WEEK.value,
+                            },
+                            "day: today; week: the last 7 days; month: the last 30 days"
+                            " (today included)",
+                        ),
                         param(
                             "limit",
                             "query",
@@ -161,18 +196,30 @@ def document() -> openapi.Document:
                             },
                             "how many articles",
                         ),
+                    ],
+                    description="Cached for a few seconds.",
+                )
+            },
+            "/api/v1/views/{article_id}/days": {
+                "get": op(
+                    "An article's views day by day",
+                    {"200": ok("One entry per day", ref("Days"))}
+                    | problems("404", "422", DATABASE),
+                    parameters=[
+                        ARTICLE_ID,
                         param(
                             "days",
                             "query",
                             {
                                 "type": "integer",
                                 "minimum": 1,
-                                "maximum": MOST_READ_MAX_DAYS,
-                                "default": 7,
+                                "maximum": SERIES_MAX_DAYS,
+                                "default": SERIES_DEFAULT_DAYS,
                             },
                             "how many days back, today included",
                         ),
                     ],
+                    description="Cached for a few seconds.",
                 )
             },
             "/api/v1/views/{article_id}": {

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
 
-from services.counter.domain import SALT_BYTES, View
+from services.counter.domain import AGENTS_PER_ADDRESS, SALT_BYTES, View, admitted_views
 
 # --- the read model of articles -----------------------------------------------------------
 
@@ -56,45 +57,104 @@ async def delete_salts_before(conn: asyncpg.Connection, day: date) -> int:
 # --- counting -----------------------------------------------------------------------------
 
 
-async def count_views(conn: asyncpg.Connection, views: Sequence[View], oldest_day: date) -> int:
-    """Record the views' keys; add only the keys not seen before to the per-article and
-    per-day totals and mark those articles changed. Returns how many views were new.
+@dataclass(frozen=True)
+class Counted:
+    """What counting a batch did: views counted, repeats (keys seen before, or twice in the
+    batch) and views over the agents-per-address limit. Views of days whose keys are gone
+    are the rest."""
 
-    One statement: the keys go in sorted, the totals in article order, so concurrent
-    batches take their row locks in the same order and cannot deadlock.
+    new: int
+    repeats: int
+    over_limit: int
+
+
+async def count_views(
+    conn: asyncpg.Connection,
+    views: Sequence[View],
+    oldest_day: date,
+    agents_limit: int = AGENTS_PER_ADDRESS,
+) -> Counted:
+    """Record the views' keys; of the keys not seen before, add to the per-article and
+    per-day totals those within the limit of distinct agents per address key
+    (domain.admitted_views), and mark those articles changed. In the caller's transaction.
+
+    Rows are locked in one order (keys sorted, then address keys sorted, then totals in
+    article order), so concurrent batches cannot deadlock.
     """
-    row = await conn.fetchrow(
+    groups = await conn.fetch(
         """WITH incoming AS (
-               SELECT DISTINCT decode(k, 'hex') AS key, a AS article_id, d AS day
-                 FROM unnest($1::text[], $2::bigint[], $3::date[]) AS v(k, a, d)
-                WHERE d >= $4
+               SELECT DISTINCT ON (key) decode(k, 'hex') AS key, a AS article_id, d AS day,
+                      decode(ad, 'hex') AS address
+                 FROM unnest($1::text[], $2::bigint[], $3::date[], $4::text[])
+                      AS v(k, a, d, ad)
+                WHERE d >= $5
+                ORDER BY key
            ), fresh AS (
                INSERT INTO view_keys (key, article_id, day)
                SELECT key, article_id, day FROM incoming ORDER BY key
                ON CONFLICT (key) DO NOTHING
-               RETURNING article_id, day
-           ), per_day AS (
-               SELECT article_id, day, count(*) AS n FROM fresh GROUP BY article_id, day
+               RETURNING key
+           ), fresh_groups AS (
+               SELECT i.address, i.article_id, i.day, count(*)::int AS n
+                 FROM fresh f JOIN incoming i USING (key)
+                GROUP BY i.address, i.article_id, i.day
+           ), agents AS (
+               INSERT INTO address_agents (key, day, agents)
+               SELECT address, day, n FROM fresh_groups
+                WHERE address IS NOT NULL ORDER BY address
+               ON CONFLICT (key) DO UPDATE SET agents = address_agents.agents + EXCLUDED.agents
+               RETURNING key, agents
+           )
+           SELECT g.article_id, g.day, g.n, coalesce(a.agents - g.n, 0) AS before,
+                  g.address IS NULL AS unlimited
+             FROM fresh_groups g LEFT JOIN agents a ON a.key = g.address""",
+        [v.key for v in views],
+        [v.article_id for v in views],
+        [v.day for v in views],
+        [v.address_key for v in views],
+        oldest_day,
+    )
+    admitted: dict[tuple[int, date], int] = {}
+    fresh = 0
+    for group in groups:
+        fresh += group["n"]
+        n = group["n"]
+        if not group["unlimited"]:
+            n = admitted_views(group["before"], group["n"], agents_limit)
+        if n:
+            where = (group["article_id"], group["day"])
+            admitted[where] = admitted.get(where, 0) + n
+    await add_counts(conn, admitted)
+    new = sum(admitted.values())
+    kept = sum(1 for v in views if v.day >= oldest_day)
+    return Counted(new=new, repeats=kept - fresh, over_limit=fresh - new)
+
+
+async def add_counts(conn: asyncpg.Connection, counts: dict[tuple[int, date], int]) -> None:
+    """Add views to the per-day and per-article totals (in article order) and mark the
+    articles changed."""
+    if not counts:
+        return
+    ordered = sorted(counts.items())
+    await conn.execute(
+        """WITH per_day AS (
+               SELECT a AS article_id, d AS day, n
+                 FROM unnest($1::bigint[], $2::date[], $3::bigint[]) AS v(a, d, n)
            ), days AS (
                INSERT INTO daily_totals (article_id, day, views)
                SELECT article_id, day, n FROM per_day ORDER BY article_id, day
                ON CONFLICT (article_id, day) DO UPDATE
                   SET views = daily_totals.views + EXCLUDED.views
-           ), totals AS (
-               INSERT INTO article_totals (article_id, counted, changed)
-               SELECT article_id, sum(n), true FROM per_day
-                GROUP BY article_id ORDER BY article_id
-               ON CONFLICT (article_id) DO UPDATE
-                  SET counted = article_totals.counted + EXCLUDED.counted, changed = true
            )
-           SELECT coalesce(sum(n), 0)::bigint AS new FROM per_day""",
-        [v.key for v in views],
-        [v.article_id for v in views],
-        [v.day for v in views],
-        oldest_day,
+           INSERT INTO article_totals (article_id, counted, changed)
+           SELECT article_id, sum(n), true FROM per_day
+            GROUP BY article_id ORDER BY article_id
+           ON CONFLICT (article_id) DO UPDATE
+              SET counted = article_totals.counted + EXCLUDED.counted, changed = true""",
+        [article_id for (article_id, _), _ in ordered],
+        [day for (_, day), _ in ordered],
+        [n for _, n in ordered],
     )
-    assert row is not None
-    return int(row["new"])
 
 
 async def delete_keys_before(conn: asyncpg.Connection, day: date, chunk: int = 10_000) -> int:
@@ -102,6 +162,19 @@ async def delete_keys_before(conn: asyncpg.Connection, day: date, chunk: int = 1
     result = await conn.execute(
         """DELETE FROM view_keys WHERE key IN (
                SELECT key FROM view_keys WHERE day < $1 LIMIT $2)""",
+        day,
+        chunk,
+    )
+    return int(result.split()[-1])
+
+
+async def delete_address_keys_before(
+    conn: asyncpg.Connection, day: date, chunk: int = 10_000
+) -> int:
+    """Delete one chunk of address keys older than `day`, like delete_keys_before."""
+    result = await conn.execute(
+        """DELETE FROM address_agents WHERE key IN (
+               SELECT key FROM address_agents WHERE day < $1 LIMIT $2)""",
         day,
         chunk,
     )
@@ -126,7 +199,8 @@ async def claim_changed_totals(
     conn: asyncpg.Connection, today: date, limit: int
 ) -> list[asyncpg.Record]:
     """Clear the changed mark of up to `limit` articles no other instance holds, raising
-    their version; returns each one's new version, total and views of `today`. The caller
+    their version; returns each one's new version, total, views of `today` and of the 7
+    and 30 days ending today. The caller
     writes the views.counted events in the same transaction."""
     return await conn.fetch(
         """WITH claimed AS (
@@ -142,7 +216,13 @@ async def claim_changed_totals(
             WHERE t.article_id = claimed.article_id
         RETURNING t.article_id, t.version, t.counted + t.imported AS total,
                   coalesce((SELECT d.views FROM daily_totals d
-                             WHERE d.article_id = t.article_id AND d.day = $1), 0) AS today""",
+                             WHERE d.article_id = t.article_id AND d.day = $1), 0) AS today,
+                  (SELECT coalesce(sum(d.views), 0)::bigint FROM daily_totals d
+                    WHERE d.article_id = t.article_id
+                      AND d.day BETWEEN $1::date - 6 AND $1) AS last_7_days,
+                  (SELECT coalesce(sum(d.views), 0)::bigint FROM daily_totals d
+                    WHERE d.article_id = t.article_id
+                      AND d.day BETWEEN $1::date - 29 AND $1) AS last_30_days""",
         today,
         limit,
     )
@@ -215,3 +295,52 @@ async def start_imported(conn: asyncpg.Connection, article_id: int, imported: in
         imported,
     )
     return bool(taken)
+
+
+# --- most read by period ------------------------------------------------------------------
+
+
+async def refresh_windows(conn: asyncpg.Connection, today: date) -> int:
+    """Once per day across instances: mark changed every article viewed in the 30 days
+    before `today`, so its 7- and 30-day sums go out again without the day that left the
+    window. Returns how many were marked (0 if another instance did it already)."""
+    first = await conn.fetchval(
+        """INSERT INTO window_refreshes (day) VALUES ($1)
+           ON CONFLICT (day) DO NOTHING RETURNING true""",
+        today,
+    )
+    if not first:
+        return 0
+    result = await conn.execute(
+        """UPDATE article_totals SET changed = true
+            WHERE NOT changed AND article_id IN (
+                  SELECT DISTINCT article_id FROM daily_totals
+                   WHERE day BETWEEN $1::date - 30 AND $1::date - 1)""",
+        today,
+    )
+    return int(result.split()[-1])
+
+
+async def daily_views(
+    conn: asyncpg.Connection, article_id: int, first: date, last: date
+) -> dict[date, int]:
+    """The article's views on each day from `first` to `last` that had any."""
+    rows = await conn.fetch(
+        """SELECT day, views FROM daily_totals
+            WHERE article_id = $1 AND day BETWEEN $2 AND $3""",
+        article_id,
+        first,
+        last,
+    )
+    return {r["day"]: int(r["views"]) for r in rows}
+
+
+async def article_known(conn: asyncpg.Connection, article_id: int) -> bool:
+    """Whether the counter has heard of the article (read model or totals)."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM articles WHERE id = $1)
+                   OR EXISTS (SELECT 1 FROM article_totals WHERE article_id = $1)""",
+            article_id,
+        )
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
 import asyncpg
 
@@ -24,10 +24,20 @@ KEYS_CHUNK = 10_000
 
 def publish_counts(pool: asyncpg.Pool, clock: Clock) -> Callable[[], Awaitable[None]]:
     """views.counted for every article whose totals changed, a batch at a time; instances
-    running this at once never publish the same change twice (actions.write_counts)."""
+    running this at once never publish the same change twice (actions.write_counts). The
+    first round of a day marks the articles viewed in the 30 days before, so their period
+    sums are published again without the day that left the window."""
+
+    refreshed: list[date] = []  # the last day this instance refreshed the windows of
 
     async def job() -> None:
         today = vn_day(clock())
+        if today not in refreshed:
+            async with db.acquire(pool) as conn:
+                marked = await actions.refresh_windows(conn, today)
+            refreshed[:] = [today]
+            if marked:
+                log.info("a new day: 7- and 30-day sums republished", extra={"articles": marked})
         while True:
             async with db.acquire(pool) as conn:
                 written = await actions.write_counts(conn, today, COUNTS_BATCH)
@@ -54,6 +64,8 @@ def maintain(pool: asyncpg.Pool, salts: SaltKeeper, clock: Clock) -> Callable[[]
                 dropped_keys += chunk
                 if chunk < KEYS_CHUNK:
                     break
+            while await store.delete_address_keys_before(conn, oldest, KEYS_CHUNK) == KEYS_CHUNK:
+                pass
             await store.delete_handled_before(conn, events.VIEW_BATCHES_QUEUE, KEEP_DAYS)
         if dropped_salts or dropped_keys:
             log.info(

@@ -1,8 +1,6 @@
-"""python -m services.feedback: the feedback service on HTTP_PORT (default 8002)."""
+"""python -m services.feedback: the feedback service on HTTP_PORT (default 8002), as
+FEEDBACK_PROCESSES processes on that port."""
 
-from services.common.web import run
-from services.feedback.app import create_app
+from services.common.processes import serve
 
-PORT = 8002
-
-run(create_app, "feedback", PORT)
+serve("feedback", 8002, "services.feedback.app")

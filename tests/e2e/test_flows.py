@@ -421,6 +421,8 @@ async def test_every_service_refuses_bad_tokens_and_wrong_roles(
         async with http.request(method, path, json=body, headers=wrong_role) as response:
             assert response.status == 403, (path, await response.text())
             assert (await response.json())["code"] == "forbidden"
+    # (The counter may hear of the article after these calls: its answer is then a 404.)
+    await eventually(lambda: counter_knows(http, article["id"]))
     async with http.get(f"/api/v1/views/{article['id']}") as response:
         assert (await response.json())["total"] == 0  # no refused call changed anything
 

@@ -19,6 +19,7 @@ About five minutes on two cores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -104,6 +105,7 @@ def stack(
         run_dir=tmp_path_factory.mktemp("faults"),
         pg_port=postgres.port,
         amqp_url=rabbit.url,
+        management_url=rabbit.management_url,
         gateway_port=free_port(),
         ports={name: free_port() for name in ("articles", "feedback", "counter")},
     )
@@ -310,6 +312,22 @@ async def test_postgres_restarts(
     await invariants_hold(load, admin_db, rabbit, f"Postgres restart x{ROUNDS}")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a service's supervisor and its worker processes)."""
+    tree = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                tree += process_tree(int(child))
+    return tree
+
+
+def signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
 def consumer_timeouts(rabbit: PrivateRabbitMQ) -> int:
     """How often the broker closed a channel for a delivery not acked in time."""
     return sum(
@@ -325,13 +343,14 @@ async def test_a_consumer_paused_past_the_consumer_timeout(
     # and counter, views.counted for articles), so it holds unacked messages when paused.
     for number, service in enumerate(("feedback", "counter", "articles"), start=1):
         timeouts_before = await asyncio.to_thread(consumer_timeouts, rabbit)
-        process = stack.processes[service]
+        # The service's process and its workers (<SERVICE>_PROCESSES), all of them.
+        paused = process_tree(stack.processes[service].pid)
         began = time.monotonic()
-        process.send_signal(signal.SIGSTOP)
+        signal_all(paused, signal.SIGSTOP)
         try:
             await asyncio.sleep(PAUSE_SECONDS)
         finally:
-            process.send_signal(signal.SIGCONT)
+            signal_all(paused, signal.SIGCONT)
         fault = f"{service} paused {PAUSE_SECONDS:g} s"
         await recover(load, fault, number, began)
         timed_out = await asyncio.to_thread(consumer_timeouts, rabbit) - timeouts_before

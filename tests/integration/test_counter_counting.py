@@ -129,9 +129,18 @@ async def test_views_counted_carries_exact_totals_and_rising_versions(counter: C
         assert event["type"] == "views.counted"
         assert event["source"] == "/bantin/counter"
         data = event["data"]
-        assert set(data) == {"article_id", "version", "total", "today", "day"}
+        assert set(data) == {
+            "article_id",
+            "version",
+            "total",
+            "today",
+            "day",
+            "last_7_days",
+            "last_30_days",
+        }
         assert data["article_id"] == 203
-        assert data["today"] == data["total"]  # all of them today
+        # All of them today.
+        assert data["today"] == data["last_7_days"] == data["last_30_days"] == data["total"]
         assert data["day"] == counter.clock.today
     views = await counter.client.get("/api/v1/views/203")
     assert await views.json() == {"article_id": 203, "total": 3, "today": 3}
@@ -201,39 +210,111 @@ async def test_most_read_ranks_published_articles_by_views_in_the_period(
         await counter.publish_article(article_id)
     for article_id, readers in ((207, 3), (208, 1), (209, 5)):
         for n in range(readers):
-            response = await counter.beacon(article_id, agent=browser(f"r{article_id}x{n}"))
+            response = await counter.beacon(
+                article_id, agent=browser(f"r{article_id}x{n}"), address=f"198.51.100.{n + 1}"
+            )
             assert response.status == 204
     await counter.settle()
     await counter.send_article_event(209, "article.unpublished")  # no longer listed
-    # Views carried over from long ago count in a long period only.
+    # Views carried over from other days count in the periods that hold those days only.
     today = date.fromisoformat(counter.clock.today)
     await counter.pool.execute(
-        """INSERT INTO daily_totals (article_id, day, views) VALUES (208, $1, 50)""",
+        """INSERT INTO daily_totals (article_id, day, views)
+           VALUES (208, $1, 50), (207, $2, 4), (208, $3, 1000)""",
         today - timedelta(days=10),
+        today - timedelta(days=1),
+        today - timedelta(days=30),
     )
+    await eventually(lambda: _not_countable(counter, 209))
 
-    async def ranking(query: str) -> list[tuple[int, int]]:
+    async def ranking(query: str) -> tuple[dict[str, Any], list[tuple[int, int]]]:
         response = await counter.client.get(f"/api/v1/views/most-read?{query}")
         assert response.status == 200
+        assert response.headers["Cache-Control"] == "public, max-age=5"
         body = await response.json()
-        return [
+        mine = [
             (i["article_id"], i["views"])
             for i in body["items"]
             if i["article_id"] in (207, 208, 209)
         ]
+        return body, mine
 
-    async def unlisted() -> bool:
-        return all(a != 209 for a, _ in await ranking("limit=100"))
+    day, ranked = await ranking("period=day&limit=50")
+    assert ranked == [(207, 3), (208, 1)]
+    assert (day["period"], day["days"], day["from"], day["to"]) == (
+        "day",
+        1,
+        today.isoformat(),
+        today.isoformat(),
+    )
+    week, ranked = await ranking("period=week&limit=49")
+    assert ranked == [(207, 7), (208, 1)]
+    assert week["from"] == (today - timedelta(days=6)).isoformat()
+    assert (await ranking("period=month&limit=48"))[1] == [(208, 51), (207, 7)]
+    default, _ = await ranking("")
+    assert default["period"] == "week" and len(default["items"]) <= 10
 
-    await eventually(unlisted)
-    assert await ranking("limit=100&days=7") == [(207, 3), (208, 1)]
-    assert await ranking("limit=100&days=30") == [(208, 51), (207, 3)]
-    default = await counter.client.get("/api/v1/views/most-read")
-    body = await default.json()
-    assert body["days"] == 7 and len(body["items"]) <= 10
+
+async def _not_countable(counter: Counter, article_id: int) -> bool:
+    return not await counter.countable(article_id)
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=101", "days=0", "days=400"])
+async def test_most_read_is_cached_for_a_few_seconds(counter: Counter) -> None:
+    await counter.publish_article(215)
+    first = await counter.client.get("/api/v1/views/most-read?period=day&limit=47")
+    before = [i["article_id"] for i in (await first.json())["items"]]
+    assert 215 not in before
+    response = await counter.beacon(215, agent=browser("cached"), address="198.51.100.215")
+    assert response.status == 204
+    await counter.settle()
+    again = await counter.client.get("/api/v1/views/most-read?period=day&limit=47")
+    assert [i["article_id"] for i in (await again.json())["items"]] == before
+
+    async def listed() -> bool:
+        fresh = await counter.client.get("/api/v1/views/most-read?period=day&limit=47")
+        return 215 in [i["article_id"] for i in (await fresh.json())["items"]]
+
+    await eventually(listed, timeout=10)
+
+
+async def test_an_article_s_views_day_by_day(counter: Counter) -> None:
+    await counter.publish_article(216)
+    for n in range(2):
+        response = await counter.beacon(
+            216, agent=browser(f"series{n}"), address=f"198.51.100.{n + 50}"
+        )
+        assert response.status == 204
+    await counter.settle()
+    today = date.fromisoformat(counter.clock.today)
+    await counter.pool.execute(
+        "INSERT INTO daily_totals (article_id, day, views) VALUES (216, $1, 9)",
+        today - timedelta(days=2),
+    )
+    response = await counter.client.get("/api/v1/views/216/days?days=4")
+    assert response.status == 200
+    assert await response.json() == {
+        "article_id": 216,
+        "days": [
+            {"day": (today - timedelta(days=3)).isoformat(), "views": 0},
+            {"day": (today - timedelta(days=2)).isoformat(), "views": 9},
+            {"day": (today - timedelta(days=1)).isoformat(), "views": 0},
+            {"day": today.isoformat(), "views": 2},
+        ],
+    }
+    default = await counter.client.get("/api/v1/views/216/days")
+    assert len((await default.json())["days"]) == 30
+    unknown = await counter.client.get("/api/v1/views/987654/days")
+    assert unknown.status == 404
+
+
+@pytest.mark.parametrize("query", ["days=0", "days=91", "days=abc"])
+async def test_a_series_longer_than_90_days_is_refused(counter: Counter, query: str) -> None:
+    response = await counter.client.get(f"/api/v1/views/216/days?{query}")
+    assert response.status == 422
+    assert (await response.json())["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=51", "period=year", "period=DAY"])
 async def test_most_read_refuses_bad_parameters(counter: Counter, query: str) -> None:
     response = await counter.client.get(f"/api/v1/views/most-read?{query}")
     assert response.status == 422

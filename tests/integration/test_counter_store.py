@@ -71,7 +71,7 @@ def views_of(article_id: int, keys: list[str], day: date = TODAY) -> list[View]:
 
 async def count(pool: asyncpg.Pool, views: list[View]) -> int:
     async with pool.acquire() as conn, conn.transaction():
-        return await store.count_views(conn, views, TODAY - timedelta(days=1))
+        return (await store.count_views(conn, views, TODAY - timedelta(days=1))).new
 
 
 async def test_counting_is_idempotent_and_adds_in_sql(pool: asyncpg.Pool) -> None:
@@ -128,8 +128,24 @@ async def test_changed_totals_are_claimed_by_one_instance_only(pool: asyncpg.Poo
             WHERE type = 'views.counted' AND subject IN ('31', '32') ORDER BY subject"""
     )
     assert [r["data"] for r in rows] == [
-        {"article_id": 31, "version": 1, "total": 2, "today": 2, "day": TODAY.isoformat()},
-        {"article_id": 32, "version": 1, "total": 1, "today": 1, "day": TODAY.isoformat()},
+        {
+            "article_id": 31,
+            "version": 1,
+            "total": 2,
+            "today": 2,
+            "day": TODAY.isoformat(),
+            "last_7_days": 2,
+            "last_30_days": 2,
+        },
+        {
+            "article_id": 32,
+            "version": 1,
+            "total": 1,
+            "today": 1,
+            "day": TODAY.isoformat(),
+            "last_7_days": 1,
+            "last_30_days": 1,
+        },
     ]
     # The next change of 31 goes out with the next version.
     await count(pool, views_of(31, [secrets.token_hex(32)]))

@@ -78,7 +78,7 @@ async def seconds_until(
 @pytest.fixture(scope="module")
 async def rabbit() -> AsyncIterator[PrivateRabbitMQ]:
     with private_rabbitmq() as node:
-        await topology.apply(node.url)
+        await topology.apply(node.url, node.management_url)
         connection = await aio_pika.connect(node.url)
         async with connection:
             channel = await connection.channel()

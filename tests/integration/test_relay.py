@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 
 from services.common import db
-from services.common.events import housekeeping
+from services.common.events import housekeeping, topology
 from services.common.events.broker import Publisher, connect
+from services.common.events.envelope import EXCHANGE
 from services.common.events.outbox import write_event
 from services.common.events.payloads import new_event
 from services.common.events.relay import OutboxRelay
@@ -108,9 +109,18 @@ async def test_relay_publishes_and_marks_sent(
 
 
 async def test_events_no_queue_takes_are_sent_counted_and_reported_once(
-    pool: asyncpg.Pool, relay: OutboxRelay, caplog: pytest.LogCaptureFixture
+    pool: asyncpg.Pool, relay: OutboxRelay, caplog: pytest.LogCaptureFixture, amqp_url: str
 ) -> None:
-    """No tap here: nothing is bound to feedback.submitted in the topology."""
+    """No tap here, and the one queue bound to feedback.submitted is unbound from it: an
+    event type nobody takes (yet), as when a new type ships before its consumer."""
+    connection = await connect(amqp_url, "test-unbind")
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(EXCHANGE)
+        for spec in topology.QUEUES:
+            if "feedback.submitted" in spec.routing_keys:
+                queue = await channel.get_queue(spec.name)
+                await queue.unbind(exchange, "feedback.submitted")
     unroutable = EVENTS_UNROUTABLE.labels("feedback.submitted")
     before = unroutable._value.get()
     with caplog.at_level(logging.WARNING, logger="services.common.events.relay"):

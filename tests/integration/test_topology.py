@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+import aio_pika
+import pytest
 
 from services.common.events import topology
 from services.common.events.envelope import EXCHANGE, CloudEvent, source_of
 from services.common.web import SUBSCRIPTIONS
 from tests.support.amqp import drain, publish_event
-from tests.support.infra import ROOT, Vhost, rabbitmqctl
+from tests.support.infra import ROOT, Vhost, create_vhost, delete_vhost, rabbitmqctl
+from tests.support.polling import eventually
 from tests.support.service_apps import SERVICES, build_app
 
 
@@ -95,3 +104,149 @@ async def test_running_the_step_twice_changes_nothing(amqp_url: str, vhost: Vhos
     waiting = await drain(amqp_url, "feedback.article-state")
     assert [m.message_id for m in waiting] == [event.id]
     await drain(amqp_url, "counter.article-state")
+
+
+# The queue the desk's feedback count added (issue 10): a broker that ran the topology
+# before it must take the new one as it is, keeping what waits on the older queues.
+NEW_QUEUE = "articles.feedback-cases"
+
+
+async def test_the_desk_queue_joins_a_broker_that_ran_the_earlier_topology(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vhost = create_vhost()
+    try:
+        earlier = tuple(q for q in topology.QUEUES if q.name != NEW_QUEUE)
+        assert len(earlier) == len(topology.QUEUES) - 1
+        with monkeypatch.context() as patched:
+            patched.setattr(topology, "QUEUES", earlier)
+            await topology.apply(vhost.url)
+        assert NEW_QUEUE not in queues(vhost)
+        before = queues(vhost)
+        approved = CloudEvent("feedback.approved", source_of("feedback"), "7", {"version": 2})
+        await publish_event(vhost.url, approved)
+
+        # Today's step on the same broker: the new queue and its bindings, nothing else
+        # changed, the waiting message still there.
+        subprocess.run(
+            [sys.executable, "-m", "services.common.events.topology"],
+            env={"AMQP_URL": vhost.url, "PATH": "/usr/bin:/bin"},
+            cwd=ROOT,
+            check=True,
+            timeout=60,
+        )
+        after = queues(vhost)
+        assert {name: args for name, args in after.items() if name in before} == before
+        assert "quorum" in after[NEW_QUEUE] and f"{NEW_QUEUE}.dead" in after
+        keys = {
+            line.split("\t")[2]
+            for line in bindings(vhost)
+            if line.split("\t")[:2] == [EXCHANGE, NEW_QUEUE]
+        }
+        assert keys == {
+            "feedback.submitted",
+            "feedback.approved",
+            "feedback.rejected",
+            "feedback.updated",
+            "feedback.withdrawn",
+        }
+        waiting = await drain(vhost.url, "articles.feedback-public")
+        assert [m.message_id for m in waiting] == [approved.id]
+        submitted = CloudEvent("feedback.submitted", source_of("feedback"), "8", {"version": 1})
+        await publish_event(vhost.url, submitted)
+        assert [m.message_id for m in await drain(vhost.url, NEW_QUEUE)] == [submitted.id]
+    finally:
+        delete_vhost(vhost)
+
+
+# --- the policies, applied to the queues of a running broker ------------------------------
+
+MANAGEMENT_API = "http://127.0.0.1:15672/api"
+
+
+def management(path: str) -> Any:
+    """GET from the broker's management API, as guest."""
+    request = urllib.request.Request(
+        MANAGEMENT_API + path,
+        headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def policies_in_effect(vhost: Vhost) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each queue's policy and the definition in effect, as the management API says."""
+    return {
+        q["name"]: (q.get("policy"), q.get("effective_policy_definition"))
+        for q in management(f"/queues/{quote(vhost.name, safe='')}")
+    }
+
+
+def queue_info(vhost: Vhost, name: str) -> dict[str, Any]:
+    info: dict[str, Any] = management(f"/queues/{quote(vhost.name, safe='')}/{name}")
+    return info
+
+
+def held_for_dead_lettering(info: dict[str, Any]) -> bool:
+    return (info.get("messages"), info.get("messages_dlx")) == (1, 1)
+
+
+async def over_the_delivery_limit(vhost: Vhost, queue: str) -> None:
+    """A message whose consumer gives it back until the broker dead-letters it, while the
+    parking queue is gone."""
+    connection = await aio_pika.connect(vhost.url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.queue_delete(f"{queue}.dead")
+        await channel.default_exchange.publish(aio_pika.Message(b"kept?"), routing_key=queue)
+        consumer_queue = await channel.get_queue(queue, ensure=False)
+        deliveries = 0
+        while (message := await consumer_queue.get(fail=False)) is not None:
+            await message.nack(requeue=True)
+            deliveries += 1
+        assert deliveries == topology.DELIVERY_LIMIT + 1
+
+
+async def test_the_step_makes_the_queues_of_a_running_broker_dead_letter_at_least_once() -> None:
+    """Today's queues (declared with the arguments they have on running brokers) get the
+    policies from the step, since declaring them again with other arguments would fail;
+    then a message the broker dead-letters while the parking queue is gone is kept."""
+    vhost = create_vhost()
+    queue = "feedback.article-state"
+    try:
+        connection = await aio_pika.connect(vhost.url)
+        async with connection:
+            await topology.declare(await connection.channel())  # no policies yet
+        # Without them, the broker drops such a message (at most once).
+        await over_the_delivery_limit(vhost, queue)
+        await eventually(lambda: queue_info(vhost, queue).get("messages") == 0, timeout=20)
+
+        subprocess.run(
+            [sys.executable, "-m", "services.common.events.topology"],
+            env={"AMQP_URL": vhost.url, "PATH": "/usr/bin:/bin"},
+            cwd=ROOT,
+            check=True,
+            timeout=60,
+        )
+
+        reject = {"overflow": "reject-publish"}
+        expected = {
+            spec.name: ("bantin-dead-letter", {"dead-letter-strategy": "at-least-once", **reject})
+            for spec in topology.QUEUES
+        } | {spec.dead_letter_queue: ("bantin-parking", reject) for spec in topology.QUEUES}
+        # The broker's figures lag a few seconds.
+        await eventually(lambda: policies_in_effect(vhost) == expected, timeout=20)
+        # With them, the broker keeps it until the parking queue takes it.
+        await over_the_delivery_limit(vhost, queue)
+        await eventually(
+            lambda: (
+                (
+                    queue_info(vhost, queue).get("messages_dlx"),
+                    queue_info(vhost, queue).get("messages"),
+                )
+                == (1, 1)
+            ),
+            timeout=20,
+        )
+    finally:
+        delete_vhost(vhost)

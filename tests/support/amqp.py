@@ -14,14 +14,17 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
 from services.common.events.envelope import EXCHANGE, CloudEvent
+from tests.support.infra import Vhost, rabbitmqctl
 
 
 class Tap:
     def __init__(self) -> None:
         self.messages: list[AbstractIncomingMessage] = []
+        self.times: list[float] = []  # when each arrived (time.monotonic)
         self._arrived = asyncio.Event()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self.times.append(time.monotonic())
         self.messages.append(message)
         self._arrived.set()
 
@@ -86,3 +89,11 @@ async def drain(amqp_url: str, queue_name: str) -> list[AbstractIncomingMessage]
             await message.ack()
             taken.append(message)
     return taken
+
+
+def message_counts(vhost: Vhost) -> dict[str, int]:
+    """Each queue's messages, held by a consumer (unacked) or not, as the broker reports."""
+    out = rabbitmqctl(
+        "list_queues", "-p", vhost.name, "--no-table-headers", "-q", "name", "messages"
+    )
+    return {name: int(count) for name, count in (line.split("\t") for line in out.splitlines())}

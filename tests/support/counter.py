@@ -90,6 +90,7 @@ class Counter:
         address: str = "203.0.113.1",
         content_type: str = "text/plain;charset=UTF-8",
         body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> ClientResponse:
         """What navigator.sendBeacon sends for a reader at `address` using `agent`."""
         data = body if body is not None else b'{"article_id": %d}' % article_id
@@ -100,16 +101,27 @@ class Counter:
                 "Content-Type": content_type,
                 "User-Agent": agent,
                 "X-Forwarded-For": address,
+                **(headers or {}),
             },
         )
 
     async def pixel(
-        self, query: str, agent: str = BROWSER, address: str = "203.0.113.1", method: str = "GET"
+        self,
+        query: str,
+        agent: str = BROWSER,
+        address: str = "203.0.113.1",
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
     ) -> ClientResponse:
         return await self.client.request(
             method,
             f"/v.gif?{query}",
-            headers={"User-Agent": agent, "X-Forwarded-For": address, "Accept": "image/*"},
+            headers={
+                "User-Agent": agent,
+                "X-Forwarded-For": address,
+                "Accept": "image/*",
+                **(headers or {}),
+            },
         )
 
     # --- counts ---------------------------------------------------------------------------
@@ -132,7 +144,11 @@ class Counter:
         at a time (prefetch 1) in queue order, and a marker view answered now is in a later
         batch than all of them, so once the marker is counted, so are they."""
         before = await self.total(MARKER_ARTICLE)
-        response = await self.beacon(MARKER_ARTICLE, agent=browser(f"marker{next(self._markers)}"))
+        # A new address too: one address counts only so many agents (fair counts).
+        marker = next(self._markers)
+        response = await self.beacon(
+            MARKER_ARTICLE, agent=browser(f"marker{marker}"), address=f"2001:db8:ffff::{marker:x}"
+        )
         assert response.status == 204, await response.text()
         await eventually(
             lambda: self._total_above(MARKER_ARTICLE, before),

@@ -88,14 +88,20 @@ class PrivateRabbitMQ:
         self.dist_port = free_port()
         while self.dist_port == self.port:
             self.dist_port = free_port()
+        # The management API: the topology step sets its policies through it.
+        self.management_port = free_port()
+        while self.management_port in (self.port, self.dist_port):
+            self.management_port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="bantin-fault-rabbitmq-"))
         self._process: subprocess.Popen[bytes] | None = None
         self._closed = False
         (self.root / "mnesia").mkdir()
         (self.root / "log").mkdir()
-        (self.root / "enabled_plugins").write_text("[].\n")
+        (self.root / "enabled_plugins").write_text("[rabbitmq_management].\n")
         (self.root / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = {HOST}:{self.port}\n{config}\n"
+            f"listeners.tcp.default = {HOST}:{self.port}\n"
+            f"management.tcp.ip = {HOST}\nmanagement.tcp.port = {self.management_port}\n"
+            f"{config}\n"
         )
         (self.root / "advanced.config").write_text(f"{advanced}\n")
         _chown(self.root, "rabbitmq")
@@ -104,6 +110,10 @@ class PrivateRabbitMQ:
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@{HOST}:{self.port}/"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://guest:guest@{HOST}:{self.management_port}/"
 
     @property
     def running(self) -> bool:
@@ -148,7 +158,7 @@ class PrivateRabbitMQ:
         finally:
             output.close()
         deadline = began + timeout
-        while not port_open(self.port):
+        while not (port_open(self.port) and port_open(self.management_port)):
             if not self.running:
                 raise RuntimeError(
                     f"{self.node} exited while starting:\n{_tail(self.root / 'server.out')}"
@@ -246,6 +256,10 @@ class PrivatePostgres:
                 f"{result.stdout}{result.stderr}\n{_tail(self.root / 'postgres.log')}"
             )
         return result.stdout
+
+    @property
+    def management_url(self) -> str:
+        return f"http://guest:guest@{HOST}:{self.management_port}/"
 
     @property
     def running(self) -> bool:

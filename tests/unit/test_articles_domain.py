@@ -3,6 +3,7 @@ change writes and their data, image types, login slow-down, feeds."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree as ET
 
@@ -605,7 +606,129 @@ def test_only_images_of_our_own_store_stay() -> None:
     assert clean == '<p>x</p><img src="/anh/12" alt="b">'
 
 
+def test_an_image_variant_of_our_store_stays_as_the_editor_inserts_it() -> None:
+    clean = domain.sanitize_html(
+        '<img src="/anh/12/lead.jpg" alt="a"><img src="/anh/12/list.webp" alt="b">'
+        '<img src="/anh/12/lead.jpg?x=1" alt="c"><img src="/anh/12/other.jpg" alt="d">'
+        '<img src="/anh/12/lead.gif" alt="e">'
+    )
+    assert clean == '<img src="/anh/12/lead.jpg" alt="a"><img src="/anh/12/list.webp" alt="b">'
+
+
+def test_pasted_headings_keep_a_heading_of_the_body() -> None:
+    """The page's title is its h1: a pasted h1 is the body's top heading (h2), h5 and h6
+    its lowest (h4), their attributes dropped as any other's."""
+    clean = domain.sanitize_html(
+        '<H1 class="MsoTitle" style="color:red">Báo cáo</H1><h5>Năm</h5><h6 id="x">Sáu</h6>'
+        "<h3>Ba</h3><p>h1 trong chữ</p>"
+    )
+    assert clean == "<h2>Báo cáo</h2><h4>Năm</h4><h4>Sáu</h4><h3>Ba</h3><p>h1 trong chữ</p>"
+
+
 def test_the_byline_is_the_author_and_the_unit() -> None:
     assert domain.make_byline("Hồng Tươi", "VP HND") == "Hồng Tươi (VP HND)"
     assert domain.make_byline("Hồng Tươi", "") == "Hồng Tươi"
     assert domain.make_byline("", "VP HND") == "VP HND"
+
+
+# --- public search --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("giao ước thi đua", "giao uoc thi dua"),
+        ("GIAO ƯỚC", "giao uoc"),
+        ("Đường ĐƯỜNG đường", "duong duong duong"),
+        (unicodedata.normalize("NFD", "Hồ Chí Minh"), "ho chi minh"),
+        ("Quỹ Ủy ban", "quy uy ban"),
+    ],
+)
+def test_folding_drops_diacritics_case_and_unicode_form(text: str, folded: str) -> None:
+    assert domain.fold(text) == folded
+    assert domain.fold(unicodedata.normalize("NFC", text)) == domain.fold(
+        unicodedata.normalize("NFD", text)
+    )
+
+
+def test_stored_search_text_is_folded_words() -> None:
+    assert domain.fold_words(" Giao ước, thi-đua! hộ_nghèo 1.000 ") == (
+        "giao uoc thi dua ho ngheo 1 000"
+    )
+    assert domain.search_body("Tóm tắt.", "Hồng Tươi (VP)", "Nội dung") == (
+        "tom tat hong tuoi vp noi dung"
+    )
+
+
+def test_a_saved_title_or_text_refreshes_its_search_columns() -> None:
+    created = domain.derived_columns(
+        {"title": "Tin Mới", "summary": "Tóm tắt", "body_html": "<p>Đoàn <b>viên</b></p>"}
+    )
+    assert created["search_title"] == "tin moi"
+    assert created["search_body"] == "tom tat doan vien"
+    current = article(title="Cũ", summary="Tóm tắt", body_html="<p>Nội dung</p>", byline="")
+    assert domain.derived_columns({"title": "Đổi tên"}, current) == {"search_title": "doi ten"}
+    assert domain.derived_columns({"summary": "Mới"}, current)["search_body"] == "moi noi dung"
+
+
+def test_a_query_is_its_distinct_words_typed_and_folded() -> None:
+    terms = domain.parse_query("Đường,  ĐƯỜNG duong <script> x")
+    assert [(t.typed, t.folded) for t in terms] == [
+        ("đường", "duong"),
+        ("duong", "duong"),
+        ("script", "script"),
+        ("x", "x"),
+    ]
+    assert [t.accented for t in terms] == [True, False, False, False]
+    assert [t.short for t in terms] == [False, False, False, True]
+    assert len(domain.parse_query(" ".join(f"tu{n}" for n in range(50)))) == 8
+    assert domain.parse_query("!!! ...") == [] and domain.search_plan([]) is None
+
+
+def test_long_words_select_and_short_words_only_rank() -> None:
+    plan = domain.search_plan(domain.parse_query("đường bộ an toàn"))
+    assert plan is not None
+    assert plan.every == "'duong' & 'toan'" and plan.most is None
+    assert plan.words == ["duong", "bo", "an", "toan"]
+    nfd = unicodedata.normalize("NFD", "đường")
+    assert plan.accented[0] == r"\m(?:" + f"đường|{nfd}|đươ\u0300ng" + r")\M"
+    assert len(plan.accented) == 3  # bộ and toàn too, not "an"
+    three = domain.search_plan(domain.parse_query("lua gao xuat"))
+    assert three is not None and three.every == "'lua' & 'gao' & 'xuat'"
+    assert three.most == "('lua' & 'gao') | ('lua' & 'xuat') | ('gao' & 'xuat')"
+    only_short = domain.parse_query("về hà")
+    assert domain.searches_titles_only(only_short)
+    plan = domain.search_plan(only_short)
+    assert plan is not None and plan.every == "'ve' & 'ha'"
+
+
+def test_a_snippet_marks_the_matches_around_the_first_one() -> None:
+    text = "Mở đầu. " * 50 + "Ký giao ước thi đua tại Đà Nẵng. " + "Kết thúc. " * 50
+    found = domain.snippet(text, domain.parse_query("GIAO UOC da"), width=80)
+    assert found.cut_before and found.cut_after
+    marked = [part for part, hit in found.parts if hit]
+    assert marked == ["giao", "ước", "Đà"]
+    assert len("".join(p for p, _ in found.parts)) <= 80
+    # Inside a word is no match ("ước" in "nước"), and no match gives the start.
+    plain = domain.snippet("Nước sạch về làng", domain.parse_query("uoc"))
+    assert plain.parts == (("Nước sạch về làng", False),) and not plain.cut_before
+
+
+def test_a_snippet_shows_where_most_query_words_are() -> None:
+    text = (
+        "Trước hết giao ban. "
+        + "Nội dung khác. " * 40
+        + "Giao ước thi đua được ký. "
+        + "Hết. " * 30
+    )
+    found = domain.snippet(text, domain.parse_query("giao uoc thi dua"))
+    marked = [part for part, hit in found.parts if hit]
+    assert marked == ["Giao", "ước", "thi", "đua"]
+
+
+def test_a_typed_word_is_looked_for_in_each_unicode_form() -> None:
+    forms = domain.typed_forms("ừ")
+    assert forms == ["ừ", "u\u031b\u0300", "ư\u0300"]
+    assert all(unicodedata.normalize("NFC", f) == "ừ" for f in forms)
+    assert domain.typed_forms("ấn") == ["ấn", "a\u0302\u0301n", "â\u0301n"]
+    assert domain.typed_forms("an") == ["an"]

@@ -17,19 +17,27 @@ from services.common.events.envelope import CloudEvent, source_of
 from services.common.events.payloads import ViewsBatchData, ViewsCountedData
 from services.common.events.schemas import EventSchemaError, validate
 from services.common.vietnam import vn_day
-from services.counter.api import beacon_article_id, beacon_problem
+from services.counter.api import BEACON_SCHEMA, beacon_article_id, beacon_problem
 from services.counter.domain import (
+    AGENTS_PER_ADDRESS,
     BeaconFault,
     CountableArticles,
     InvalidBeacon,
+    Period,
     View,
+    address_key,
+    admitted_views,
     bucket_of,
+    day_series,
+    first_day,
+    from_other_site,
     is_bot,
     oldest_kept_day,
     parse_article_id,
     parse_beacon_form,
     parse_beacon_json,
     parse_notification,
+    plain_article_id,
     view_key,
 )
 
@@ -277,13 +285,14 @@ def _envelope(type_: str, data: dict) -> dict:
 def test_a_views_batch_matches_its_schema_and_carries_no_private_data() -> None:
     address = "203.0.113.9"
     key = view_key(SALT, address, BROWSER, 42, 1)
+    grouped = address_key(SALT, address, 42, 1)
     envelope = _envelope(
-        "views.batch", ViewsBatchData((View(42, key, date(2026, 11, 28)),)).to_data()
+        "views.batch", ViewsBatchData((View(42, key, date(2026, 11, 28), grouped),)).to_data()
     )
     validate(envelope)
     assert envelope["data"] == {
         "version": 1,
-        "views": [{"article_id": 42, "key": key, "day": "2026-11-28"}],
+        "views": [{"article_id": 42, "key": key, "day": "2026-11-28", "address_key": grouped}],
     }
     text = json.dumps(envelope)
     assert address not in text and BROWSER not in text and "Chrome" not in text
@@ -295,14 +304,133 @@ def test_a_views_batch_matches_its_schema_and_carries_no_private_data() -> None:
 
 
 def test_views_counted_matches_its_schema() -> None:
-    data = ViewsCountedData(42, 3, 1250, 17, date(2026, 11, 28)).to_data()
+    data = ViewsCountedData(42, 3, 1250, 17, date(2026, 11, 28), 60, 200).to_data()
     assert data == {
         "article_id": 42,
         "version": 3,
         "total": 1250,
         "today": 17,
         "day": "2026-11-28",
+        "last_7_days": 60,
+        "last_30_days": 200,
     }
     validate(_envelope("views.counted", data))
+    # The two sums came later: an event of an earlier counter, without them, is valid.
+    older = {k: v for k, v in data.items() if not k.startswith("last_")}
+    validate(_envelope("views.counted", older))
+    assert ViewsCountedData.from_data(older).last_7_days is None
     with pytest.raises(EventSchemaError):
         validate(_envelope("views.counted", {**data, "ip": "203.0.113.9"}))
+
+
+# --- fair counts --------------------------------------------------------------------------
+
+
+def test_eight_agents_from_one_address_count_by_default_and_no_more() -> None:
+    assert AGENTS_PER_ADDRESS == 8
+    # One at a time, as beacons come: the ninth agent and after add nothing.
+    counted = [admitted_views(before, 1, AGENTS_PER_ADDRESS) for before in range(12)]
+    assert counted == [1] * 8 + [0] * 4
+    # In batches: a batch that crosses the limit counts only up to it.
+    assert admitted_views(0, 100, 8) == 8
+    assert admitted_views(6, 5, 8) == 2
+    assert admitted_views(8, 3, 8) == 0
+    assert admitted_views(20, 3, 8) == 0  # counts past the limit never go negative
+    assert admitted_views(0, 3, 1) == 1
+
+
+def test_an_address_key_groups_one_address_article_and_bucket_and_hides_the_address() -> None:
+    key = address_key(SALT, "203.0.113.9", 42, 7)
+    assert key == address_key(SALT, "203.0.113.9", 42, 7)
+    assert (
+        len(
+            {
+                key,
+                address_key(SALT, "203.0.113.10", 42, 7),
+                address_key(SALT, "203.0.113.9", 43, 7),
+                address_key(SALT, "203.0.113.9", 42, 8),
+                address_key(b"another salt", "203.0.113.9", 42, 7),
+            }
+        )
+        == 5
+    )
+    assert "203.0.113.9" not in key
+    # Never equal to a view key, whatever the agent.
+    for agent in ("", "42", "address"):
+        assert key != view_key(SALT, "203.0.113.9", agent, 42, 7)
+    assert key != view_key(SALT, "address", "203.0.113.9", 42, 7)
+
+
+@pytest.mark.parametrize(
+    ("fetch_site", "origin", "other"),
+    [
+        ("same-origin", None, False),
+        ("Same-Origin", "https://tin.example.vn", False),
+        ("cross-site", None, True),
+        ("same-site", None, True),
+        ("none", None, True),  # typed into the address bar: no page of ours sent it
+        (None, "https://tin.example.vn", False),
+        (None, "https://TIN.example.vn", False),
+        (None, "https://evil.example", True),
+        (None, "https://tin.example.vn:8443", True),
+        (None, "null", True),
+        (None, None, False),  # an old browser, or a pixel: nothing says it is not ours
+        ("cross-site", "https://tin.example.vn", True),  # Sec-Fetch-Site is believed first
+    ],
+)
+def test_only_pages_of_our_own_site_count(
+    fetch_site: str | None, origin: str | None, other: bool
+) -> None:
+    assert from_other_site(fetch_site, origin, "tin.example.vn") is other
+
+
+def test_the_origin_is_compared_with_the_host_and_its_port() -> None:
+    assert not from_other_site(None, "http://127.0.0.1:8080", "127.0.0.1:8080")
+    assert from_other_site(None, "http://127.0.0.1:9090", "127.0.0.1:8080")
+
+
+# --- most read by period ------------------------------------------------------------------
+
+
+def test_the_periods_are_today_7_and_30_days() -> None:
+    assert [(p.value, p.days) for p in Period] == [("day", 1), ("week", 7), ("month", 30)]
+    today = date(2026, 12, 2)
+    assert first_day(today, Period.DAY.days) == today
+    assert first_day(today, Period.WEEK.days) == date(2026, 11, 26)
+    assert first_day(today, Period.MONTH.days) == date(2026, 11, 3)
+
+
+def test_a_series_has_every_day_oldest_first_with_zero_where_none() -> None:
+    today = date(2026, 12, 2)
+    counted = {date(2026, 12, 1): 4, date(2026, 11, 20): 99}  # outside the series: left out
+    assert day_series(today, 3, counted) == [
+        (date(2026, 11, 30), 0),
+        (date(2026, 12, 1), 4),
+        (date(2026, 12, 2), 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"article_id": 7},
+        {"article_id": 2**63 - 1},
+        {"article_id": 2**63},
+        {"article_id": 0},
+        {"article_id": True},
+        {"article_id": 7.0},
+        {"article_id": "7"},
+        {"article_id": 7, "more": 1},
+        {},
+        [7],
+        7,
+        None,
+    ],
+)
+def test_the_quick_read_of_a_beacon_agrees_with_its_schema(document: object) -> None:
+    quick = plain_article_id(document)
+    valid = not list(BEACON_SCHEMA.iter_errors(document))
+    # The quick read takes only valid documents; the schema decides the rest.
+    assert quick is None or (valid and quick == document["article_id"])  # type: ignore[index]
+    if type(document) is dict and type(document.get("article_id")) is int and valid:
+        assert quick == document["article_id"]

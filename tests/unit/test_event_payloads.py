@@ -15,7 +15,7 @@ import pytest
 from services.common.events import payloads
 from services.common.events.envelope import CloudEvent
 from services.common.events.payloads import PAYLOADS, EventData, new_event
-from services.common.events.schemas import _validator, event_types, validate
+from services.common.events.schemas import EventSchemaError, _validator, event_types, validate
 
 MOMENT = datetime(2026, 11, 28, 2, 30, tzinfo=UTC)
 
@@ -179,3 +179,73 @@ def test_an_article_event_without_the_taxonomy_fields_still_reads() -> None:
 def test_times_travel_in_vietnam_time() -> None:
     data = SAMPLES["article.unpublished"].to_data()
     assert data["unpublished_at"] == "2026-11-28T09:30:00+07:00"
+
+
+# --- the hand-written check and codec of views.batch ----------------------------------------
+
+KEY = "ab" * 32
+GOOD_VIEW = {"article_id": 7, "key": KEY, "day": "2026-12-02", "address_key": "cd" * 32}
+
+
+def _batch(**view: Any) -> dict[str, Any]:
+    return {"version": 1, "views": [{**GOOD_VIEW, **view}]}
+
+
+BATCHES = [
+    {"version": 1, "views": [GOOD_VIEW]},
+    {"version": 1, "views": [{k: v for k, v in GOOD_VIEW.items() if k != "address_key"}]},
+    _batch(address_key=None),
+    _batch(article_id=0),
+    _batch(article_id=-3),
+    _batch(article_id=True),
+    _batch(article_id=7.0),
+    _batch(article_id="7"),
+    _batch(key=KEY.upper()),
+    _batch(key=KEY[:-1]),
+    _batch(key=KEY + "0"),
+    _batch(key=None),
+    _batch(day="2026-02-30"),
+    _batch(day="20261202"),
+    _batch(day="2026-12-02T00:00:00"),
+    _batch(day=20261202),
+    _batch(address_key="x" * 64),
+    _batch(address_key=7),
+    _batch(user_agent="Mozilla/5.0"),
+    {"version": 1, "views": [{"article_id": 7, "day": "2026-12-02"}]},
+    {"version": 1, "views": []},
+    {"version": 1, "views": [GOOD_VIEW] * 5001},
+    {"version": 1, "views": [GOOD_VIEW] * 5000},
+    {"version": 2, "views": [GOOD_VIEW]},
+    {"version": True, "views": [GOOD_VIEW]},
+    {"version": 1.0, "views": [GOOD_VIEW]},
+    {"views": [GOOD_VIEW]},
+    {"version": 1, "views": [GOOD_VIEW], "extra": 1},
+    {"version": 1, "views": "not a list"},
+    {"version": 1, "views": ["not a view"]},
+    [],
+]
+
+
+@pytest.mark.parametrize("data", BATCHES)
+def test_the_views_batch_check_refuses_exactly_what_its_schema_refuses(data: Any) -> None:
+    by_schema = not list(_validator("views.batch").iter_errors(data))
+    envelope = CloudEvent("views.batch", "/bantin/counter", "batch", data).to_dict()
+    try:
+        validate(envelope)
+        by_check = True
+    except EventSchemaError:
+        by_check = False
+    assert by_check == by_schema
+
+
+def test_the_views_batch_codec_writes_and_reads_what_the_generic_one_does() -> None:
+    batch = payloads.ViewsBatchData(
+        views=(
+            payloads.BatchedView(7, KEY, date(2026, 12, 2), "cd" * 32),
+            payloads.BatchedView(8, KEY, date(2026, 12, 1)),
+        )
+    )
+    generic = payloads._encode(batch)
+    assert batch.to_data() == generic
+    assert payloads.ViewsBatchData.from_data(generic) == batch
+    assert payloads._decode(payloads.ViewsBatchData, generic) == batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from typing import Any
 
 import aio_pika
@@ -12,7 +13,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import PublishError
+from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
 
 from services.common.events.envelope import CONTENT_TYPE
 
@@ -52,6 +53,7 @@ class Publisher:
         self._connection = connection
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
+        self._renewing = asyncio.Lock()
 
     @property
     def connection(self) -> AbstractRobustConnection:
@@ -94,6 +96,7 @@ class Publisher:
             type=routing_key,
             headers=headers or {},
         )
+        channel = self._channel
         target = await self._exchange(exchange)
         try:
             await asyncio.wait_for(
@@ -101,4 +104,22 @@ class Publisher:
             )
         except PublishError:
             return False
+        except DeliveryError:
+            await self._renew(channel)
+            raise
         return True
+
+    async def _renew(self, refused: AbstractChannel | None) -> None:
+        """A new channel after the broker nacked a publish (a full queue refused it): a
+        full quorum queue keeps refusing a channel it refused even once its limit is
+        lifted (RabbitMQ 3.10; tests/integration/test_parking.py). Publishes still in
+        flight on the old one fail and are retried by their callers."""
+        async with self._renewing:
+            if self._channel is not refused or refused is None:
+                return  # another publish renewed it already
+            self._exchanges.clear()
+            self._channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            with suppress(AMQPError, ConnectionError):
+                await refused.close()

@@ -5,6 +5,11 @@ migration), so no event published on first start is lost for want of a queue. Se
 never declare queues themselves: a queue redeclared with other arguments fails, so its
 settings live here only. Declaring is idempotent: running the step again changes nothing.
 Changing a queue's arguments later means a new queue (or a policy), not an edit here.
+
+The step then sets the broker policies (`policies`) through the management HTTP API, the
+only way to set them: they change settings of queues that already exist, which a
+redeclaration cannot. The API's address comes from RABBITMQ_MANAGEMENT_URL, or by default
+from AMQP_URL (same host and account, port 15672); the vhost is AMQP_URL's.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aio_pika
+import aiohttp
 from aio_pika.abc import AbstractChannel, ExchangeType
 
 from services.common.events.envelope import EXCHANGE
@@ -51,6 +59,17 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("articles.views-counted", ("views.counted",)),
     QueueSpec(
         "articles.feedback-public", ("feedback.approved", "feedback.updated", "feedback.withdrawn")
+    ),
+    # The desk's count of feedback waiting for moderation: every case's status.
+    QueueSpec(
+        "articles.feedback-cases",
+        (
+            "feedback.submitted",
+            "feedback.approved",
+            "feedback.rejected",
+            "feedback.updated",
+            "feedback.withdrawn",
+        ),
     ),
     QueueSpec("feedback.article-state", ARTICLE_STATE),
     QueueSpec("counter.article-state", ARTICLE_STATE),
@@ -94,10 +113,88 @@ async def declare(channel: AbstractChannel) -> None:
         await parked.bind(dead, routing_key=spec.name)
 
 
-async def apply(amqp_url: str) -> None:
+# Policies: settings of existing queues that their declared arguments cannot change.
+# A quorum queue dead-letters at most once by default: a message over the delivery limit
+# that the parking queue cannot take (gone, full) is dropped. At least once, the broker
+# keeps it in the source queue and tries again until the parking queue takes it (3.10 and
+# later; it needs `overflow: reject-publish`, which also makes a full queue refuse new
+# messages, publisher nacked, instead of dropping its oldest). A full parking queue refuses
+# too, so the consumer keeps the message it could not park.
+DEAD_LETTER_POLICY = "bantin-dead-letter"
+PARKING_POLICY = "bantin-parking"
+MANAGEMENT_PORT = 15672
+MANAGEMENT_TIMEOUT = 10.0
+
+
+class TopologyError(RuntimeError):
+    """The broker refused part of the topology (a policy, through the management API)."""
+
+
+def _exactly(names: list[str]) -> str:
+    return "^(" + "|".join(re.escape(name) for name in names) + ")$"
+
+
+def policies() -> dict[str, dict[str, Any]]:
+    """Each policy's name and body (management API form), for the queues of QUEUES."""
+    return {
+        DEAD_LETTER_POLICY: {
+            "pattern": _exactly([spec.name for spec in QUEUES]),
+            "apply-to": "queues",
+            "priority": 0,
+            "definition": {"dead-letter-strategy": "at-least-once", "overflow": "reject-publish"},
+        },
+        PARKING_POLICY: {
+            "pattern": _exactly([spec.dead_letter_queue for spec in QUEUES]),
+            "apply-to": "queues",
+            "priority": 0,
+            "definition": {"overflow": "reject-publish"},
+        },
+    }
+
+
+def management_url_for(amqp_url: str) -> str:
+    """RABBITMQ_MANAGEMENT_URL, else the management API beside AMQP_URL's broker: the same
+    host and account on port 15672 (https for amqps)."""
+    configured = os.environ.get("RABBITMQ_MANAGEMENT_URL", "").strip()
+    if configured:
+        return configured
+    amqp = urlsplit(amqp_url)
+    account = f"{amqp.username or 'guest'}:{amqp.password or 'guest'}@"
+    scheme = "https" if amqp.scheme == "amqps" else "http"
+    return urlunsplit((scheme, f"{account}{amqp.hostname}:{MANAGEMENT_PORT}", "/", "", ""))
+
+
+def vhost_of(amqp_url: str) -> str:
+    path = urlsplit(amqp_url).path
+    return unquote(path[1:]) if len(path) > 1 else "/"
+
+
+async def apply_policies(amqp_url: str, management_url: str | None = None) -> None:
+    """Set `policies()` on AMQP_URL's vhost; setting them again changes nothing."""
+    api = urlsplit(management_url or management_url_for(amqp_url))
+    base = urlunsplit((api.scheme, f"{api.hostname}:{api.port or MANAGEMENT_PORT}", "", "", ""))
+    prefix = api.path.rstrip("/")
+    vhost = quote(vhost_of(amqp_url), safe="")
+    account = unquote(api.username or "guest"), unquote(api.password or "guest")
+    headers = {"Authorization": aiohttp.encode_basic_auth(*account)}
+    timeout = aiohttp.ClientTimeout(total=MANAGEMENT_TIMEOUT)
+    async with aiohttp.ClientSession(base, headers=headers, timeout=timeout) as session:
+        for name, body in policies().items():
+            async with session.put(f"{prefix}/api/policies/{vhost}/{name}", json=body) as answer:
+                if answer.status >= 500:
+                    answer.raise_for_status()  # retried by apply_with_retry
+                if answer.status not in (201, 204):
+                    raise TopologyError(
+                        f"policy {name}: the management API answered {answer.status}"
+                        f" {(await answer.text())[:300]}"
+                    )
+
+
+async def apply(amqp_url: str, management_url: str | None = None) -> None:
     connection = await aio_pika.connect(amqp_url, timeout=10)
     async with connection:
         await declare(await connection.channel())
+    await apply_policies(amqp_url, management_url)
     log.info("topology declared", extra={"queues": [q.name for q in QUEUES]})
 
 
@@ -107,7 +204,7 @@ async def apply_with_retry(amqp_url: str, attempts: int = 30) -> None:
         try:
             await apply(amqp_url)
             return
-        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
+        except (OSError, aio_pika.exceptions.AMQPConnectionError, aiohttp.ClientError) as exc:
             if attempt == attempts:
                 raise
             log.warning("broker not reachable yet (%s); retrying", exc)
