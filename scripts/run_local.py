@@ -12,6 +12,7 @@ gateway config is rendered from the same template the nginx image renders.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -70,6 +72,8 @@ class Local:
     page_cache: bool = True
     # Gateway settings over compose's (e.g. BANTIN_REAL_IP_FROM for a front proxy).
     gateway_env: dict[str, str] = field(default_factory=dict)
+    # The broker's management API, when it is not on AMQP_URL's host at port 15672.
+    management_url: str | None = None
     # nginx's workers run as nobody when started by root: their cache and temp files
     # must then live where nobody can reach (not under a private run directory).
     nginx_dir: Path | None = None
@@ -114,8 +118,11 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
             env[key] = local.dsn(key.removesuffix("_DATABASE_URL").lower())
     if "AMQP_URL" in env:
         env["AMQP_URL"] = local.amqp_url
-    # The management API beside the local broker: the topology step finds it from AMQP_URL.
+    # The management API beside the local broker: the topology step finds it from AMQP_URL
+    # (unless a broker's is on another port: a private test broker's).
     env.pop("RABBITMQ_MANAGEMENT_URL", None)
+    if local.management_url and "AMQP_URL" in env:
+        env["RABBITMQ_MANAGEMENT_URL"] = local.management_url
     if "TRUSTED_PROXIES" in env:
         env["TRUSTED_PROXIES"] = "127.0.0.1,::1"
     if name in local.ports:
@@ -199,6 +206,7 @@ class LocalStack:
         self.compose = compose or load_compose()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = local.run_dir / "logs"
+        self.supervisor = Supervisor(self)
 
     @property
     def url(self) -> str:
@@ -229,12 +237,15 @@ class LocalStack:
             raise RuntimeError(f"{name} failed (exit {result.returncode}); see {self.logs}")
 
     def start_service(self, name: str) -> None:
+        self.spawn_service(name)
+        wait_until_ready(f"http://127.0.0.1:{self.local.ports[name]}/readyz", self.processes[name])
+
+    def spawn_service(self, name: str) -> None:
         spec = self.spec(name)
         with self._log(name) as log:
             self.processes[name] = subprocess.Popen(
                 spec.command, env=self._env(spec), cwd=ROOT, stdout=log, stderr=log
             )
-        wait_until_ready(f"http://127.0.0.1:{self.local.ports[name]}/readyz", self.processes[name])
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM) -> int:
         process = self.processes.pop(name)
@@ -243,12 +254,21 @@ class LocalStack:
 
     def start_gateway(self) -> None:
         spec = self.spec("gateway")
-        conf = render_gateway_config(spec.env, self.local.gateway_dir)
-        with self._log("gateway") as log:
-            self.processes["gateway"] = subprocess.Popen(
-                ["nginx", "-p", str(conf.parent), "-c", str(conf)], stdout=log, stderr=log
-            )
+        render_gateway_config(spec.env, self.local.gateway_dir)
+        self.spawn_gateway()
         wait_until_ready(f"{self.url}/gioi-thieu", self.processes["gateway"])
+
+    def spawn_gateway(self) -> None:
+        conf = self.local.gateway_dir / "nginx.conf"
+        with self._log("gateway") as log:
+            # In a process group of its own: should the master die, its workers (which
+            # still hold the port) are ended with the group before it starts again.
+            self.processes["gateway"] = subprocess.Popen(
+                ["nginx", "-p", str(conf.parent), "-c", str(conf)],
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
 
     def start(self, demo_content: bool = False) -> None:
         self.local.run_dir.mkdir(parents=True, exist_ok=True)
@@ -259,10 +279,12 @@ class LocalStack:
         for service in SERVICES:
             self.start_service(service)
         self.start_gateway()
+        self.supervisor.start()
         if demo_content:
             self.run_job(DEMO_JOB, timeout=300)
 
     def stop(self) -> None:
+        self.supervisor.stop()
         self._stop_processes()
         if self.local.nginx_dir and self.local.nginx_dir != self.local.run_dir / "nginx":
             shutil.rmtree(self.local.nginx_dir, ignore_errors=True)
@@ -285,6 +307,99 @@ class LocalStack:
     def _log(self, name: str) -> Any:
         self.logs.mkdir(parents=True, exist_ok=True)
         return (self.logs / f"{name}.log").open("ab")
+
+
+# --- supervision --------------------------------------------------------------------------
+# A service or the gateway that exits while the stack runs is started again, as compose's
+# `restart: unless-stopped` does: after 1 s, then 2, 4 ... up to 30 s while it keeps
+# exiting, back to 1 s once it has run for 10 s. Each restart is said on standard error
+# and in the process's own log. The one-shot jobs are not restarted (compose: "no").
+
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+RESTART_RESET_AFTER = 10.0
+
+
+def next_restart_delay(previous: float | None, ran_for: float) -> float:
+    """The wait before starting again a process that exited after running `ran_for` s."""
+    if previous is None or ran_for >= RESTART_RESET_AFTER:
+        return RESTART_FIRST_DELAY
+    return min(previous * 2, RESTART_MAX_DELAY)
+
+
+class Supervisor:
+    """Watches the stack's long-running processes from a thread of its own and starts
+    again, after the back-off, each one that exited. A process the stack stops on purpose
+    (stop_service, stop) is first taken out of `processes`, so it is left alone."""
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.restarts: list[tuple[str, int, float]] = []  # (name, exit code, delay)
+        self._delays: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
+        self._due: dict[str, float] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        now = time.monotonic()
+        self._started_at = dict.fromkeys(self.stack.processes, now)
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.POLL_SECONDS):
+            self.check()
+
+    def check(self) -> None:
+        """Schedule a restart for each process that exited; start those that are due."""
+        now = time.monotonic()
+        for name, process in list(self.stack.processes.items()):
+            code = process.poll()
+            if code is None or name in self._due:
+                continue
+            ran_for = now - self._started_at.get(name, now)
+            delay = next_restart_delay(self._delays.get(name), ran_for)
+            self._delays[name] = delay
+            self._due[name] = now + delay
+            self.restarts.append((name, code, delay))
+            self._say(name, f"{name} exited with {code}; restarting in {delay:g} s")
+        for name, due in list(self._due.items()):
+            if now >= due and not self._stopping.is_set():
+                del self._due[name]
+                if name in self.stack.processes:  # not stopped on purpose meanwhile
+                    self._respawn(name)
+
+    def _respawn(self, name: str) -> None:
+        self._started_at[name] = time.monotonic()
+        try:
+            if name == "gateway":
+                end_process_group(self.stack.processes[name])
+                self.stack.spawn_gateway()
+            else:
+                self.stack.spawn_service(name)
+        except OSError as exc:  # it will be tried again after the next back-off
+            self._say(name, f"{name} could not be started: {exc}")
+
+    def _say(self, name: str, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+        with self.stack._log(name) as log:
+            log.write(f"[run-local] {message}\n".encode())
+
+
+def end_process_group(leader: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of the process group `leader` started (start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader.pid, signal.SIGKILL)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -330,9 +445,8 @@ def main() -> None:
         # The demo job reads DEMO_CONTENT itself (from compose's environment), as in compose.
         stack.start(demo_content=True)
         print(f"Bantin chạy tại {stack.url} (logs: {stack.logs}); Ctrl-C để dừng.", flush=True)
-        while all(p.poll() is None for p in stack.processes.values()):
+        while True:  # the supervisor starts again any process that exits
             time.sleep(1)
-        print("a process stopped; see the logs", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:

@@ -189,7 +189,8 @@ async def count_view(request: web.Request, article_id: int, count: bool = True) 
         raise Problem(
             503,
             "service_unavailable",
-            "Hệ thống đang bận, lượt xem chưa được ghi nhận; xin vui lòng thử lại sau.",
+            # "may not": a batch the broker did not confirm in time may still reach it.
+            "Hệ thống đang bận, lượt xem có thể chưa được ghi nhận; xin vui lòng thử lại sau.",
             headers={"Retry-After": "5"},
         ) from exc
     VIEWS_INGESTED.labels("accepted").inc()

@@ -80,7 +80,9 @@ def _tail(path: Path, lines: int = 30) -> str:
 class PrivateRabbitMQ:
     """One RabbitMQ node of our own, e.g. bantin-fault-3f2a9c1b@localhost on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: str = "", advanced: str = "[].") -> None:
+        """`config`: more rabbitmq.conf lines (e.g. "consumer_timeout = 3000");
+        `advanced`: the Erlang terms of advanced.config (settings rabbitmq.conf lacks)."""
         self.node = f"bantin-fault-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
@@ -99,7 +101,9 @@ class PrivateRabbitMQ:
         (self.root / "rabbitmq.conf").write_text(
             f"listeners.tcp.default = {HOST}:{self.port}\n"
             f"management.tcp.ip = {HOST}\nmanagement.tcp.port = {self.management_port}\n"
+            f"{config}\n"
         )
+        (self.root / "advanced.config").write_text(f"{advanced}\n")
         _chown(self.root, "rabbitmq")
         atexit.register(self.close)
 
@@ -125,6 +129,7 @@ class PrivateRabbitMQ:
             "RABBITMQ_MNESIA_BASE": str(self.root / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.root / "log"),
             "RABBITMQ_CONFIG_FILE": str(self.root / "rabbitmq"),  # without .conf
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.root / "advanced.config"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
             "RABBITMQ_FEATURE_FLAGS_FILE": str(self.root / "feature_flags"),
         }
@@ -317,9 +322,9 @@ class PrivatePostgres:
 
 
 @contextlib.contextmanager
-def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+def private_rabbitmq(config: str = "", advanced: str = "[].") -> Iterator[PrivateRabbitMQ]:
     """A running private RabbitMQ node, stopped and removed on exit whatever happened."""
-    node = PrivateRabbitMQ()
+    node = PrivateRabbitMQ(config, advanced)
     try:
         node.start()
         yield node
