@@ -145,7 +145,14 @@ async def test_the_export_holds_every_item_of_the_period_however_many(
     assert raw.count(b"\xef\xbb\xbf") == 1
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][0] == "Mã"
-    assert [row[0] for row in rows[1:]] == [str(item) for item in sorted(sent)]
+    exported = [int(row[0]) for row in rows[1:]]
+    # Every item of the period once, oldest first; the ones sent here among them.
+    assert exported == sorted(set(exported))
+    assert [item for item in exported if item in sent] == sorted(sent)
+    in_period = await service.pool.fetchval(
+        "SELECT count(*) FROM feedback WHERE submitted_at > now() - interval '30 days'"
+    )
+    assert len(exported) == in_period
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -111,27 +112,42 @@ async def test_relay_publishes_and_marks_sent(
 async def test_events_no_queue_takes_are_sent_counted_and_reported_once(
     pool: asyncpg.Pool, relay: OutboxRelay, caplog: pytest.LogCaptureFixture, amqp_url: str
 ) -> None:
-    """No tap here, and the one queue bound to feedback.submitted is unbound from it: an
-    event type nobody takes (yet), as when a new type ships before its consumer."""
-    connection = await connect(amqp_url, "test-unbind")
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(EXCHANGE)
-        for spec in topology.QUEUES:
-            if "feedback.submitted" in spec.routing_keys:
-                queue = await channel.get_queue(spec.name)
-                await queue.unbind(exchange, "feedback.submitted")
-    unroutable = EVENTS_UNROUTABLE.labels("feedback.submitted")
-    before = unroutable._value.get()
-    with caplog.at_level(logging.WARNING, logger="services.common.events.relay"):
-        await add_events(pool, range(700, 703))
-        assert await relay.relay_once() == 3
-        await add_events(pool, range(703, 705))
-        assert await relay.relay_once() == 2
+    """No tap here, and the one queue bound to feedback.submitted is unbound from it for the
+    test: an event type nobody takes (yet), as when a new type ships before its consumer."""
+    async with bindings_removed(amqp_url, "feedback.submitted"):
+        unroutable = EVENTS_UNROUTABLE.labels("feedback.submitted")
+        before = unroutable._value.get()
+        with caplog.at_level(logging.WARNING, logger="services.common.events.relay"):
+            await add_events(pool, range(700, 703))
+            assert await relay.relay_once() == 3
+            await add_events(pool, range(703, 705))
+            assert await relay.relay_once() == 2
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
     assert unroutable._value.get() - before == 5
     reports = [r for r in caplog.records if "routed to no queue" in r.getMessage()]
     assert len(reports) == 1
+
+
+@contextlib.asynccontextmanager
+async def bindings_removed(amqp_url: str, event_type: str) -> AsyncIterator[None]:
+    """The topology's queues unbound from `event_type` until the block ends (the vhost is
+    shared with other tests: the bindings come back)."""
+    connection = await connect(amqp_url, "test-unbind")
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(EXCHANGE)
+        queues = [
+            await channel.get_queue(spec.name)
+            for spec in topology.QUEUES
+            if event_type in spec.routing_keys
+        ]
+        for queue in queues:
+            await queue.unbind(exchange, event_type)
+        try:
+            yield
+        finally:
+            for queue in queues:
+                await queue.bind(exchange, event_type)
 
 
 async def test_notify_wakes_the_relay_long_before_its_poll(
