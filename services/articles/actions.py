@@ -739,15 +739,19 @@ async def create_user(
     *,
     roles: Iterable[str],
     display_name: str | None = None,
+    must_change_password: bool = False,
 ) -> User:
     """A new user; UserInputError (Vietnamese message) for input the record cannot take,
-    UsernameTakenError for a name someone has."""
+    UsernameTakenError for a name someone has. `must_change_password` when someone else
+    chose the password (an admin, the first admin's settings)."""
     name = domain.normalize_username(username)
     domain.check_password(password)
     wanted_roles = domain.check_roles(roles)
     shown_name = domain.check_display_name(display_name if display_name is not None else name)
     password_hash = await passwords.hash_password(password)
-    return await store.insert_user(conn, name, shown_name, password_hash, wanted_roles)
+    return await store.insert_user(
+        conn, name, shown_name, password_hash, wanted_roles, must_change_password
+    )
 
 
 async def update_user(
@@ -760,14 +764,12 @@ async def update_user(
     password: str | None = None,
 ) -> User:
     """Change a user (None: left as it is); UserNotFoundError, or LastAdminError (and
-    nothing written) when no enabled admin would be left."""
-    change = store.UserChange(
-        display_name=display_name,
-        roles=roles,
-        disabled=disabled,
-        # Hashed before the transaction: it is slow, and the lock below should be short.
-        password_hash=await passwords.hash_password(password) if password is not None else None,
-    )
+    nothing written) when no enabled admin would be left. A password set here is an
+    admin's reset: its owner must choose a new one at the next sign-in. A reset or
+    disabling ends the user's sign-in sessions at once."""
+    change = store.UserChange(display_name=display_name, roles=roles, disabled=disabled)
+    # Hashed before the transaction: it is slow, and the lock below should be short.
+    password_hash = await passwords.hash_password(password) if password is not None else None
     async with db.acquire(pool) as conn, conn.transaction():
         await store.lock_user_changes(conn)
         user = await store.update_user(conn, user_id, change)
@@ -775,6 +777,24 @@ async def update_user(
             raise domain.UserNotFoundError
         if await store.enabled_admins(conn) == 0:
             raise domain.LastAdminError
+        if password_hash is not None:
+            user = await store.set_password(conn, user_id, password_hash, must_change=True)
+        if password_hash is not None or disabled:
+            await store.end_sessions_of(conn, user_id)
+    assert user is not None
+    return user
+
+
+async def change_password(pool: asyncpg.Pool, user_id: int, new_password: str) -> User:
+    """The owner's own new password (checked against the rules before): it no longer has
+    to be changed, and every sign-in session of the user ends."""
+    domain.check_password(new_password)
+    password_hash = await passwords.hash_password(new_password)
+    async with db.acquire(pool) as conn, conn.transaction():
+        user = await store.set_password(conn, user_id, password_hash, must_change=False)
+        if user is None:
+            raise domain.UserNotFoundError
+        await store.end_sessions_of(conn, user_id)
     return user
 
 

@@ -490,7 +490,7 @@ def document() -> openapi.Document:
             "their tags, topic and pins), images, static pages and users. Errors "
             "are application/problem+json with a stable `code` and a Vietnamese "
             "`detail`. Writing needs a token (Authorization: Bearer, or the "
-            "bantin_session cookie): authors create and edit their own drafts; editors "
+            "bantin_access cookie): authors create and edit their own drafts; editors "
             "create, edit, publish and unpublish any article and manage static pages; admins "
             "manage users and pass every check. " + PAGES_DESCRIPTION
         ),

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler as HttpHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import db
-from services.common.auth import SESSION_COOKIE, VERIFIER, TokenVerifier
+from services.common.auth import ACCESS_COOKIE, SESSION_COOKIE, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings
 from services.common.errors import Problem, error_middleware
 from services.common.events import housekeeping, topology
@@ -173,7 +173,7 @@ async def same_origin_changes(request: web.Request, handler: HttpHandler) -> web
     a program using a Bearer token is not a browser riding on a cookie and passes."""
     if (
         request.method not in SAFE_METHODS
-        and SESSION_COOKIE in request.cookies
+        and (SESSION_COOKIE in request.cookies or ACCESS_COOKIE in request.cookies)
         and "Authorization" not in request.headers
         and not _from_same_origin(request)
     ):
