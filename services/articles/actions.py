@@ -865,3 +865,33 @@ async def delete_document(pool: asyncpg.Pool, principal: Principal, document_id:
     async with db.acquire(pool) as conn, conn.transaction():
         document = await _editable_document(conn, principal, document_id)
         await store.delete_document(conn, document.id)
+
+
+# --- desk: auth (the demo job's one-time account) ------------------------------------------
+
+
+async def open_demo_account(conn: asyncpg.Connection, username: str, password: str) -> User:
+    """The account the demo job signs in with (an admin: it publishes, moderates and then
+    disables itself), created or given this fresh password and enabled again."""
+    async with conn.transaction():
+        user = await store.get_user_by_username(conn, username)
+        if user is None:
+            return await create_user(
+                conn, username, password, roles=["admin"], display_name="Nội dung mẫu"
+            )
+        await store.set_password(conn, user.id, await passwords.hash_password(password), False)
+        enabled = await store.set_disabled(conn, user.id, False)
+    assert enabled is not None
+    return enabled
+
+
+async def close_account(conn: asyncpg.Connection, username: str) -> bool:
+    """Disable the account of this name, if it is enabled, and end its sessions; whether
+    there was one to close."""
+    async with conn.transaction():
+        user = await store.get_user_by_username(conn, username)
+        if user is None or user.disabled:
+            return False
+        await store.set_disabled(conn, user.id, True)
+        await store.end_sessions_of(conn, user.id)
+    return True

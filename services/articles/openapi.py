@@ -321,6 +321,10 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"enum": sorted(ROLES)},
             },
             "disabled": {"type": "boolean"},
+            "must_change_password": {
+                "type": "boolean",
+                "description": "an admin set the password: no token until its owner changes it",
+            },
             "created_at": _TIME,
             "updated_at": _TIME,
         },

@@ -29,7 +29,7 @@ async def service() -> AsyncIterator[Service]:
 
 
 def cookie(service: Service, *roles: str) -> dict[str, str]:
-    return {"Cookie": f"bantin_session={service.token(*roles)}"}
+    return {"Cookie": f"bantin_access={service.token(*roles)}"}
 
 
 async def submit(

@@ -1,4 +1,4 @@
-"""The moderation page (/quan-tri/phan-hoi) with the bantin_session cookie: who may see it,
+"""The moderation page (/quan-tri/phan-hoi) with the bantin_access cookie: who may see it,
 and approve/reject buttons that need the page's CSRF token."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ async def service() -> AsyncIterator[Service]:
 
 
 def cookie(service: Service, *roles: str) -> dict[str, str]:
-    return {"Cookie": f"bantin_session={service.token(*roles)}"}
+    return {"Cookie": f"bantin_access={service.token(*roles)}"}
 
 
 async def pending_item(service: Service, text: str) -> int:
