@@ -67,6 +67,12 @@ PIN_SCOPE = param(
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
+EXPIRES_IN: dict[str, Any] = {
+    "type": "object",
+    "required": ["expires_in"],
+    "properties": {"expires_in": {"type": "integer", "description": "the access token's seconds"}},
+}
+
 SCHEMAS: dict[str, Any] = {
     "Token": {
         "type": "object",
@@ -507,6 +513,46 @@ def document() -> openapi.Document:
                     {"200": ok("a token", ref("Token"))}
                     | problems(*BODY_PROBLEMS, "401", "403", "429", DATABASE),
                     body=body(api.LOGIN.schema),
+                    description=(
+                        "403 password_change_required: the password was set by an admin (or "
+                        "is the first admin's from the settings); change it first with "
+                        "POST /api/v1/auth/password. 503 busy, with Retry-After, when too "
+                        "many passwords are being checked at once."
+                    ),
+                )
+            },
+            # --- desk: auth ---
+            "/api/v1/auth/session": {
+                "post": op(
+                    "Sign a browser in: a revocable sign-in session (HttpOnly cookie "
+                    "bantin_session) and an access token cookie (bantin_access)",
+                    {"200": ok("signed in", EXPIRES_IN)}
+                    | problems(*BODY_PROBLEMS, "401", "403", "429", DATABASE),
+                    body=body(api.LOGIN.schema),
+                    description=(
+                        "For pages that sign in again in place. 403 password_change_required "
+                        "as for /api/v1/auth/token."
+                    ),
+                )
+            },
+            "/api/v1/auth/refresh": {
+                "post": op(
+                    "Renew the access token cookie from the browser's sign-in session",
+                    {"200": ok("renewed", EXPIRES_IN)}
+                    | problems(*BODY_PROBLEMS, "401", "403", DATABASE),
+                    body=body(api.REFRESH.schema),
+                    description=(
+                        "401 session_ended when the session is gone (signed out, password "
+                        "changed or reset, account disabled, idle or absolute limit passed)."
+                    ),
+                )
+            },
+            "/api/v1/auth/password": {
+                "post": op(
+                    "Change one's own password with the current one; every sign-in session "
+                    "of the account ends",
+                    {"204": ok("changed")} | problems(*BODY_PROBLEMS, "401", "429", DATABASE),
+                    body=body(api.PASSWORD_CHANGE.schema),
                 )
             },
             "/api/v1/categories": {

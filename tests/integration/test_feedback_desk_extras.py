@@ -151,7 +151,10 @@ async def test_odd_day_counts_show_the_default_30(service: Service, days: str) -
 
 async def test_the_spam_counts_are_for_moderators_only(service: Service) -> None:
     anonymous = await service.client.get(STATS, allow_redirects=False)
-    assert (anonymous.status, anonymous.headers["Location"]) == (303, f"/dang-nhap?next={STATS}")
+    assert (anonymous.status, anonymous.headers["Location"]) == (
+        303,
+        f"/dang-nhap/gia-han?next={STATS}",
+    )
     editor = {"Cookie": f"bantin_access={service.token('editor')}"}
     assert (await service.client.get(STATS, headers=editor)).status == 403
 
