@@ -43,10 +43,15 @@ FEEDBACK_LIMITS = {"FEEDBACK_DAILY_LIMIT_PER_ADDRESS": "1000", "FEEDBACK_LIMIT_P
 
 
 def running_stack(
-    tmp_path_factory: pytest.TempPathFactory, demo_content: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_content: bool,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[LocalStack]:
-    saved = {name: os.environ.get(name) for name in FEEDBACK_LIMITS}
-    os.environ.update(FEEDBACK_LIMITS)  # read by the local runner, as compose's settings
+    """A whole site; `settings` are compose variables of this stack alone (a short
+    ACCESS_TOKEN_TTL_SECONDS, say)."""
+    wanted = {**FEEDBACK_LIMITS, **(settings or {})}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)  # read by the local runner, as compose's settings
     try:
         yield from _running_stack(tmp_path_factory, demo_content)
     finally:
