@@ -896,7 +896,9 @@ def document() -> openapi.Document:
                 "patch": op(
                     "Change a user's name, roles, password or disabled flag (admin). A "
                     "disabled user, or one who lost a role, has their current token refused "
-                    "at once; a change that would leave no enabled admin is 409 last_admin",
+                    "at once; a password set here is a reset (its owner must change it at the "
+                    "next sign-in) and, like disabling, ends the user's sign-in sessions; a "
+                    "change that would leave no enabled admin is 409 last_admin",
                     {"200": ok("the user", ref("User"))}
                     | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
                     auth=True,
