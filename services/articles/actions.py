@@ -895,3 +895,29 @@ async def close_account(conn: asyncpg.Connection, username: str) -> bool:
         await store.set_disabled(conn, user.id, True)
         await store.end_sessions_of(conn, user.id)
     return True
+
+
+# --- desk: manage (reordering categories, resetting a password) ----------------------------
+
+
+async def move_category(pool: asyncpg.Pool, category_id: int, step: int) -> bool:
+    """Move a category one place up (-1) or down (+1) among its parent's; False when it is
+    already first or last. No event: the order is not part of what articles announce."""
+    async with db.acquire(pool) as conn, conn.transaction():
+        await store.lock_category_changes(conn)
+        category = await store.get_category(conn, category_id, lock="FOR UPDATE")
+        if category is None:
+            raise domain.CategoryNotFoundError
+        siblings = domain.siblings_of(category, await store.list_categories(conn))
+        positions = domain.moved_positions(siblings, category_id, step)
+        if positions is None:
+            return False
+        await store.set_category_positions(conn, positions)
+    return True
+
+
+async def reset_password(pool: asyncpg.Pool, user_id: int, temporary_password: str) -> User:
+    """An admin gives a user a new (temporary) password, which the user replaces at the
+    next sign-in once accounts require it (the sign-in part of the desk)."""
+    domain.check_password(temporary_password)
+    return await update_user(pool, user_id, password=temporary_password)

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from services.articles import (
     answers,
     api,
+    desk,
+    desk_admin,
     events,
     login,
     openapi,
@@ -25,10 +27,12 @@ from services.articles import (
 )
 from services.articles.config import (
     CONFIG,
+    DESK_CSRF,
     FORM_SECRET,
     ISSUER,
     THROTTLE_SECRET,
     ArticlesConfig,
+    desk_csrf_secret,
     form_secret,
 )
 from services.articles.config import throttle_secret as make_throttle_secret
@@ -36,6 +40,7 @@ from services.articles.domain import RefusalError
 from services.articles.tokens import TokenIssuer, ttl_from_env
 from services.common.auth import ACTIVE_CHECK, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings
+from services.common.csrf import CsrfTokens
 from services.common.errors import refusal_middleware
 from services.common.pages import TEMPLATES, make_environment
 from services.common.periodic import Periodic
@@ -53,6 +58,10 @@ SUBSCRIPTIONS = (
             "feedback.updated": events.on_feedback_public,
             "feedback.withdrawn": events.on_feedback_withdrawn,
         },
+    ),
+    # desk: manage (the count of feedback waiting for moderation on the desk's home)
+    Subscription(
+        "articles.feedback-cases", dict.fromkeys(events.CASE_STATUS, events.on_feedback_case)
     ),
 )
 
@@ -99,6 +108,11 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     app.router.add_routes(openapi.routes)
     app.router.add_routes(api.routes)
     app.router.add_routes(pages.routes)
+    # desk: manage (home, article list, categories, tags, topics, users, import)
+    app[DESK_CSRF] = CsrfTokens(desk_csrf_secret(settings.auth_private_key))
+    app.cleanup_ctx.append(desk_admin.import_tasks)
+    app.router.add_routes(desk.routes)
+    app.router.add_routes(desk_admin.routes)
     return app
 
 

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -21,6 +21,7 @@ import nh3
 from slugify import slugify
 
 from services.common.roles import ROLES, Principal
+from services.common.vietnam import VIETNAM
 
 # --- refusals -----------------------------------------------------------------------------
 
@@ -1151,6 +1152,22 @@ def throttle_keys(secret: bytes, username: str, address: str) -> ThrottleKeys:
 
 # --- where to go after signing in --------------------------------------------------------
 
+# A Host header as a browser sends it: a name or an IPv4 address, or an IPv6 address in
+# brackets, then at most a port. Anything else ("bantin.vn:@evil.example") is no host.
+_HOST = re.compile(
+    r"(?:([a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)|\[([0-9a-f:.]{2,45})\])(?::\d{1,5})?"
+)
+
+
+def host_name(host: str) -> str | None:
+    """The name a Host header gives (lower case, IPv6 without brackets), or None when it is
+    not the form of a host at all."""
+    found = _HOST.fullmatch(host.strip().lower())
+    if found is None:
+        return None
+    return found.group(1) or found.group(2)
+
+
 MAX_NEXT_LENGTH = 2000
 
 
@@ -1589,3 +1606,50 @@ def form_csrf_matches(secret: bytes, nonce: str | None, token: object) -> bool:
     if not nonce or not isinstance(token, str) or len(nonce) > 100:
         return False
     return hmac.compare_digest(form_csrf_token(secret, nonce).encode(), token.encode())
+
+
+# --- desk: manage (the article list's filters, reordering categories) ---------------------
+
+DESK_PAGE_SIZE = 20
+DESK_MAX_PAGE_SIZE = 100
+
+
+def moved_positions(siblings: list[Category], category_id: int, step: int) -> dict[int, int] | None:
+    """New positions after moving one category up (step -1) or down (+1) among the
+    categories of its parent, in their shown order: every sibling numbered 10, 20, ... so
+    that equal positions (all 0 at first) get a real order. None when it cannot move
+    further (or is not among them)."""
+    order = [c.id for c in siblings]
+    if category_id not in order:
+        return None
+    at = order.index(category_id)
+    to = at + step
+    if not 0 <= to < len(order):
+        return None
+    order[at], order[to] = order[to], order[at]
+    return {item: (n + 1) * 10 for n, item in enumerate(order)}
+
+
+def siblings_of(category: Category, categories: Iterable[Category]) -> list[Category]:
+    """The categories under the same parent (the top level for a top-level one), in the
+    order menus show them."""
+    return [c for c in categories if c.parent_id == category.parent_id]
+
+
+def parse_day(raw: str | None, field: str) -> date | None:
+    """A yyyy-mm-dd date field (as <input type=date> sends it); None when empty.
+    UserInputError naming `field` for anything else."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise UserInputError(field, "Ngày phải có dạng năm-tháng-ngày, ví dụ 2025-03-01.") from None
+
+
+def day_range(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """The moments from the start of `first` to the end of `last`, as Vietnam's calendar
+    days (both included)."""
+    start = datetime.combine(first, datetime.min.time(), VIETNAM) if first else None
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), VIETNAM) if last else None
+    return start, end

@@ -14,10 +14,14 @@ from services.common.events.payloads import (
     CategoryRef,
     FeaturedRef,
     FeedbackPublicData,
+    FeedbackRejectedData,
+    FeedbackSubmittedData,
     FeedbackWithdrawnData,
     NameRef,
     ViewsCountedData,
 )
+
+CaseData = FeedbackSubmittedData | FeedbackPublicData | FeedbackRejectedData | FeedbackWithdrawnData
 
 
 def article_data(article: Article) -> ArticleData:
@@ -92,3 +96,24 @@ async def on_feedback_public(conn: asyncpg.Connection, event: CloudEvent) -> Non
 
 async def on_feedback_withdrawn(conn: asyncpg.Connection, event: CloudEvent) -> None:
     await store.delete_feedback(conn, FeedbackWithdrawnData.from_event(event).id)
+
+
+# --- desk: manage (the count of feedback waiting for moderation) ---------------------------
+
+# What each moderation event says of its case, and its payload (feedback.updated: an
+# approved case edited or answered, still approved).
+CASE_STATUS: dict[str, tuple[str, type[CaseData]]] = {
+    "feedback.submitted": ("waiting", FeedbackSubmittedData),
+    "feedback.approved": ("approved", FeedbackPublicData),
+    "feedback.updated": ("approved", FeedbackPublicData),
+    "feedback.rejected": ("rejected", FeedbackRejectedData),
+    "feedback.withdrawn": ("withdrawn", FeedbackWithdrawnData),
+}
+
+
+async def on_feedback_case(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    """Any feedback.* event: keep the case's status at its highest version. A held
+    (spam-suspected) case is announced by feedback.submitted too, so it counts as waiting."""
+    status, payload = CASE_STATUS[event.type]
+    case = payload.from_event(event)
+    await store.set_feedback_case(conn, case.id, status, case.version)

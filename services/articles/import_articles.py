@@ -26,7 +26,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -281,17 +281,26 @@ async def import_file(
     images_from: Path | None = None,
     username: str | None = None,
     out: TextIO = sys.stdout,
+    on_progress: Callable[[int, int], Awaitable[None]] | None = None,
 ) -> Summary:
-    """Import every article of the file at `path`; UnreadableFile if none can be read."""
+    """Import every article of the file at `path`; UnreadableFile if none can be read.
+    `on_progress(done, total)` is awaited after each article (the desk's progress bar)."""
     principal = await actions.import_principal(pool, username)
     images = ImageStore(pool, principal, path.parent)
     images.images_from = images_from
-    records = read_records(path, file_format, images.summary)
+    # In a thread: parsing a large export must not hold up the service it may run in.
+    records = await asyncio.to_thread(read_records, path, file_format, images.summary)
     importer = Importer(pool, principal, images)
     await importer.start()
-    for item in progress(records, out):
+    if on_progress is not None:
+        await on_progress(0, len(records))
+    for done, item in enumerate(progress(records, out), start=1):
         await importer.take(item)
+        if on_progress is not None and done < len(records):
+            await on_progress(done, len(records))
     await importer.flush()
+    if on_progress is not None:
+        await on_progress(len(records), len(records))
     return importer.summary
 
 

@@ -10,8 +10,8 @@ The editors' desk: signing in and out with the login form (a sign-in session and
 short access token, both in HttpOnly cookies, SameSite=Lax, Secure with COOKIE_SECURE=1
 or when the browser came over HTTPS: sessions.py), renewing the token for the moderation
 desk (/dang-nhap/gia-han), changing one's password (/doi-mat-khau, where the first
-sign-in of an account whose password an admin chose leads), and the admin page
-(/quan-tri). The sign-in and password forms carry a CSRF token (a signed double-submit
+sign-in of an account whose password an admin chose leads); the desk's own pages are
+in desk.py and desk_admin.py. The sign-in and password forms carry a CSRF token (a signed double-submit
 cookie), so another site cannot sign a browser in. SameSite=Lax keeps other sites' forms
 from posting with the session.
 """
@@ -51,11 +51,14 @@ routes = web.RouteTableDef()
 
 
 def origin(request: web.Request) -> str:
-    """The public origin for absolute links: SITE_URL, else where the request came to
-    (the gateway passes Host and X-Forwarded-Proto)."""
-    configured = request.app[CONFIG].site_url
-    if configured:
-        return configured
+    """The public origin for absolute links: SITE_URL, else where the request came to (the
+    gateway passes Host and X-Forwarded-Proto) if its name is one of ALLOWED_HOSTS; any
+    other Host is refused with a 400, never written into a page."""
+    config = request.app[CONFIG]
+    if config.site_url:
+        return config.site_url
+    if domain.host_name(request.host) not in config.allowed_hosts:
+        raise web.HTTPBadRequest(text="Tên miền không được phép.")
     return f"{scheme(request)}://{request.host}"
 
 
@@ -435,6 +438,8 @@ async def site_map_page(request: web.Request) -> web.Response:
 # The shared stylesheet and the pages' scripts (files, never inline code: the gateway's
 # Content-Security-Policy allows scripts from this site only).
 STATIC_FILES = {
+    "admin-menu.js": "text/javascript",
+    "import-progress.js": "text/javascript",
     "site.css": "text/css",
     "beacon.js": "text/javascript",
     "print.js": "text/javascript",
@@ -567,13 +572,11 @@ async def document(request: web.Request) -> web.Response:
     )
 
 
-# --- the editors' desk: signing in and out, the admin page ------------------------------
+# --- the editors' desk: signing in and out (the desk's pages: desk.py, desk_admin.py) ----
 
 ADMIN_HOME = "/quan-tri"
 PRIVATE = "no-store"
 MAX_FIELD_LENGTH = 1024
-
-STATUS_NAMES = {state: name.capitalize() for state, name in domain.STATE_NAMES.items()}
 
 # --- desk: auth (sign-in, renewal, password change; see sessions.py) -------------------
 
@@ -816,29 +819,3 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
     response = _see_other(next_path or ADMIN_HOME)
     await sessions.sign_in_browser(request, user, response)
     raise response
-
-
-@routes.get(ADMIN_HOME)
-async def admin_home(request: web.Request) -> web.StreamResponse:
-    """The articles a signed-in user works on: all of them for publishers, their own for
-    authors. Anyone else is sent to the login form."""
-    principal = await optional_principal(request)
-    if principal is None:
-        raise _see_other("/dang-nhap")
-    articles: list[Any] = []
-    if principal.has_role(*domain.WRITERS):
-        author = None if domain.is_publisher(principal) else principal.user_id
-        async with db.acquire(request.app[POOL]) as conn:
-            articles = await store.list_for_admin(conn, author)
-    response = render(
-        request,
-        "admin.html",
-        {
-            "principal": principal,
-            "articles": articles,
-            "status_names": STATUS_NAMES,
-            "can_write": principal.has_role(*domain.WRITERS),
-            "can_moderate": principal.has_role("moderator"),
-        },
-    )
-    return _private(response)

@@ -3,6 +3,7 @@ query. The caller owns the transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -1789,3 +1790,211 @@ async def set_password(
         must_change,
     )
     return _user(row) if row else None
+
+
+# --- desk: manage (home, article list, feedback cases, import jobs) -----------------------
+
+
+async def set_feedback_case(
+    conn: asyncpg.Connection, feedback_id: int, status: str, version: int
+) -> None:
+    """A feedback case's status as its event says, unless a higher version was kept."""
+    await conn.execute(
+        """INSERT INTO feedback_cases (id, status, version) VALUES ($1, $2, $3)
+           ON CONFLICT (id) DO UPDATE
+              SET status = EXCLUDED.status, version = EXCLUDED.version, changed_at = now()
+            WHERE feedback_cases.version < EXCLUDED.version""",
+        feedback_id,
+        status,
+        version,
+    )
+
+
+async def feedback_waiting(conn: asyncpg.Connection) -> int:
+    """Feedback cases waiting for a moderator (pending or held), as the events told."""
+    return int(await conn.fetchval("SELECT count(*) FROM feedback_cases WHERE status = 'waiting'"))
+
+
+# The order of each state's queue on the desk's home: drafts last changed first, what
+# waits for review oldest first, the schedule soonest first.
+_QUEUE_ORDER = {
+    "draft": "a.updated_at DESC, a.id DESC",
+    "pending": "a.updated_at, a.id",
+    "scheduled": "a.publish_at, a.id",
+}
+
+
+async def articles_in_state(
+    conn: asyncpg.Connection,
+    status: str,
+    *,
+    author_id: int | None = None,
+    returned: bool | None = None,
+    limit: int,
+) -> tuple[list[Article], int]:
+    """Up to `limit` articles in `status` (one author's, when given; with or without a
+    send-back reason, when `returned` says), in the state's queue order, and how many
+    there are in all."""
+    where = """a.status = $1 AND ($2::bigint IS NULL OR a.author_id = $2)
+               AND ($3::boolean IS NULL OR (a.return_reason IS NOT NULL) = $3)"""
+    rows = await conn.fetch(
+        f"{_ARTICLE} WHERE {where} ORDER BY {_QUEUE_ORDER[status]} LIMIT $4",
+        status,
+        author_id,
+        returned,
+        limit,
+    )
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM articles a WHERE {where}", status, author_id, returned
+    )
+    return [_article(r) for r in rows], int(total)
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """What the desk's article list shows: one state (None: every state but the trash),
+    categories, one author, words of the text, a range of creation times."""
+
+    status: str | None = None
+    category_ids: Sequence[int] | None = None
+    author_id: int | None = None
+    patterns: Sequence[str] = ()
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _filtered(wanted: ArticleFilter, first: int) -> tuple[str, list[Any]]:
+    """The WHERE clause of `wanted`, its parameters numbered from `first`."""
+    args: list[Any] = [
+        wanted.status,
+        list(wanted.category_ids) if wanted.category_ids is not None else None,
+        wanted.author_id,
+        wanted.created_from,
+        wanted.created_before,
+    ]
+    n = first
+    where = f"""(a.status = ${n} OR (${n}::text IS NULL AND a.status <> 'deleted'))
+        AND (${n + 1}::bigint[] IS NULL OR a.category_id = ANY(${n + 1}::bigint[]))
+        AND (${n + 2}::bigint IS NULL OR a.author_id = ${n + 2})
+        AND (${n + 3}::timestamptz IS NULL OR a.created_at >= ${n + 3})
+        AND (${n + 4}::timestamptz IS NULL OR a.created_at < ${n + 4})"""
+    if wanted.patterns:
+        where += " AND " + _all_terms(wanted.patterns, first=n + 5)
+    return where, args + list(wanted.patterns)
+
+
+async def desk_articles(
+    conn: asyncpg.Connection, wanted: ArticleFilter, *, limit: int, offset: int
+) -> tuple[list[Article], int]:
+    """A page of the articles `wanted` picks, newest first, and how many it picks."""
+    where, args = _filtered(wanted, first=3)
+    rows = await conn.fetch(
+        f"{_ARTICLE} WHERE {where} ORDER BY a.created_at DESC, a.id DESC LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+        *args,
+    )
+    count_where, count_args = _filtered(wanted, first=1)
+    total = await conn.fetchval(f"SELECT count(*) FROM articles a WHERE {count_where}", *count_args)
+    return [_article(r) for r in rows], int(total)
+
+
+async def state_counts(conn: asyncpg.Connection, author_id: int | None) -> dict[str, int]:
+    """How many articles (one author's, when given) are in each state."""
+    rows = await conn.fetch(
+        """SELECT status, count(*) AS n FROM articles
+            WHERE $1::bigint IS NULL OR author_id = $1 GROUP BY status""",
+        author_id,
+    )
+    return {r["status"]: int(r["n"]) for r in rows}
+
+
+async def user_names(conn: asyncpg.Connection) -> dict[int, str]:
+    """Every user's display name by id (the desk's author filter and columns)."""
+    rows = await conn.fetch("SELECT id, display_name FROM users ORDER BY display_name, id")
+    return {r["id"]: r["display_name"] for r in rows}
+
+
+async def set_category_positions(conn: asyncpg.Connection, positions: dict[int, int]) -> None:
+    await conn.executemany(
+        "UPDATE categories SET position = $2 WHERE id = $1", list(positions.items())
+    )
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    id: int
+    started_by: int | None
+    file_name: str
+    file_format: str
+    status: str
+    total: int
+    done: int
+    summary: dict[str, Any] | None
+    error: str | None
+    started_at: datetime
+    touched_at: datetime
+    finished_at: datetime | None
+
+
+_IMPORT_JOB_COLUMNS = """id, started_by, file_name, file_format, status, total, done,
+    summary, error, started_at, touched_at, finished_at"""
+
+
+def _import_job(row: asyncpg.Record) -> ImportJob:
+    fields = dict(row)
+    fields["summary"] = json.loads(row["summary"]) if row["summary"] is not None else None
+    return ImportJob(**fields)
+
+
+async def insert_import_job(
+    conn: asyncpg.Connection, started_by: int, file_name: str, file_format: str
+) -> ImportJob:
+    row = await conn.fetchrow(
+        f"""INSERT INTO import_jobs (started_by, file_name, file_format) VALUES ($1, $2, $3)
+            RETURNING {_IMPORT_JOB_COLUMNS}""",
+        started_by,
+        file_name,
+        file_format,
+    )
+    return _import_job(row)
+
+
+async def import_progress(conn: asyncpg.Connection, job_id: int, done: int, total: int) -> None:
+    await conn.execute(
+        "UPDATE import_jobs SET done = $2, total = $3, touched_at = now() WHERE id = $1",
+        job_id,
+        done,
+        total,
+    )
+
+
+async def finish_import_job(
+    conn: asyncpg.Connection, job_id: int, summary: dict[str, Any] | None, error: str | None
+) -> None:
+    """The job's end: done with its summary, or failed with why."""
+    await conn.execute(
+        """UPDATE import_jobs
+              SET status = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END,
+                  summary = $2::jsonb, error = $3, done = CASE WHEN $3::text IS NULL
+                  THEN total ELSE done END, touched_at = now(), finished_at = now()
+            WHERE id = $1""",
+        job_id,
+        json.dumps(summary, ensure_ascii=False) if summary is not None else None,
+        error,
+    )
+
+
+async def get_import_job(conn: asyncpg.Connection, job_id: int) -> ImportJob | None:
+    row = await conn.fetchrow(
+        f"SELECT {_IMPORT_JOB_COLUMNS} FROM import_jobs WHERE id = $1", job_id
+    )
+    return _import_job(row) if row else None
+
+
+async def recent_import_jobs(conn: asyncpg.Connection, limit: int) -> list[ImportJob]:
+    rows = await conn.fetch(
+        f"SELECT {_IMPORT_JOB_COLUMNS} FROM import_jobs ORDER BY started_at DESC, id DESC LIMIT $1",
+        limit,
+    )
+    return [_import_job(r) for r in rows]

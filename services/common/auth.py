@@ -119,12 +119,17 @@ def _unauthorized(code: str, detail: str, bearer_error: str | None = None) -> Pr
     return Problem(401, code, detail, headers={"WWW-Authenticate": challenge})
 
 
-def token_from_request(request: web.Request) -> str | None:
-    """The bearer token from the Authorization header, else the access token cookie."""
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, if the request has one."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    return request.cookies.get(ACCESS_COOKIE) or None
+    return None
+
+
+def token_from_request(request: web.Request) -> str | None:
+    """The bearer token from the Authorization header, else the access token cookie."""
+    return bearer_token(request) or request.cookies.get(ACCESS_COOKIE) or None
 
 
 async def principal_from_request(request: web.Request) -> Principal:

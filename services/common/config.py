@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,18 @@ def env(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, default)
     if value is None or value == "":
         raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+# What a copied example file holds until someone edits it ("CHANGE-ME", "changeme",
+# "change_me_please"): a secret everyone knows.
+_PLACEHOLDER = re.compile(r"change[\s_-]*me", re.IGNORECASE)
+
+
+def refuse_placeholder(name: str, value: str) -> str:
+    """`value`, unless it is an example's placeholder: then the process must not start."""
+    if _PLACEHOLDER.search(value):
+        raise ConfigError(f"{name} still holds a placeholder: set a secret of your own")
     return value
 
 

@@ -18,7 +18,13 @@ from aiohttp.typedefs import Handler as HttpHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import db
-from services.common.auth import ACCESS_COOKIE, SESSION_COOKIE, VERIFIER, TokenVerifier
+from services.common.auth import (
+    ACCESS_COOKIE,
+    SESSION_COOKIE,
+    VERIFIER,
+    TokenVerifier,
+    bearer_token,
+)
 from services.common.config import ConfigError, Settings
 from services.common.errors import Problem, error_middleware
 from services.common.events import housekeeping, topology
@@ -170,11 +176,13 @@ SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})
 async def same_origin_changes(request: web.Request, handler: HttpHandler) -> web.StreamResponse:
     """Refuse a change that another site's page makes a browser send with the session
     cookie (CSRF). Browsers say where a request comes from in Sec-Fetch-Site and Origin;
-    a program using a Bearer token is not a browser riding on a cookie and passes."""
+    a program using a Bearer token is not a browser riding on a cookie and passes. Any
+    other Authorization header (Basic, a bare word) does not: the cookie is what would
+    authenticate such a request."""
     if (
         request.method not in SAFE_METHODS
         and (SESSION_COOKIE in request.cookies or ACCESS_COOKIE in request.cookies)
-        and "Authorization" not in request.headers
+        and bearer_token(request) is None
         and not _from_same_origin(request)
     ):
         raise Problem(403, "cross_site_request", "Yêu cầu từ trang web khác bị từ chối.")

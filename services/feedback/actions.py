@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
 from services.common import db
-from services.common.events.outbox import forget_events, write_event
+from services.common.events.outbox import forget_events, prepare_event, write_event
 from services.common.roles import Principal
 from services.common.vietnam import VIETNAM
 from services.feedback import domain, events, spam, store
@@ -43,6 +45,7 @@ async def submit(
     quota: Quota,
     case: store.CaseKeys,
     banned: spam.BannedWords = spam.NO_BANNED_WORDS,
+    ids: store.CaseIds | None = None,
 ) -> Submitted:
     """Store a reader's feedback with feedback.submitted, charged to the sender's `quota`:
     pending, or held for a moderator with its reasons (spam.holds, spam.repeat_rule), each
@@ -50,41 +53,47 @@ async def submit(
     or SpamRefused (more than spam.MAX_LINKS_HELD links, the same text to the same target
     again) store nothing. A submission whose idempotency key was seen before stores nothing
     and answers the case of the first one (IdempotencyKeyReused if an API request hash is
-    given and differs)."""
+    given and differs).
+
+    The checks and the insert run in the database in one round trip (store.submit_case);
+    where the visitor sent the same text before, it comes back with the targets, the rule
+    is applied here, and it is tried again with that judgement."""
     verdict = spam.check_links(submission.body)
     if verdict:
         raise SpamRefused(verdict)
     hold_reasons = spam.holds(submission.author_name, submission.body, banned)
-    fingerprint = spam.fingerprint(submission.body)
-    target = "site" if article_id is None else f"article:{article_id}"
-    async with db.acquire(pool) as conn, conn.transaction():
-        if case.idempotency_hash is not None:
-            earlier = await _earlier_submission(conn, case)
-            if earlier is not None:
-                return Submitted(earlier, replayed=True)
-        # The visitor's row stays locked until the end: its submissions take turns, so two
-        # sent at once cannot both pass the checks below.
-        if await store.charge(conn, quota.day, quota.key, spam.DUPLICATE_WINDOW) > quota.limit:
-            raise DailyLimitReached(quota.limit)
-        checks = await store.visitor_checks(
-            conn, quota.visitor_keys, article_id, fingerprint, spam.DUPLICATE_WINDOW
+    text_target = "site" if article_id is None else f"article:{article_id}"
+    charge = store.Charge(
+        quota.day,
+        quota.key,
+        quota.limit,
+        quota.per_minute,
+        quota.visitor_keys,
+        spam.DUPLICATE_WINDOW,
+    )
+    judged: list[str] = []
+    async with db.acquire(pool) as conn:
+        new = store.NewCase(
+            await (ids or store.CaseIds()).next(conn),
+            datetime.now(UTC),
+            article_id,
+            text_target,
+            spam.fingerprint(submission.body),
+            submission,
+            case,
+            tuple(hold_reasons),
         )
-        if checks["sent"] >= quota.per_minute:
-            wait = float(checks["wait"] or 0)
-            raise TooManySubmissions(quota.per_minute, max(1, math.ceil(wait)))
-        if article_id is not None and not checks["article_open"]:
-            raise ArticleUnavailable(article_id)
-        match spam.repeat_rule(target, checks["targets"]):
-            case spam.Verdict() as duplicate:
-                raise SpamRefused(duplicate)
-            case spam.HoldReason() as repeated:
-                hold_reasons.append(repeated)
-        item = await store.insert(
-            conn, article_id, submission, fingerprint, case, hold_reasons, quota.key, target
-        )
-        for reason in hold_reasons:
-            await store.count_spam(conn, quota.day, "held", reason, item["target"])
-        await write_event(conn, "feedback.submitted", events.submitted(item))
+        while True:
+            try:
+                item = await store.submit_case(conn, new, charge, judged, _submitted_event(new))
+                break
+            except store.SubmissionStopped as stopped:
+                judged = _judge_stop(stopped, quota, article_id, text_target, hold_reasons)
+                new = replace(new, hold_reasons=tuple(hold_reasons))
+    if item["replayed"]:
+        if case.request_hash not in (None, item["request_hash"]):
+            raise IdempotencyKeyReused()
+        return Submitted(item, replayed=True)
     log.info(
         "feedback submitted",
         extra={"feedback_id": item["id"], "target": item["target"], "status": item["status"]},
@@ -92,25 +101,52 @@ async def submit(
     return Submitted(item, replayed=False)
 
 
+def _submitted_event(new: store.NewCase) -> tuple[str, str, str, dict[str, object]]:
+    """feedback.submitted for the case about to be stored, as its outbox row's values."""
+    item = {
+        "id": new.id,
+        "version": 1,
+        "article_id": new.article_id,
+        "target": "site" if new.article_id is None else "article",
+        "submitted_at": new.submitted_at,
+    }
+    event, envelope = prepare_event("feedback.submitted", events.submitted(item))
+    return event.id, event.type, event.subject, envelope
+
+
+def _judge_stop(
+    stopped: store.SubmissionStopped,
+    quota: Quota,
+    article_id: int | None,
+    text_target: str,
+    hold_reasons: list[spam.HoldReason],
+) -> list[str]:
+    """The domain's refusal for what stopped a submission; or, where the visitor sent the
+    same text to other targets, those targets, judged (the submission is held, and
+    `hold_reasons` says so)."""
+    if stopped.code == "BF001":
+        raise DailyLimitReached(quota.limit)
+    if stopped.code == "BF002":
+        wait = float(stopped.detail or 0)
+        raise TooManySubmissions(quota.per_minute, max(1, math.ceil(wait)))
+    if stopped.code == "BF003":
+        raise ArticleUnavailable(article_id)
+    targets = json.loads(stopped.detail or "[]")
+    match spam.repeat_rule(text_target, targets):
+        case spam.Verdict() as duplicate:
+            raise SpamRefused(duplicate)
+        case spam.HoldReason() as repeated if repeated not in hold_reasons:
+            hold_reasons.append(repeated)
+    return list(targets)
+
+
 @dataclass(frozen=True)
 class Submitted:
     """The stored case; `replayed` when it was stored by an earlier request with the same
     idempotency key (nothing was stored this time)."""
 
-    item: asyncpg.Record
+    item: Mapping[str, Any]
     replayed: bool
-
-
-async def _earlier_submission(
-    conn: asyncpg.Connection, case: store.CaseKeys
-) -> asyncpg.Record | None:
-    assert case.idempotency_hash is not None
-    # Held until the transaction ends: a second click waits for the first to commit.
-    await store.lock_idempotency_key(conn, case.idempotency_hash)
-    earlier = await store.submitted_with_key(conn, case.idempotency_hash)
-    if earlier is not None and case.request_hash not in (None, earlier["request_hash"]):
-        raise IdempotencyKeyReused()
-    return earlier
 
 
 async def record_refusal(pool: asyncpg.Pool, reason: str, target: str) -> None:

@@ -14,7 +14,7 @@ from services.common.auth import PRINCIPAL, principal_from_request
 from services.common.errors import Problem, invalid_input
 from services.common.web import POOL, client_address
 from services.feedback import actions, limits, receipts, store
-from services.feedback.config import BANNED_WORDS, CONFIG, DAILY_CAP
+from services.feedback.config import BANNED_WORDS, CASE_IDS, CONFIG, DAILY_CAP
 from services.feedback.domain import (
     ArticleUnavailable,
     Command,
@@ -173,6 +173,7 @@ async def submit(
             quota_of(request),
             keys,
             request.app[BANNED_WORDS],
+            request.app[CASE_IDS],
         )
     except (InvalidInput, ArticleUnavailable, IdempotencyKeyReused, *SPAM_REFUSALS) as refusal:
         await record_refusal(request, refusal, article_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -383,7 +384,9 @@ async def spam_stats(request: web.Request) -> web.Response:
 
 # --- the export (CSV) -----------------------------------------------------------------------
 
-EXPORT_MAX_ROWS = 100_000
+# The export is written as it is read, this many items at a time: any period, in bounded
+# memory.
+EXPORT_BATCH = 1000
 EXPORT_COLUMNS = (
     "Mã",
     "Ngày gửi",
@@ -435,19 +438,21 @@ def _export_row(item: asyncpg.Record) -> list[str]:
     return [csv_cell(value) for value in values]
 
 
-def export_csv(items: list[asyncpg.Record]) -> bytes:
-    """The items as CSV in UTF-8 with a BOM (so spreadsheet programs read the accents),
-    every cell neutralised against formulas (domain.csv_cell)."""
+def export_csv(items: Iterable[asyncpg.Record], header: bool = True) -> bytes:
+    """The items as CSV lines in UTF-8, every cell neutralised against formulas
+    (domain.csv_cell); with `header`, preceded by a BOM (so spreadsheet programs read the
+    accents) and the column names."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
+    if header:
+        writer.writerow(EXPORT_COLUMNS)
     writer.writerows(_export_row(item) for item in items)
-    return out.getvalue().encode("utf-8-sig")
+    return out.getvalue().encode("utf-8-sig" if header else "utf-8")
 
 
 @routes.get("/api/v1/feedback/export.csv")
 @require_role("moderator")
-async def export(request: web.Request) -> web.Response:
+async def export(request: web.Request) -> web.StreamResponse:
     """GET ?from=&to=&status=: items submitted on those days (Vietnam's calendar, both
     included; by default the last 30 days), oldest first, as a CSV file."""
     today = datetime.now(VIETNAM).date()
@@ -458,15 +463,23 @@ async def export(request: web.Request) -> web.Response:
     status = _status(request, None)
     start = datetime.combine(first, time(), VIETNAM)
     end = datetime.combine(last + timedelta(days=1), time(), VIETNAM)
-    async with db.acquire(request.app[POOL]) as conn:
-        items = await store.export(conn, start, end, status, EXPORT_MAX_ROWS)
     name = f"phan-hoi-{first.isoformat()}-{last.isoformat()}.csv"
-    return web.Response(
-        body=export_csv(items),
-        content_type="text/csv",
-        charset="utf-8",
+    response = web.StreamResponse(
         headers={
+            "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
-        },
+        }
     )
+    await response.prepare(request)
+    await response.write(export_csv([]))
+    after = 0
+    while True:
+        async with db.acquire(request.app[POOL]) as conn:
+            items = await store.export(conn, start, end, status, after, EXPORT_BATCH)
+        if not items:
+            break
+        await response.write(export_csv(items, header=False))
+        after = items[-1]["id"]
+    await response.write_eof()
+    return response

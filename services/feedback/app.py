@@ -15,6 +15,7 @@ from services.common.web import POOL, Subscription, create_base_app
 from services.feedback import api, events, openapi, pages, tasks
 from services.feedback.config import (
     BANNED_WORDS,
+    CASE_IDS,
     CONFIG,
     DAILY_CAP,
     FORM_SIGNER,
@@ -24,6 +25,7 @@ from services.feedback.config import (
 from services.feedback.limits import DailyCap
 from services.feedback.lookups import LookupLimiter
 from services.feedback.spam import BannedWords, FormSigner
+from services.feedback.store import CaseIds
 
 SERVICE_DIR = Path(__file__).parent
 
@@ -42,6 +44,7 @@ def create_app(settings: Settings, config: FeedbackConfig | None = None) -> web.
         config.form_secret, config.daily_limit_per_address, config.limit_per_minute
     )
     app[BANNED_WORDS] = BannedWords(config.banned_words)
+    app[CASE_IDS] = CaseIds()
     app[CONFIG] = config
     app[LOOKUP_LIMITER] = LookupLimiter(config.form_secret)
     # After the pool (the base app's first resource).

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.common.config import ConfigError, env_int
+from services.common.config import ConfigError, env_int, refuse_placeholder
 from services.feedback.limits import DEFAULT_DAILY_LIMIT, DEFAULT_PER_MINUTE, DailyCap
 from services.feedback.lookups import LookupLimiter
 from services.feedback.spam import BannedWords, FormSigner
+from services.feedback.store import CaseIds
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _banned_words() -> tuple[str, ...]:
 
 
 def _form_secret() -> bytes:
-    secret = os.environ.get(FORM_SECRET_ENV, "")
+    secret = refuse_placeholder(FORM_SECRET_ENV, os.environ.get(FORM_SECRET_ENV, ""))
     if secret:
         if len(secret.encode()) < 16:
             raise ConfigError(f"{FORM_SECRET_ENV} must be at least 16 bytes long")
@@ -107,3 +108,4 @@ DAILY_CAP = web.AppKey("daily_cap", DailyCap)
 CONFIG = web.AppKey("feedback_config", FeedbackConfig)
 LOOKUP_LIMITER = web.AppKey("lookup_limiter", LookupLimiter)
 BANNED_WORDS = web.AppKey("banned_words", BannedWords)
+CASE_IDS = web.AppKey("case_ids", CaseIds)

@@ -4,7 +4,8 @@ a stored item with the public fields only (the schemas forbid anything else)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import asyncpg
 
@@ -42,7 +43,7 @@ HANDLERS = {
 }
 
 
-def submitted(item: asyncpg.Record) -> FeedbackSubmittedData:
+def submitted(item: Mapping[str, Any]) -> FeedbackSubmittedData:
     """feedback.submitted: that something waits for moderation; no name, no e-mail."""
     return FeedbackSubmittedData(
         id=item["id"],

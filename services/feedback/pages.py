@@ -400,11 +400,12 @@ def _desk_page(
 
 @dataclass(frozen=True)
 class QueueQuery:
-    """The queue's filters as the page's address holds them."""
+    """The queue's filters and page as the page's address holds them."""
 
     status: str  # a status value, ALL_STATUSES, or "" for the cases awaiting a moderator
     target: str  # "article", "site" or ""
     text: str
+    after: str = ""  # the page: the last id of the page before it ("" for the first)
 
     @classmethod
     def of(cls, fields: Any) -> QueueQuery:
@@ -413,10 +414,12 @@ class QueueQuery:
         statuses = {s.value for s in domain.Status}
         status = _text(fields, "trang-thai")
         target = _text(fields, "loai")
+        after = _text(fields, "sau")
         return cls(
             status if status in statuses or status == ALL_STATUSES else "",
             target if target in TARGET_NAMES else "",
             " ".join(_text(fields, "q").split())[:200].replace("\x00", ""),
+            after if _is_number(after) else "",
         )
 
     def filters(self) -> store.Filters:
@@ -430,7 +433,13 @@ class QueueQuery:
         return store.Filters(statuses, self.target or None, self.text or None)
 
     def url(self, **extra: str) -> str:
-        params = {"trang-thai": self.status, "loai": self.target, "q": self.text, **extra}
+        params = {
+            "trang-thai": self.status,
+            "loai": self.target,
+            "q": self.text,
+            "sau": self.after,
+            **extra,
+        }
         query = urlencode({key: value for key, value in params.items() if value})
         return f"{MODERATION_PAGE}?{query}" if query else MODERATION_PAGE
 
@@ -440,8 +449,7 @@ async def moderation_page(request: web.Request) -> web.Response:
     """The queue: oldest first, QUEUE_SIZE a page (?sau= the last id of the page before)."""
     principal = await _moderator(request)
     query = QueueQuery.of(request.query)
-    raw_after = request.query.get("sau", "")
-    after = int(raw_after) if _is_number(raw_after) else None
+    after = int(query.after) if query.after else None
     async with db.acquire(request.app[POOL]) as conn:
         items = await store.search(
             conn, query.filters(), QUEUE_SIZE, oldest_first=True, cursor=after

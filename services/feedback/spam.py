@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from services.common.csrf import CsrfTokens
 from services.feedback import limits
 
 # A person reads the form and types at least a sentence; a script posts at once.
@@ -210,6 +211,7 @@ class FormSigner:
         if len(secret) < 16:
             raise ValueError("the form secret must be at least 16 bytes")
         self._secret = secret
+        self._csrf = CsrfTokens(secret)
 
     def _mac(self, purpose: str, message: str) -> str:
         return hmac.new(self._secret, f"{purpose}:{message}".encode(), hashlib.sha256).hexdigest()
@@ -235,11 +237,12 @@ class FormSigner:
         return None
 
     def csrf_token(self, session: str) -> str:
-        """A token bound to the signed-in session, for the moderation page's forms."""
-        return self._mac("csrf", hashlib.sha256(session.encode()).hexdigest())
+        """A token bound to the signed-in session, for the moderation page's forms (the
+        desk's one kind of token, services/common/csrf.py)."""
+        return self._csrf.token(session)
 
     def check_csrf(self, session: str, token: str | None) -> bool:
-        return _same(self.csrf_token(session), token or "")
+        return self._csrf.check(session, token)
 
 
 def _same(given: str, expected: str) -> bool:

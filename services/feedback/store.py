@@ -46,41 +46,6 @@ async def open_article(conn: asyncpg.Connection, article_id: int) -> asyncpg.Rec
     )
 
 
-# --- the daily cap per client address ---------------------------------------------------
-
-
-async def charge(
-    conn: asyncpg.Connection, day: date, address_key: str, text_window: timedelta
-) -> int:
-    """Count one more submission for the address on `day`; returns that day's count. The
-    row stays locked until the transaction ends, so concurrent submissions from one
-    address take turns; a refused one rolls its increment back.
-
-    The same statement (one round trip) tidies up: it deletes the counts of earlier days
-    and a bounded batch of remembered texts older than `text_window`. SKIP LOCKED: two
-    submissions cleaning up at once neither wait for nor deadlock on each other; what one
-    skips, the next one deletes."""
-    count = await conn.fetchval(
-        """WITH old_counts AS (
-                DELETE FROM submission_counts WHERE (day, address_key) IN (
-                    SELECT day, address_key FROM submission_counts WHERE day < $1
-                       FOR UPDATE SKIP LOCKED)),
-                old_texts AS (
-                DELETE FROM recent_submissions WHERE ctid IN (
-                    SELECT ctid FROM recent_submissions
-                     WHERE submitted_at < now() - $3::interval
-                     LIMIT 100 FOR UPDATE SKIP LOCKED))
-           INSERT INTO submission_counts (day, address_key, submissions) VALUES ($1, $2, 1)
-           ON CONFLICT (day, address_key)
-           DO UPDATE SET submissions = submission_counts.submissions + 1
-           RETURNING submissions""",
-        day,
-        address_key,
-        text_window,
-    )
-    return int(count)
-
-
 # --- feedback ---------------------------------------------------------------------------
 
 _ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.status, f.version,
@@ -91,36 +56,123 @@ _ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.statu
            a.title AS article_title, a.url AS article_url"""
 
 
-async def visitor_checks(
+# --- a reader's submission ----------------------------------------------------------------
+
+
+class SubmissionStopped(Exception):
+    """submit_feedback (migration 007) stopped and stored nothing: `code` is its SQLSTATE
+    (BF001 daily limit, BF002 too many a minute, BF003 article unavailable, BF004 the same
+    text sent before), `detail` what it said (BF002: the seconds to wait; BF004: a JSON
+    array of the targets the text was sent to)."""
+
+    def __init__(self, code: str, detail: str | None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class CaseKeys:
+    """What identifies a new case besides its id: its receipt code's hash, and the hash of
+    the idempotency key (and of the API request) it was submitted with, if any."""
+
+    receipt_hash: str
+    idempotency_hash: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """Everything submit_feedback stores, decided beforehand by actions.submit."""
+
+    id: int
+    submitted_at: datetime
+    article_id: int | None
+    text_target: str
+    fingerprint: str
+    submission: Submission
+    keys: CaseKeys
+    hold_reasons: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Whom a submission is charged to and the limits it is checked against."""
+
+    day: date
+    quota_key: str
+    daily_limit: int
+    per_minute: int
+    visitor_keys: Sequence[str]
+    text_window: timedelta
+
+
+async def submit_case(
     conn: asyncpg.Connection,
-    visitor_keys: list[str],
-    article_id: int | None,
-    fingerprint: str,
-    text_window: timedelta,
+    case: NewCase,
+    charge: Charge,
+    judged_targets: Sequence[str],
+    event: tuple[str, str, str, dict[str, object]],
 ) -> asyncpg.Record:
-    """What a submission is checked against, in one round trip (run it after `charge`, so
-    that it sees what the visitor's earlier submissions committed): `sent`, the visitor's
-    submissions in the last minute, and `wait`, the seconds until the oldest of them is a
-    minute old; `article_open`, whether the article (if any) is known and published; and
-    `targets`, where the visitor sent this text within `text_window`."""
-    return await conn.fetchrow(
-        """SELECT minute.sent, minute.wait,
-                  ($2::bigint IS NULL OR EXISTS (
-                      SELECT 1 FROM articles WHERE id = $2 AND published)) AS article_open,
-                  ARRAY(SELECT DISTINCT target FROM recent_submissions
-                         WHERE visitor_key = ANY($1::text[]) AND fingerprint = $3
-                           AND submitted_at > now() - $4::interval) AS targets
-             FROM (SELECT count(*) AS sent,
-                          EXTRACT(EPOCH FROM min(submitted_at) + interval '1 minute' - now())
-                              AS wait
-                     FROM recent_submissions
-                    WHERE visitor_key = ANY($1::text[])
-                      AND submitted_at > now() - interval '1 minute') AS minute""",
-        visitor_keys,
-        article_id,
-        fingerprint,
-        text_window,
-    )
+    """Charge, check, store the case with its event (id, type, subject, envelope), in one
+    round trip; or the case stored before with the same idempotency key (`replayed`).
+    SubmissionStopped when a check stops it: nothing is stored then."""
+    submission = case.submission
+    try:
+        return await conn.fetchrow(
+            """SELECT * FROM submit_feedback($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                                             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                                             $23, $24, $25)""",
+            case.id,
+            case.submitted_at,
+            charge.day,
+            charge.quota_key,
+            charge.daily_limit,
+            charge.per_minute,
+            list(charge.visitor_keys),
+            charge.text_window,
+            case.article_id,
+            case.text_target,
+            case.fingerprint,
+            list(judged_targets),
+            submission.author_name,
+            submission.email,
+            submission.body,
+            submission.phone,
+            submission.title,
+            case.keys.receipt_hash,
+            case.keys.idempotency_hash,
+            case.keys.request_hash,
+            [str(reason) for reason in case.hold_reasons],
+            *event,
+        )
+    except asyncpg.PostgresError as stopped:
+        code = getattr(stopped, "sqlstate", "") or ""
+        if code.startswith("BF"):
+            raise SubmissionStopped(code, getattr(stopped, "detail", None)) from None
+        raise
+
+
+class CaseIds:
+    """Ids for new cases, reserved from the table's sequence a block at a time (one round
+    trip per block), so that a case's event can name its id before the case is stored.
+    An id reserved and not used leaves a gap, as a rolled-back insert always did."""
+
+    BLOCK = 100
+
+    def __init__(self) -> None:
+        self._free: list[int] = []
+
+    async def next(self, conn: asyncpg.Connection) -> int:
+        if not self._free:
+            reserved = await conn.fetch(
+                """SELECT nextval(pg_get_serial_sequence('feedback', 'id')) AS id
+                     FROM generate_series(1, $1)""",
+                self.BLOCK,
+            )
+            # Another task may have refilled it meanwhile: keep both blocks.
+            self._free.extend(sorted((row["id"] for row in reserved), reverse=True))
+        return self._free.pop()
 
 
 # --- the records of refusals and holds (no personal data) -------------------------------
@@ -147,69 +199,6 @@ async def spam_counts_since(conn: asyncpg.Connection, day: date) -> list[asyncpg
             WHERE day >= $1 GROUP BY outcome, reason, target
             ORDER BY outcome, sum(count) DESC, reason, target""",
         day,
-    )
-
-
-async def insert(
-    conn: asyncpg.Connection,
-    article_id: int | None,
-    submission: Submission,
-    fingerprint: str,
-    case: CaseKeys,
-    hold_reasons: Sequence[str],
-    visitor_key: str,
-    text_target: str,
-) -> asyncpg.Record:
-    """A new item: pending, or held with its reasons. The same statement remembers that
-    the visitor sent this text to `text_target` (for spam.repeat_rule)."""
-    return await conn.fetchrow(
-        """WITH remembered AS (
-                INSERT INTO recent_submissions (visitor_key, target, fingerprint)
-                VALUES ($14, $15, $6))
-           INSERT INTO feedback (article_id, target, author_name, email, body, fingerprint,
-                                 phone, title, receipt_hash, idempotency_hash, request_hash,
-                                 status, hold_reasons)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           RETURNING id, article_id, target, status, version, submitted_at""",
-        article_id,
-        "site" if article_id is None else "article",
-        submission.author_name,
-        submission.email,
-        submission.body,
-        fingerprint,
-        submission.phone,
-        submission.title,
-        case.receipt_hash,
-        case.idempotency_hash,
-        case.request_hash,
-        Status.HELD.value if hold_reasons else Status.PENDING.value,
-        [str(reason) for reason in hold_reasons],
-        visitor_key,
-        text_target,
-    )
-
-
-@dataclass(frozen=True)
-class CaseKeys:
-    """What identifies a new case besides its id: its receipt code's hash, and the hash of
-    the idempotency key (and of the API request) it was submitted with, if any."""
-
-    receipt_hash: str
-    idempotency_hash: str | None = None
-    request_hash: str | None = None
-
-
-async def lock_idempotency_key(conn: asyncpg.Connection, key_hash: str) -> None:
-    """Serialise submissions with the same idempotency key until the transaction ends, so
-    that of two clicks at once the second finds the case the first stored."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"idempotency:{key_hash}")
-
-
-async def submitted_with_key(conn: asyncpg.Connection, key_hash: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT id, article_id, target, status, version, submitted_at, request_hash
-             FROM feedback WHERE idempotency_hash = $1""",
-        key_hash,
     )
 
 
@@ -287,17 +276,24 @@ async def search(
 
 
 async def export(
-    conn: asyncpg.Connection, start: datetime, end: datetime, status: Status | None, limit: int
+    conn: asyncpg.Connection,
+    start: datetime,
+    end: datetime,
+    status: Status | None,
+    after_id: int,
+    limit: int,
 ) -> list[asyncpg.Record]:
-    """Items submitted in [start, end), oldest first, for the CSV export."""
+    """Up to `limit` items submitted in [start, end) with an id above `after_id`, oldest
+    first: one batch of the CSV export, which pages by id (no transaction held open)."""
     return await conn.fetch(
         f"""SELECT {_ITEM} FROM feedback f LEFT JOIN articles a ON a.id = f.article_id
              WHERE f.submitted_at >= $1 AND f.submitted_at < $2
-               AND ($3::text IS NULL OR f.status = $3)
-             ORDER BY f.id LIMIT $4""",
+               AND ($3::text IS NULL OR f.status = $3) AND f.id > $4
+             ORDER BY f.id LIMIT $5""",
         start,
         end,
         status.value if status else None,
+        after_id,
         limit,
     )
 

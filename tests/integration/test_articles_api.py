@@ -217,15 +217,16 @@ async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
     assert not cookie["secure"]
     assert cookie["max-age"] == "600"
 
+    listed = await site.client.get("/quan-tri/bai-viet", cookies={ACCESS_COOKIE: cookie.value})
+    assert "Bản nháp trong trang quản trị" in await listed.text()
     admin = await site.client.get("/quan-tri", cookies={ACCESS_COOKIE: cookie.value})
     assert admin.status == 200
     assert admin.headers["Cache-Control"] == "no-store"
     text = await admin.text()
-    assert "Bản nháp trong trang quản trị" in text
-    assert "Bản nháp" in text
+    assert "Bản nháp của tôi" in text
     # The shared admin layout (services/common/templates/admin_base.html): its menu with
     # this page current; an editor is no moderator, so no "Phản hồi".
-    assert '<a href="/quan-tri" aria-current="page">Bài viết</a>' in text
+    assert '<a href="/quan-tri" aria-current="page">Tổng quan</a>' in text
     assert 'href="/quan-tri/phan-hoi"' not in text
     assert 'action="/dang-xuat"' in text and 'class="search"' not in text
     # Its footer names who is signed in and signs out, instead of offering to sign in.

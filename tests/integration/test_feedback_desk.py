@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from services.feedback import pages as feedback_pages
 from tests.support.amqp import tap
 from tests.support.feedback import MODERATOR_NAME, Service, running_service
 
@@ -297,3 +298,33 @@ async def test_an_editor_cannot_post_a_desk_form(service: Service) -> None:
     )
     assert response.status == 403
     assert (await row(service, item_id))["status"] == "pending"
+
+
+async def test_an_action_on_the_queue_returns_to_the_same_filters_and_page(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feedback_pages, "QUEUE_SIZE", 2)
+    words = f"trang-hai-{next(_serial)}"
+    sent = [await submit(service, body=f"Ý kiến {words} số {n}.") for n in range(4)]
+    headers = cookie(service, "moderator")
+    first = await (await service.client.get(f"{PAGE}?q={words}", headers=headers)).text()
+    second_page = re.search(r'href="([^"]*sau=[0-9]+[^"]*)"', first)
+    assert second_page, "the first page links to the next"
+    shown = await service.client.get(second_page[1].replace("&amp;", "&"), headers=headers)
+    html = await shown.text()
+    assert shown_cases(html) == sent[2:]
+    response = await service.client.post(
+        f"{PAGE}/{sent[2]}/duyet",
+        data={"csrf": csrf_in(html), "q": words, "sau": str(sent[1])},
+        headers=headers,
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    location = response.headers["Location"]
+    assert f"sau={sent[1]}" in location and f"q={words}" in location
+    back = await (await service.client.get(location, headers=headers)).text()
+    assert shown_cases(back) == sent[3:]  # the approved one left the queue; still page two
+
+
+def shown_cases(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'id="y-kien-([0-9]+)"', html)]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
+from services.feedback import api as feedback_api
 from tests.support.amqp import tap
 from tests.support.feedback import MODERATOR_NAME, Service, running_service
 
@@ -132,6 +133,19 @@ async def test_the_list_filters_and_pages_oldest_first(service: Service) -> None
     _, newest = await call(service, "GET", "/api/v1/feedback?q=CHUYEN+DOI+SO+MA&limit=100")
     found = [i["id"] for i in newest["items"] if i["id"] in {*ids, site}]
     assert found == sorted(found, reverse=True) and len(found) == 4
+
+
+async def test_the_export_holds_every_item_of_the_period_however_many(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written batch by batch (a batch of 2 here): nothing is cut off or repeated."""
+    monkeypatch.setattr(feedback_api, "EXPORT_BATCH", 2)
+    sent = [await submit(service, body=f"Ý kiến số {n} của bạn đọc.") for n in range(5)]
+    raw = await (await export(service)).read()
+    assert raw.count(b"\xef\xbb\xbf") == 1
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0][0] == "Mã"
+    assert [row[0] for row in rows[1:]] == [str(item) for item in sorted(sent)]
 
 
 @pytest.mark.parametrize(

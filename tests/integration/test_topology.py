@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from services.common.events import topology
 from services.common.events.envelope import EXCHANGE, CloudEvent, source_of
 from services.common.web import SUBSCRIPTIONS
 from tests.support.amqp import drain, publish_event
-from tests.support.infra import ROOT, Vhost, rabbitmqctl
+from tests.support.infra import ROOT, Vhost, create_vhost, delete_vhost, rabbitmqctl
 from tests.support.service_apps import SERVICES, build_app
 
 
@@ -95,3 +97,56 @@ async def test_running_the_step_twice_changes_nothing(amqp_url: str, vhost: Vhos
     waiting = await drain(amqp_url, "feedback.article-state")
     assert [m.message_id for m in waiting] == [event.id]
     await drain(amqp_url, "counter.article-state")
+
+
+# The queue the desk's feedback count added (issue 10): a broker that ran the topology
+# before it must take the new one as it is, keeping what waits on the older queues.
+NEW_QUEUE = "articles.feedback-cases"
+
+
+async def test_the_desk_queue_joins_a_broker_that_ran_the_earlier_topology(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vhost = create_vhost()
+    try:
+        earlier = tuple(q for q in topology.QUEUES if q.name != NEW_QUEUE)
+        assert len(earlier) == len(topology.QUEUES) - 1
+        with monkeypatch.context() as patched:
+            patched.setattr(topology, "QUEUES", earlier)
+            await topology.apply(vhost.url)
+        assert NEW_QUEUE not in queues(vhost)
+        before = queues(vhost)
+        approved = CloudEvent("feedback.approved", source_of("feedback"), "7", {"version": 2})
+        await publish_event(vhost.url, approved)
+
+        # Today's step on the same broker: the new queue and its bindings, nothing else
+        # changed, the waiting message still there.
+        subprocess.run(
+            [sys.executable, "-m", "services.common.events.topology"],
+            env={"AMQP_URL": vhost.url, "PATH": "/usr/bin:/bin"},
+            cwd=ROOT,
+            check=True,
+            timeout=60,
+        )
+        after = queues(vhost)
+        assert {name: args for name, args in after.items() if name in before} == before
+        assert "quorum" in after[NEW_QUEUE] and f"{NEW_QUEUE}.dead" in after
+        keys = {
+            line.split("\t")[2]
+            for line in bindings(vhost)
+            if line.split("\t")[:2] == [EXCHANGE, NEW_QUEUE]
+        }
+        assert keys == {
+            "feedback.submitted",
+            "feedback.approved",
+            "feedback.rejected",
+            "feedback.updated",
+            "feedback.withdrawn",
+        }
+        waiting = await drain(vhost.url, "articles.feedback-public")
+        assert [m.message_id for m in waiting] == [approved.id]
+        submitted = CloudEvent("feedback.submitted", source_of("feedback"), "8", {"version": 1})
+        await publish_event(vhost.url, submitted)
+        assert [m.message_id for m in await drain(vhost.url, NEW_QUEUE)] == [submitted.id]
+    finally:
+        delete_vhost(vhost)

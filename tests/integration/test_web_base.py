@@ -57,6 +57,11 @@ async def test_health_readiness_and_metrics(client: TestClient) -> None:
         ({"Cookie": "bantin_session=t"}, 200),  # no browser hints: SameSite=Lax guards it
         ({"Sec-Fetch-Site": "cross-site"}, 200),  # no session: nothing to ride on
         ({"Cookie": "bantin_session=t", "Authorization": "Bearer x", "Origin": "https://x"}, 200),
+        # Regression: any Authorization header used to skip the check, while a non-Bearer
+        # one left the cookie to authenticate the request.
+        ({"Cookie": "bantin_session=t", "Authorization": "Basic eDp5", "Origin": "https://x"}, 403),
+        ({"Cookie": "bantin_session=t", "Authorization": "Bearer ", "Origin": "https://x"}, 403),
+        ({"Cookie": "bantin_session=t", "Authorization": "x", "Sec-Fetch-Site": "cross-site"}, 403),
     ],
 )
 async def test_changes_riding_on_the_session_cookie_from_another_site_are_refused(

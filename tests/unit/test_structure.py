@@ -292,7 +292,7 @@ TEMPLATES = tuple(sorted(SERVICES_DIR.glob("*/templates")))
 
 def inline_code(*directories: Path) -> list[str]:
     found = []
-    for template in sorted(t for d in directories for t in d.glob("*.html")):
+    for template in sorted(t for d in directories for t in d.rglob("*.html")):
         text = template.read_text()
         for pattern in (INLINE_SCRIPT, EVENT_HANDLER, JAVASCRIPT_URL):
             found += [f"{template.name}: {m.group(0)}" for m in pattern.finditer(text)]

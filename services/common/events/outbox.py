@@ -1,16 +1,27 @@
 """The transactional outbox (DESIGN rule 2): writing events in the transaction of the change
-they report, and forgetting an item's earlier events when its owner is erased. No module
-outside services/common/events touches the outbox table."""
+they report, and forgetting an item's earlier events when its owner is erased. No Python
+module outside services/common/events touches the outbox table; one database function does
+(feedback's submit_feedback, migration 007), with an event prepared here."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
 from services.common.events.envelope import CloudEvent
 from services.common.events.payloads import EventData, new_event
 from services.common.events.schemas import validate
+
+
+def prepare_event(event_type: str, payload: EventData) -> tuple[CloudEvent, dict[str, Any]]:
+    """The event and its envelope, checked against its JSON Schema: what goes into the
+    outbox row, for a change that writes it in the same transaction."""
+    event = new_event(event_type, payload)
+    envelope = event.to_dict()
+    validate(envelope)
+    return event, envelope
 
 
 async def write_event(conn: asyncpg.Connection, event_type: str, payload: EventData) -> CloudEvent:
@@ -22,9 +33,7 @@ async def write_event(conn: asyncpg.Connection, event_type: str, payload: EventD
     """
     if not conn.is_in_transaction():
         raise RuntimeError("write_event must run inside the transaction of the change")
-    event = new_event(event_type, payload)
-    envelope = event.to_dict()
-    validate(envelope)
+    event, envelope = prepare_event(event_type, payload)
     await conn.execute(
         "INSERT INTO outbox (id, type, subject, envelope) VALUES ($1, $2, $3, $4)",
         event.id,

@@ -52,6 +52,17 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec(
         "articles.feedback-public", ("feedback.approved", "feedback.updated", "feedback.withdrawn")
     ),
+    # The desk's count of feedback waiting for moderation: every case's status.
+    QueueSpec(
+        "articles.feedback-cases",
+        (
+            "feedback.submitted",
+            "feedback.approved",
+            "feedback.rejected",
+            "feedback.updated",
+            "feedback.withdrawn",
+        ),
+    ),
     QueueSpec("feedback.article-state", ARTICLE_STATE),
     QueueSpec("counter.article-state", ARTICLE_STATE),
     QueueSpec(
