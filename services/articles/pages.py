@@ -10,10 +10,10 @@ The editors' desk: signing in and out with the login form (a sign-in session and
 short access token, both in HttpOnly cookies, SameSite=Lax, Secure with COOKIE_SECURE=1
 or when the browser came over HTTPS: sessions.py), renewing the token for the moderation
 desk (/dang-nhap/gia-han), changing one's password (/doi-mat-khau, where the first
-sign-in of an account whose password an admin chose leads); the desk's own pages are
-in desk.py and desk_admin.py. The sign-in and password forms carry a CSRF token (a signed double-submit
-cookie), so another site cannot sign a browser in. SameSite=Lax keeps other sites' forms
-from posting with the session.
+sign-in of an account whose password an admin chose leads); the desk's own pages are in
+desk.py and desk_admin.py. The sign-in and password forms carry a CSRF token (a signed
+double-submit cookie), so another site cannot sign a browser in. SameSite=Lax keeps other
+sites' forms from posting with the session.
 """
 
 from __future__ import annotations
