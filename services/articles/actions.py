@@ -918,6 +918,6 @@ async def move_category(pool: asyncpg.Pool, category_id: int, step: int) -> bool
 
 async def reset_password(pool: asyncpg.Pool, user_id: int, temporary_password: str) -> User:
     """An admin gives a user a new (temporary) password, which the user replaces at the
-    next sign-in once accounts require it (the sign-in part of the desk)."""
+    next sign-in (update_user marks it so and ends the user's sign-in sessions)."""
     domain.check_password(temporary_password)
     return await update_user(pool, user_id, password=temporary_password)
