@@ -34,6 +34,7 @@ from services.common.auth import (
     SESSION_COOKIE,
     VERIFIER,
     TokenError,
+    bearer_token,
 )
 from services.common.web import POOL
 
@@ -138,7 +139,7 @@ def _needs_renewal(request: web.Request) -> bool:
     path = request.path
     if not path.startswith(RENEWED_PATHS) or path.startswith(NOT_RENEWED_PATHS):
         return False
-    if "Authorization" in request.headers or SESSION_COOKIE not in request.cookies:
+    if bearer_token(request) is not None or SESSION_COOKIE not in request.cookies:
         return False
     token = request.cookies.get(ACCESS_COOKIE)
     if not token:
