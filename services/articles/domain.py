@@ -1579,20 +1579,24 @@ def is_session_secret(raw: object) -> bool:
     return isinstance(raw, str) and SESSION_SECRET_PATTERN.fullmatch(raw) is not None
 
 
+SAME_AS_CURRENT = "Mật khẩu mới phải khác mật khẩu hiện tại."
+TYPED_TWICE_DIFFERENTLY = "Hai lần nhập mật khẩu mới không giống nhau."
+
+
 def check_new_password(current: str, new: str, repeat: str | None = None) -> None:
     """The rules of a password change; InvalidFieldsError naming each field refused.
     `repeat` is the form's second typing (the API has none)."""
-    errors: dict[str, str] = {}
+    refused_fields: list[tuple[str, str]] = []
     try:
         check_password(new)
     except UserInputError as refused:
-        errors["new_password"] = refused.message
-    if not errors and new == current:
-        errors["new_password"] = "Mật khẩu mới phải khác mật khẩu hiện tại."
+        refused_fields.append(("new_password", refused.message))
+    if not refused_fields and new == current:
+        refused_fields.append(("new_password", SAME_AS_CURRENT))
     if repeat is not None and repeat != new:
-        errors["repeat_password"] = "Hai lần nhập mật khẩu mới không giống nhau."
-    if errors:
-        raise InvalidFieldsError(errors)
+        refused_fields.append(("repeat_password", TYPED_TWICE_DIFFERENTLY))
+    if refused_fields:
+        raise InvalidFieldsError(dict(refused_fields))
 
 
 def form_csrf_token(secret: bytes, nonce: str) -> str:
