@@ -9,6 +9,7 @@ import functools
 import hashlib
 import hmac
 import html
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -1657,3 +1658,79 @@ def day_range(first: date | None, last: date | None) -> tuple[datetime | None, d
     start = datetime.combine(first, datetime.min.time(), VIETNAM) if first else None
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), VIETNAM) if last else None
     return start, end
+
+
+# --- public pages -------------------------------------------------------------------------
+
+# What the home page's sections are: a category, its newest articles, and (for a parent)
+# the sections of its children, shown under it.
+Section = tuple[Category, list[Article], list[tuple[Category, list[Article]]]]
+
+
+def nest_sections(
+    sections: Iterable[tuple[Category, list[Article]]], categories: Iterable[Category]
+) -> list[Section]:
+    """The home page's sections in the menu's order, each child category's under its
+    parent's; a parent without articles of its own still heads its children's."""
+    listed = {category.id: articles for category, articles in sections}
+    nested: list[Section] = []
+    ordered = list(categories)
+    for parent in (c for c in ordered if c.parent_id is None):
+        children = [
+            (c, listed[c.id]) for c in ordered if c.parent_id == parent.id and c.id in listed
+        ]
+        if parent.id in listed or children:
+            nested.append((parent, listed.get(parent.id, []), children))
+    return nested
+
+
+# A headline longer than this is cut for schema.org (Google reads at most 110 characters).
+LD_HEADLINE_LENGTH = 110
+
+
+def news_article_ld(
+    article: Article, *, canonical: str, site_name: str, image_url: str | None
+) -> dict[str, Any]:
+    """The schema.org NewsArticle a search engine reads from the article page (JSON-LD):
+    headline, dates (the text's last change as dateModified), author, publisher, image."""
+    author_name = article.byline or article.author_name
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "mainEntityOfPage": {"@type": "WebPage", "@id": canonical},
+        "url": canonical,
+        "headline": article.title[:LD_HEADLINE_LENGTH],
+        "description": article.summary or article.title,
+        "inLanguage": "vi",
+        "datePublished": (article.published_at or article.created_at)
+        .astimezone(VIETNAM)
+        .isoformat(timespec="seconds"),
+        "dateModified": article.text_updated_at.astimezone(VIETNAM).isoformat(timespec="seconds"),
+        "articleSection": article.category.name,
+        "author": (
+            {"@type": "Person", "name": author_name}
+            if author_name
+            else {"@type": "Organization", "name": site_name}
+        ),
+        "publisher": {"@type": "Organization", "name": site_name},
+    }
+    if image_url:
+        data["image"] = [image_url]
+    if article.tags:
+        data["keywords"] = ", ".join(tag.name for tag in article.tags)
+    return data
+
+
+def json_for_html(data: Any) -> str:
+    """JSON to put inside a <script type="application/ld+json"> element: "<", ">" and "&"
+    written as \\u escapes (the same JSON), so no "</script>" or "<!--" in a title can end
+    or change the element."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def lazy_images(body_html: str) -> str:
+    """A sanitised body with its pictures loaded only when the reader nears them (they sit
+    below the title and the lead image). The sanitiser lets no `loading` attribute in, so
+    each <img> gets exactly one."""
+    return body_html.replace("<img ", '<img loading="lazy" ')

@@ -3,8 +3,8 @@
 Public pages: home, categories, articles and their print view, search, feeds, the
 sitemap, static pages, images and the static files. They read only this service's tables
 (views and feedback come from read models), so they render while counter or feedback are
-down. Every public answer may be cached for 30 s (the gateway micro-caches it); nothing on
-them depends on who is signed in.
+down. Every public answer is fresh for 2 s in browsers and the gateway's micro-cache, then
+revalidated by its ETag (see PUBLIC_CACHE); nothing on them depends on who is signed in.
 
 The editors' desk: signing in and out with the login form (a sign-in session and a
 short access token, both in HttpOnly cookies, SameSite=Lax, Secure with COOKIE_SECURE=1
@@ -18,18 +18,22 @@ sites' forms from posting with the session.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import math
 import re
 import secrets
 from collections.abc import Awaitable, Iterable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from markupsafe import Markup
 
 from services.articles import actions, domain, feeds, login, sessions, store
 from services.articles.answers import optional_principal, problem_for, scheme
@@ -39,7 +43,15 @@ from services.common import db
 from services.common.pages import TEMPLATES, render
 from services.common.web import POOL, client_address
 
-PUBLIC_CACHE = "public, max-age=30"
+# A public page is fresh 2 s, in browsers and in the gateway's micro-cache (deploy/gateway)
+# alike; for 5 s more a cache may still serve it while it fetches the next copy in the
+# background (stale-while-revalidate), and never later. A new count or feedback shows
+# within seconds; asking again costs little (the ETag, a 304).
+PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=5"
+# For files browsers may keep long, the gateway keeps its copy only seconds (nginx reads
+# X-Accel-Expires and passes it on to no one), so a release or a document taken down with
+# its article shows at once.
+GATEWAY_SECONDS = "5"
 PER_PAGE = 15
 HOME_PER_CATEGORY = 5
 HOME_FEATURED = 5
@@ -63,11 +75,52 @@ def origin(request: web.Request) -> str:
 
 
 def public_page(
-    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+    changed: Iterable[datetime | None] = (),
 ) -> web.Response:
+    """A public page with its validators: a strong ETag, the hash of the page as sent
+    (text, counts and feedback alike), and Last-Modified, the last change among the
+    articles and feedback it shows and the times in `changed`. A browser or the gateway
+    that has this very page (If-None-Match) gets a 304."""
     response = render(request, template, context, status=status)
-    response.headers["Cache-Control"] = PUBLIC_CACHE
+    modified = max(
+        (t for t in (*changed, *_changes_shown(context.values())) if t is not None), default=None
+    )
+    return _validated(request, response, modified)
+
+
+def _validated(
+    request: web.Request, response: web.Response, modified: datetime | None = None
+) -> web.Response:
+    body = response.body
+    assert isinstance(body, bytes)
+    headers = {
+        "Cache-Control": PUBLIC_CACHE,
+        "ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
+    }
+    if modified is not None:
+        headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
+    # Only If-None-Match: a time alone cannot tell that a count changed within the
+    # second, or that feedback was withdrawn (Last-Modified would not move).
+    if response.status == 200 and _etag_matches(
+        request.headers.get("If-None-Match", ""), headers["ETag"]
+    ):
+        return web.Response(status=304, headers=headers)
+    response.headers.update(headers)
     return response
+
+
+def _changes_shown(values: Iterable[Any]) -> Iterable[datetime]:
+    """The times of the last change of every article and feedback among `values` (and in
+    the lists and pairs they hold)."""
+    for value in values:
+        if isinstance(value, Article | store.PublicFeedback):
+            yield value.updated_at
+        elif isinstance(value, list | tuple):
+            yield from _changes_shown(value)
 
 
 def not_found(request: web.Request, message: str) -> web.Response:
@@ -115,11 +168,14 @@ async def home(request: web.Request) -> web.Response:
         latest = await store.latest_by_category(conn, HOME_PER_CATEGORY)
         popular = await store.most_read(conn, MOST_READ)
         pictures = await _pictures(conn, featured, latest)
-    sections = [
-        (articles[0].category, articles)
-        for _, group in groupby(latest, key=lambda a: a.category.id)
-        if (articles := list(group))
-    ]
+    sections = domain.nest_sections(
+        (
+            (articles[0].category, articles)
+            for _, group in groupby(latest, key=lambda a: a.category.id)
+            if (articles := list(group))
+        ),
+        categories,
+    )
     return public_page(
         request,
         "home.html",
@@ -233,6 +289,10 @@ async def _public_article(
         return article, await _pictures(conn, [article])
 
 
+# "Tin liên quan" under an article: at most this many.
+RELATED = 5
+
+
 @routes.get("/tin/{ref}")
 async def article_page(request: web.Request) -> web.StreamResponse:
     """/tin/{slug}-{id}, the canonical address; /tin/{id}, a wrong or old slug, and
@@ -254,7 +314,18 @@ async def article_page(request: web.Request) -> web.StreamResponse:
         comments = await store.feedback_for(conn, article.id)
         attached = await store.documents_of(conn, article.id)
         categories = await store.list_categories(conn)
-        pictures = await _pictures(conn, [article])
+        related = await store.related_articles(conn, article, RELATED)
+        pictures = await _pictures(conn, [article], related)
+        views_changed = await store.views_changed_at(conn, article.id)
+    site = origin(request)
+    canonical = site + article.url
+    share = pictures[article.image_id].src("share") if article.image_id in pictures else None
+    structured = domain.news_article_ld(
+        article,
+        canonical=canonical,
+        site_name=str(request.app[TEMPLATES].globals["site_name"]),
+        image_url=site + share if share else None,
+    )
     return public_page(
         request,
         "article.html",
@@ -264,10 +335,14 @@ async def article_page(request: web.Request) -> web.StreamResponse:
             "comments": comments,
             "documents": attached,
             "categories": categories,
-            "origin": origin(request),
-            "canonical": origin(request) + article.url,
+            "origin": site,
+            "canonical": canonical,
             "pictures": pictures,
+            "related": related,
+            "structured_data": Markup(domain.json_for_html(structured)),
+            "body_html": Markup(domain.lazy_images(article.body_html)),
         },
+        changed=[views_changed],
     )
 
 
@@ -324,13 +399,10 @@ async def search_page(request: web.Request) -> web.Response:
 # --- feeds and sitemap --------------------------------------------------------------------
 
 
-def _xml_response(body: bytes, content_type: str) -> web.Response:
-    return web.Response(
-        body=body,
-        content_type=content_type,
-        charset="utf-8",
-        headers={"Cache-Control": PUBLIC_CACHE},
-    )
+def _xml_response(request: web.Request, body: bytes, content_type: str) -> web.Response:
+    """A feed, sitemap or robots.txt, with its ETag (a 304 when the reader has it)."""
+    response = web.Response(body=body, content_type=content_type, charset="utf-8")
+    return _validated(request, response)
 
 
 @routes.get("/rss")
@@ -347,7 +419,7 @@ async def site_feed(request: web.Request) -> web.Response:
         origin=site,
         articles=articles,
     )
-    return _xml_response(body, "application/rss+xml")
+    return _xml_response(request, body, "application/rss+xml")
 
 
 @routes.get("/chuyen-muc/{slug}/rss")
@@ -369,27 +441,131 @@ async def category_feed(request: web.Request) -> web.Response:
         origin=site,
         articles=articles,
     )
-    return _xml_response(body, "application/rss+xml")
+    return _xml_response(request, body, "application/rss+xml")
+
+
+@routes.get("/the/{slug}/rss")
+async def tag_feed(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        tag = await store.get_tag_by_slug(conn, request.match_info["slug"])
+        if tag is None:
+            return not_found(request, "Không tìm thấy thẻ bạn yêu cầu.")
+        articles = await store.page_of_tagged(conn, tag.id, 1, feeds.RSS_ITEMS)
+    return _listing_feed(request, tag, f"Tin mới nhất có thẻ {tag.name}", articles)
+
+
+@routes.get("/dong-su-kien/{slug}/rss")
+async def topic_feed(request: web.Request) -> web.Response:
+    async with db.acquire(request.app[POOL]) as conn:
+        topic = await store.get_topic_by_slug(conn, request.match_info["slug"])
+        if topic is None:
+            return not_found(request, "Không tìm thấy dòng sự kiện bạn yêu cầu.")
+        articles = await store.page_of_topic(conn, topic.id, 1, feeds.RSS_ITEMS)
+    return _listing_feed(request, topic, f"Tin mới nhất của dòng sự kiện {topic.name}", articles)
+
+
+def _listing_feed(
+    request: web.Request, item: Tag | Topic, description: str, articles: list[Article]
+) -> web.Response:
+    site = origin(request)
+    site_name = str(request.app[TEMPLATES].globals["site_name"])
+    body = feeds.rss(
+        title=f"{item.name} - {site_name}",
+        link=site + item.path,
+        self_url=f"{site}{item.path}/rss",
+        description=description,
+        origin=site,
+        articles=articles,
+    )
+    return _xml_response(request, body, "application/rss+xml")
+
+
+# Articles are listed in child sitemaps of this many ids each: fewer URLs than the 50,000
+# a sitemap may hold, one primary-key range per child, however many articles there are.
+SITEMAP_CHUNK_IDS = 10_000
+# The Google News sitemap: articles published in the last two days, at most 1,000.
+NEWS_SITEMAP_DAYS = 2
+NEWS_SITEMAP_LIMIT = 1000
 
 
 @routes.get("/sitemap.xml")
 async def sitemap_xml(request: web.Request) -> web.Response:
+    """The sitemap index: the site's pages, the news of the last two days, and the
+    articles in child sitemaps by range of ids, each with its last change of text."""
+    async with db.acquire(request.app[POOL]) as conn:
+        chunks = await store.sitemap_chunks(conn, SITEMAP_CHUNK_IDS)
+    site = origin(request)
+    children = [
+        feeds.SitemapEntry(f"{site}/sitemap-trang.xml"),
+        feeds.SitemapEntry(f"{site}/sitemap-tin-moi.xml"),
+        *(feeds.SitemapEntry(f"{site}/sitemap-tin-{n}.xml", lastmod) for n, lastmod in chunks),
+    ]
+    return _xml_response(request, feeds.sitemap_index(children), "application/xml")
+
+
+@routes.get("/sitemap-trang.xml")
+async def pages_sitemap(request: web.Request) -> web.Response:
+    """The home page, categories, tags, topics, static pages and the site map page."""
     async with db.acquire(request.app[POOL]) as conn:
         categories = await store.list_categories(conn)
+        tags = await store.list_tags(conn)
+        topics = await store.list_topics(conn)
         pages = domain.with_default_pages(await store.list_published_pages(conn))
-        articles = await store.sitemap_entries(conn, SITEMAP_LIMIT)
     site = origin(request)
     entries = [
         feeds.SitemapEntry(site + "/"),
-        *(feeds.SitemapEntry(f"{site}/chuyen-muc/{c.slug}") for c in categories),
+        *(feeds.SitemapEntry(site + path) for path in _listing_paths(categories, topics, tags)),
         *(feeds.SitemapEntry(site + domain.static_page_path(p.slug), p.updated_at) for p in pages),
         feeds.SitemapEntry(site + "/so-do"),
-        *(
-            feeds.SitemapEntry(site + domain.article_path(r["slug"], r["id"]), r["updated_at"])
-            for r in articles
-        ),
     ]
-    return _xml_response(feeds.sitemap(entries), "application/xml")
+    # A sitemap holds at most 50,000 URLs: a site with more tags lists the first ones.
+    return _xml_response(request, feeds.sitemap(entries[:SITEMAP_LIMIT]), "application/xml")
+
+
+def _listing_paths(categories: list[Category], topics: list[Topic], tags: list[Tag]) -> list[str]:
+    return [c.path for c in categories] + [t.path for t in topics] + [t.path for t in tags]
+
+
+@routes.get(r"/sitemap-tin-{chunk:\d{1,12}}.xml")
+async def articles_sitemap(request: web.Request) -> web.Response:
+    """The published articles of one range of ids (see SITEMAP_CHUNK_IDS)."""
+    first = int(request.match_info["chunk"]) * SITEMAP_CHUNK_IDS
+    async with db.acquire(request.app[POOL]) as conn:
+        rows = await store.sitemap_chunk(conn, first, first + SITEMAP_CHUNK_IDS)
+    if not rows:
+        return not_found(request, "Không tìm thấy sơ đồ bạn yêu cầu.")
+    site = origin(request)
+    entries = [
+        feeds.SitemapEntry(site + domain.article_path(r["slug"], r["id"]), r["text_updated_at"])
+        for r in rows
+    ]
+    # Ten thousand entries take some milliseconds to write: off the event loop.
+    body = await asyncio.to_thread(feeds.sitemap, entries)
+    return _xml_response(request, body, "application/xml")
+
+
+@routes.get("/sitemap-tin-moi.xml")
+async def news_sitemap(request: web.Request) -> web.Response:
+    """The Google News sitemap: what was published in the last two days."""
+    since = datetime.now(UTC) - timedelta(days=NEWS_SITEMAP_DAYS)
+    async with db.acquire(request.app[POOL]) as conn:
+        rows = await store.published_since(conn, since, NEWS_SITEMAP_LIMIT)
+    site = origin(request)
+    entries = [
+        feeds.NewsEntry(
+            site + domain.article_path(r["slug"], r["id"]), r["title"], r["published_at"]
+        )
+        for r in rows
+    ]
+    publication = str(request.app[TEMPLATES].globals["site_name"])
+    body = feeds.news_sitemap(entries, publication=publication)
+    return _xml_response(request, body, "application/xml")
+
+
+@routes.get("/robots.txt")
+async def robots(request: web.Request) -> web.Response:
+    body = feeds.robots_txt(origin(request) + "/sitemap.xml").encode()
+    return _xml_response(request, body, "text/plain")
 
 
 # --- static pages and the site map page ---------------------------------------------------
@@ -456,7 +632,11 @@ def _static_file(name: str) -> tuple[bytes, dict[str, str]]:
     """A file of services/common/static and its headers, read once."""
     body = (STATIC_DIR / name).read_bytes()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    return body, {"Cache-Control": "public, max-age=3600", "ETag": etag}
+    return body, {
+        "Cache-Control": "public, max-age=3600",
+        "X-Accel-Expires": GATEWAY_SECONDS,
+        "ETag": etag,
+    }
 
 
 # Only the listed names match: any other /static/ path is the router's 404.
@@ -498,12 +678,14 @@ def _image_answer(request: web.Request, found: store.Image | None) -> web.Respon
     )
 
 
-def _not_modified(request: web.Request, digest: str | None) -> web.Response | None:
-    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone."""
+def _not_modified(
+    request: web.Request, digest: str | None, caching: dict[str, str] | None = None
+) -> web.Response | None:
+    """304 when the browser's copy (If-None-Match) is this file, read by its hash alone;
+    `caching`: its caching headers (an image's by default)."""
     if digest is not None and _etag_matches(request.headers["If-None-Match"], f'"{digest}"'):
-        return web.Response(
-            status=304, headers={"ETag": f'"{digest}"', "Cache-Control": IMAGE_CACHE}
-        )
+        headers = caching or {"Cache-Control": IMAGE_CACHE}
+        return web.Response(status=304, headers={"ETag": f'"{digest}"', **headers})
     return None
 
 
@@ -540,8 +722,9 @@ async def image_variant(request: web.Request) -> web.Response:
 
 # --- documents ----------------------------------------------------------------------------
 
-# A document never changes once uploaded (a new file is a new id), as images do.
-DOCUMENT_CACHE = IMAGE_CACHE
+# A document never changes once uploaded (a new file is a new id), as images do; but it
+# goes away with its article (unpublished): the gateway keeps it GATEWAY_SECONDS only.
+DOCUMENT_CACHE = {"Cache-Control": IMAGE_CACHE, "X-Accel-Expires": GATEWAY_SECONDS}
 
 
 @routes.get(r"/van-ban/{id:\d{1,18}}")
@@ -553,7 +736,7 @@ async def document(request: web.Request) -> web.Response:
     async with db.acquire(request.app[POOL]) as conn:
         if "If-None-Match" in request.headers:
             unchanged = _not_modified(
-                request, await store.public_document_digest(conn, document_id)
+                request, await store.public_document_digest(conn, document_id), DOCUMENT_CACHE
             )
             if unchanged:
                 return unchanged
@@ -566,7 +749,7 @@ async def document(request: web.Request) -> web.Response:
         headers={
             "Content-Disposition": domain.content_disposition(found.document.file_name),
             "ETag": f'"{found.sha256}"',
-            "Cache-Control": DOCUMENT_CACHE,
+            **DOCUMENT_CACHE,
             "X-Content-Type-Options": "nosniff",
         },
     )

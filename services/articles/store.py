@@ -965,16 +965,6 @@ async def search(
     return SearchPage(await _articles(conn, rows), int(total))
 
 
-async def sitemap_entries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            """SELECT id, slug, updated_at FROM articles WHERE status = 'published'
-                ORDER BY published_at DESC, id DESC LIMIT $1""",
-            limit,
-        )
-    )
-
-
 # --- images -------------------------------------------------------------------------------
 
 
@@ -1998,3 +1988,79 @@ async def recent_import_jobs(conn: asyncpg.Connection, limit: int) -> list[Impor
         limit,
     )
     return [_import_job(r) for r in rows]
+
+
+# --- public pages -------------------------------------------------------------------------
+
+
+async def related_articles(conn: asyncpg.Connection, article: Article, limit: int) -> list[Article]:
+    """Other published articles of the article's topic first, then of its category, newest
+    first in each: two index ranges of at most `limit` rows, however many articles."""
+    rows = await conn.fetch(
+        f"""{_ARTICLE}
+            JOIN (SELECT id, min(rank) AS rank FROM (
+                    (SELECT id, 0 AS rank FROM articles
+                      WHERE topic_id = $2 AND status = 'published' AND id <> $1
+                      ORDER BY published_at DESC, id DESC LIMIT $4)
+                    UNION ALL
+                    (SELECT id, 1 AS rank FROM articles
+                      WHERE category_id = $3 AND status = 'published' AND id <> $1
+                      ORDER BY published_at DESC, id DESC LIMIT $4)) near
+                   GROUP BY id) related ON related.id = a.id
+            ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT $4""",
+        article.id,
+        article.topic.id if article.topic else None,
+        article.category.id,
+        limit,
+    )
+    return await _articles(conn, rows)
+
+
+async def views_changed_at(conn: asyncpg.Connection, article_id: int) -> datetime | None:
+    """When the article's view count last changed here (None: never counted)."""
+    changed: datetime | None = await conn.fetchval(
+        "SELECT updated_at FROM article_views WHERE article_id = $1", article_id
+    )
+    return changed
+
+
+async def sitemap_chunks(conn: asyncpg.Connection, width: int) -> list[tuple[int, datetime]]:
+    """The ranges of `width` article ids that hold published articles, each as its number
+    (id // width) and the last change of text among them: one child sitemap each."""
+    rows = await conn.fetch(
+        """SELECT id / $1 AS chunk, max(text_updated_at) AS lastmod FROM articles
+            WHERE status = 'published' GROUP BY 1 ORDER BY 1""",
+        width,
+    )
+    return [(int(r["chunk"]), r["lastmod"]) for r in rows]
+
+
+async def sitemap_chunk(
+    conn: asyncpg.Connection, first_id: int, end_id: int
+) -> list[asyncpg.Record]:
+    """The published articles with ids from `first_id` up to (not including) `end_id`:
+    id, slug and the last change of the text, by id (a range of the primary key)."""
+    return list(
+        await conn.fetch(
+            """SELECT id, slug, text_updated_at FROM articles
+                WHERE id >= $1 AND id < $2 AND status = 'published' ORDER BY id""",
+            first_id,
+            end_id,
+        )
+    )
+
+
+async def published_since(
+    conn: asyncpg.Connection, since: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Articles first published since `since` and still published, newest first: id,
+    slug, title and publication time (the Google News sitemap)."""
+    return list(
+        await conn.fetch(
+            """SELECT id, slug, title, published_at FROM articles
+                WHERE status = 'published' AND published_at >= $1
+                ORDER BY published_at DESC, id DESC LIMIT $2""",
+            since,
+            limit,
+        )
+    )

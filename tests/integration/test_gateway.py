@@ -16,6 +16,7 @@ from aiohttp import web
 
 from scripts.run_local import SERVICES, Local, LocalStack
 from services.articles import domain
+from tests.support.polling import eventually
 from tests.support.private_services import free_port
 from tests.support.tools import needs
 
@@ -38,12 +39,18 @@ class Upstreams:
 
     ports: dict[str, int] = field(default_factory=dict)
     seen: dict[str, list[Seen]] = field(default_factory=lambda: {s: [] for s in SERVICES})
+    # The cache tests' pages (see cache_test_page): the count they show, raised by a test
+    # as a view count goes up, and the If-None-Match each request for them carried.
+    count: int = 0
+    validators: list[str | None] = field(default_factory=list)
 
     def paths(self, service: str) -> list[str]:
         return [s.path for s in self.seen[service]]
 
     def app(self, service: str) -> web.Application:
         async def answer(request: web.Request) -> web.Response:
+            if request.path in CACHE_TEST_PAGES:
+                return cache_test_page(self, service, request)
             body = await request.read()
             forwarded_for = request.headers.get("X-Forwarded-For")
             self.seen[service].append(Seen(request.method, request.path, forwarded_for, len(body)))
@@ -351,3 +358,122 @@ async def test_header_floods_are_refused(gateway: Gateway, headers: dict[str, st
     async with http.get("/tin/ky-ket-12", headers=headers) as response:
         assert response.status == 400
     assert upstreams.paths("articles") == []
+
+
+# --- the micro-cache's freshness ------------------------------------------------------------
+
+# A page as the articles service answers it (validators, a 304 for the copy the gateway
+# has), fresh 1 s, then served stale for 2 s more while it is fetched again (the articles
+# pages say 2 s and 5 s); and a file browsers keep a year, the gateway a second.
+COUNTING_PAGE = "/chuyen-muc/dem"
+COUNTING_CACHE = "public, max-age=1, stale-while-revalidate=2"
+LONG_KEPT_FILE = "/van-ban/9"
+CACHE_TEST_PAGES = (COUNTING_PAGE, LONG_KEPT_FILE)
+
+
+def cache_test_page(upstreams: Upstreams, service: str, request: web.Request) -> web.Response:
+    upstreams.seen[service].append(Seen(request.method, request.path, None, 0))
+    if request.path == LONG_KEPT_FILE:
+        headers = {"Cache-Control": "public, max-age=31536000", "X-Accel-Expires": "1"}
+        return web.Response(text=f"tệp {upstreams.count}", headers=headers)
+    if_none_match = request.headers.get("If-None-Match")
+    upstreams.validators.append(if_none_match)
+    headers = {"Cache-Control": COUNTING_CACHE, "ETag": f'"lan-{upstreams.count}"'}
+    if if_none_match == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(text=f"Số lần xem: {upstreams.count}", headers=headers)
+
+
+async def test_a_random_query_string_does_not_pass_the_cache(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    for n in range(5):
+        async with http.get(f"/tin/ky-ket-12?utm_source=x&r={n}") as response:
+            assert response.status == 200
+        async with http.get(f"/chuyen-muc/tin-tuc?trang=2&r={n}") as response:
+            assert response.status == 200
+        async with http.get(f"/?xem=7-ngay&nocache={n}") as response:
+            assert response.status == 200
+    # One render each: the article ignores its query; listings keep only what they read.
+    assert upstreams.paths("articles") == ["/tin/ky-ket-12", "/chuyen-muc/tin-tuc", "/"]
+    # A different page of a listing, or another most-read period, is another page.
+    for path in ("/chuyen-muc/tin-tuc?trang=3", "/chuyen-muc/tin-tuc", "/?xem=30-ngay"):
+        async with http.get(path) as response:
+            assert response.headers["X-Cache"] == "MISS", path
+    # Search results depend on their whole query.
+    for query in ("q=giao+uoc", "q=thi+dua"):
+        async with http.get(f"/tim-kiem?{query}") as response:
+            assert response.headers["X-Cache"] == "MISS", query
+    assert len(upstreams.paths("articles")) == 3 + 3 + 2
+
+
+async def test_a_new_count_shows_within_seconds_and_no_old_copy_outlives_its_time(
+    gateway: Gateway,
+) -> None:
+    http, upstreams = await gateway()
+
+    async def read() -> tuple[str, str]:
+        async with http.get(COUNTING_PAGE) as response:
+            assert response.status == 200
+            return await response.text(), response.headers["X-Cache"]
+
+    upstreams.count = 1
+    assert await read() == ("Số lần xem: 1", "MISS")
+    upstreams.count = 2
+    # Fresh for a second (nginx counts whole seconds, so up to two)...
+    seen = await read()
+    for _ in range(30):
+        if seen[1] != "HIT":
+            break
+        assert seen[0] == "Số lần xem: 1"
+        await asyncio.sleep(0.1)
+        seen = await read()
+    # ...then served stale, at once, while the gateway fetches the next copy.
+    assert seen == ("Số lần xem: 1", "STALE")
+
+    async def updated() -> bool:
+        return (await read())[0] == "Số lần xem: 2"
+
+    await eventually(updated, timeout=3, interval=0.1)
+
+    # Unchanged past its time (1 + 2 s, counted in whole seconds): the gateway asks again
+    # with the ETag and the page answers 304.
+    await asyncio.sleep(4.5)
+    before = len(upstreams.validators)
+    assert await read() == ("Số lần xem: 2", "REVALIDATED")
+    assert upstreams.validators[before:] == ['"lan-2"']
+
+    # Past fresh and stale time with no reader, the old copy is not served.
+    upstreams.count = 3
+    await asyncio.sleep(4.5)
+    assert await read() == ("Số lần xem: 3", "EXPIRED")
+
+
+async def test_the_gateway_answers_a_browsers_copy_with_304(gateway: Gateway) -> None:
+    http, upstreams = await gateway()
+    upstreams.count = 7
+    async with http.get(COUNTING_PAGE) as response:
+        etag = response.headers["ETag"]
+    async with http.get(COUNTING_PAGE, headers={"If-None-Match": etag}) as response:
+        assert (response.status, response.headers["X-Cache"]) == (304, "HIT")
+    async with http.get(COUNTING_PAGE, headers={"If-None-Match": '"lan-6"'}) as response:
+        assert response.status == 200
+    assert len(upstreams.seen["articles"]) == 1
+
+
+async def test_a_file_browsers_keep_long_is_kept_seconds_in_the_gateway(gateway: Gateway) -> None:
+    """A document goes away with its article: X-Accel-Expires keeps the gateway's copy short
+    whatever the browsers are told, and is not passed on."""
+    http, upstreams = await gateway()
+    upstreams.count = 1
+    async with http.get(LONG_KEPT_FILE) as response:
+        assert await response.text() == "tệp 1"
+        assert response.headers["Cache-Control"] == "public, max-age=31536000"
+        assert "X-Accel-Expires" not in response.headers
+    upstreams.count = 2
+
+    async def refetched() -> bool:
+        async with http.get(f"{LONG_KEPT_FILE}?r=1") as response:
+            return await response.text() == "tệp 2"
+
+    await eventually(refetched, timeout=4, interval=0.2)
+    assert upstreams.paths("articles") == [LONG_KEPT_FILE] * 2
