@@ -739,15 +739,19 @@ async def create_user(
     *,
     roles: Iterable[str],
     display_name: str | None = None,
+    must_change_password: bool = False,
 ) -> User:
     """A new user; UserInputError (Vietnamese message) for input the record cannot take,
-    UsernameTakenError for a name someone has."""
+    UsernameTakenError for a name someone has. `must_change_password` when someone else
+    chose the password (an admin, the first admin's settings)."""
     name = domain.normalize_username(username)
     domain.check_password(password)
     wanted_roles = domain.check_roles(roles)
     shown_name = domain.check_display_name(display_name if display_name is not None else name)
     password_hash = await passwords.hash_password(password)
-    return await store.insert_user(conn, name, shown_name, password_hash, wanted_roles)
+    return await store.insert_user(
+        conn, name, shown_name, password_hash, wanted_roles, must_change_password
+    )
 
 
 async def update_user(
@@ -760,14 +764,12 @@ async def update_user(
     password: str | None = None,
 ) -> User:
     """Change a user (None: left as it is); UserNotFoundError, or LastAdminError (and
-    nothing written) when no enabled admin would be left."""
-    change = store.UserChange(
-        display_name=display_name,
-        roles=roles,
-        disabled=disabled,
-        # Hashed before the transaction: it is slow, and the lock below should be short.
-        password_hash=await passwords.hash_password(password) if password is not None else None,
-    )
+    nothing written) when no enabled admin would be left. A password set here is an
+    admin's reset: its owner must choose a new one at the next sign-in. A reset or
+    disabling ends the user's sign-in sessions at once."""
+    change = store.UserChange(display_name=display_name, roles=roles, disabled=disabled)
+    # Hashed before the transaction: it is slow, and the lock below should be short.
+    password_hash = await passwords.hash_password(password) if password is not None else None
     async with db.acquire(pool) as conn, conn.transaction():
         await store.lock_user_changes(conn)
         user = await store.update_user(conn, user_id, change)
@@ -775,6 +777,24 @@ async def update_user(
             raise domain.UserNotFoundError
         if await store.enabled_admins(conn) == 0:
             raise domain.LastAdminError
+        if password_hash is not None:
+            user = await store.set_password(conn, user_id, password_hash, must_change=True)
+        if password_hash is not None or disabled:
+            await store.end_sessions_of(conn, user_id)
+    assert user is not None
+    return user
+
+
+async def change_password(pool: asyncpg.Pool, user_id: int, new_password: str) -> User:
+    """The owner's own new password (checked against the rules before): it no longer has
+    to be changed, and every sign-in session of the user ends."""
+    domain.check_password(new_password)
+    password_hash = await passwords.hash_password(new_password)
+    async with db.acquire(pool) as conn, conn.transaction():
+        user = await store.set_password(conn, user_id, password_hash, must_change=False)
+        if user is None:
+            raise domain.UserNotFoundError
+        await store.end_sessions_of(conn, user_id)
     return user
 
 
@@ -847,6 +867,36 @@ async def delete_document(pool: asyncpg.Pool, principal: Principal, document_id:
         await store.delete_document(conn, document.id)
 
 
+# --- desk: auth (the demo job's one-time account) ------------------------------------------
+
+
+async def open_demo_account(conn: asyncpg.Connection, username: str, password: str) -> User:
+    """The account the demo job signs in with (an admin: it publishes, moderates and then
+    disables itself), created or given this fresh password and enabled again."""
+    async with conn.transaction():
+        user = await store.get_user_by_username(conn, username)
+        if user is None:
+            return await create_user(
+                conn, username, password, roles=["admin"], display_name="Nội dung mẫu"
+            )
+        await store.set_password(conn, user.id, await passwords.hash_password(password), False)
+        enabled = await store.set_disabled(conn, user.id, False)
+    assert enabled is not None
+    return enabled
+
+
+async def close_account(conn: asyncpg.Connection, username: str) -> bool:
+    """Disable the account of this name, if it is enabled, and end its sessions; whether
+    there was one to close."""
+    async with conn.transaction():
+        user = await store.get_user_by_username(conn, username)
+        if user is None or user.disabled:
+            return False
+        await store.set_disabled(conn, user.id, True)
+        await store.end_sessions_of(conn, user.id)
+    return True
+
+
 # --- desk: manage (reordering categories, resetting a password) ----------------------------
 
 
@@ -868,6 +918,6 @@ async def move_category(pool: asyncpg.Pool, category_id: int, step: int) -> bool
 
 async def reset_password(pool: asyncpg.Pool, user_id: int, temporary_password: str) -> User:
     """An admin gives a user a new (temporary) password, which the user replaces at the
-    next sign-in once accounts require it (the sign-in part of the desk)."""
+    next sign-in (update_user marks it so and ends the user's sign-in sessions)."""
     domain.check_password(temporary_password)
     return await update_user(pool, user_id, password=temporary_password)

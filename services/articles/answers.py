@@ -7,14 +7,33 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.articles import domain
-from services.common.auth import Principal, principal_from_request, token_from_request
+from services.common.auth import PRINCIPAL, Principal, principal_from_request, token_from_request
 from services.common.errors import Problem, invalid_input
+from services.common.web import SETTINGS, is_trusted_proxy
+
+
+def scheme(request: web.Request) -> str:
+    """ "https" or "http" as the reader's browser used it: the gateway's X-Forwarded-Proto,
+    believed only from a proxy in TRUSTED_PROXIES (the rule client_address() applies to
+    X-Forwarded-For, DESIGN rule 9); otherwise this connection's own."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
+    if forwarded in ("http", "https") and is_trusted_proxy(
+        request.remote or "", request.app[SETTINGS].trusted_proxies
+    ):
+        return forwarded
+    return request.scheme
+
+
+def is_https(request: web.Request) -> bool:
+    return scheme(request) == "https"
 
 
 async def optional_principal(request: web.Request) -> Principal | None:
     """The signed-in user if the request carries a valid token; anyone else reads as the
     public (an expired session cookie must not turn a public read into a 401, and sends a
     person to the login form rather than to an error page)."""
+    if PRINCIPAL in request:  # renewed from the sign-in session (sessions.renewal_middleware)
+        return request[PRINCIPAL]
     if token_from_request(request) is None:
         return None
     try:
@@ -154,6 +173,25 @@ def problem_for(refusal: domain.RefusalError) -> Problem:
                 "too_many_attempts",
                 f"Bạn đã nhập sai quá nhiều lần. Xin vui lòng thử lại sau khoảng {minutes} phút.",
                 headers={"Retry-After": str(refusal.wait_seconds)},
+            )
+        # --- desk: auth ---
+        case domain.PasswordChangeRequiredError():
+            return Problem(
+                403,
+                "password_change_required",
+                "Bạn cần đổi mật khẩu trước khi tiếp tục (tại /doi-mat-khau hoặc "
+                "POST /api/v1/auth/password).",
+            )
+        case domain.SessionEndedError():
+            return Problem(
+                401, "session_ended", "Phiên đăng nhập đã kết thúc, xin vui lòng đăng nhập lại."
+            )
+        case domain.HashingBusyError():
+            return Problem(
+                503,
+                "busy",
+                "Hệ thống đang bận kiểm tra nhiều lượt đăng nhập, xin thử lại sau ít giây.",
+                headers={"Retry-After": str(refusal.RETRY_SECONDS)},
             )
     raise TypeError(f"no answer for {type(refusal).__name__}")
 

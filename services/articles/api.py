@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from services.articles import actions, domain, login, store
+from services.articles import actions, domain, login, sessions, store
 from services.articles.answers import optional_principal
 from services.articles.config import ISSUER, THROTTLE_SECRET
 from services.articles.domain import (
@@ -486,6 +486,7 @@ def user_json(user: User) -> dict[str, Any]:
         "display_name": user.display_name,
         "roles": sorted(user.roles),
         "disabled": user.disabled,
+        "must_change_password": user.must_change_password,
         "created_at": iso_time(user.created_at),
         "updated_at": iso_time(user.updated_at),
     }
@@ -505,6 +506,8 @@ async def issue_token(request: web.Request) -> web.Response:
         body["username"],
         body["password"],
     )
+    if user.must_change_password:
+        raise domain.PasswordChangeRequiredError
     issuer = request.app[ISSUER]
     token, _ = issuer.issue(user)
     return _json(
@@ -515,6 +518,81 @@ async def issue_token(request: web.Request) -> web.Response:
         },
         headers=PRIVATE,
     )
+
+
+# --- desk: auth (the browser's sign-in session, password changes) ------------------------
+
+REFRESH = input_validator({"type": "object", "additionalProperties": False, "maxProperties": 0})
+PASSWORD_CHANGE = input_validator(
+    {
+        "type": "object",
+        "required": ["username", "current_password", "new_password"],
+        "additionalProperties": False,
+        "properties": {
+            "username": {"type": "string", "minLength": 1, "maxLength": 100},
+            "current_password": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "new_password": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": domain.MAX_PASSWORD_LENGTH,
+                "description": f"at least {domain.MIN_PASSWORD_LENGTH} characters, "
+                "not the current one",
+            },
+        },
+    }
+)
+
+
+def _access_ttl(request: web.Request) -> int:
+    return int(request.app[ISSUER].ttl.total_seconds())
+
+
+@routes.post("/api/v1/auth/session")
+async def open_session(request: web.Request) -> web.Response:
+    """{"username","password"} -> a sign-in session for this browser: both cookies set,
+    {"expires_in"} of the access token. (A JSON body: another site's form cannot send one,
+    so it cannot sign a browser in.)"""
+    body = await read_json(request, LOGIN)
+    user = await login.sign_in(
+        request.app[POOL],
+        request.app[THROTTLE_SECRET],
+        client_address(request),
+        body["username"],
+        body["password"],
+    )
+    if user.must_change_password:
+        raise domain.PasswordChangeRequiredError
+    response = _json({"expires_in": _access_ttl(request)}, headers=PRIVATE)
+    await sessions.sign_in_browser(request, user, response)
+    return response
+
+
+@routes.post("/api/v1/auth/refresh")
+async def refresh_session(request: web.Request) -> web.Response:
+    """{} -> a new access token cookie from this browser's sign-in session,
+    {"expires_in"}; 401 session_ended when the session is gone."""
+    await read_json(request, REFRESH)
+    response = _json({"expires_in": _access_ttl(request)}, headers=PRIVATE)
+    await sessions.renew_browser(request, response)
+    return response
+
+
+@routes.post("/api/v1/auth/password")
+async def change_password(request: web.Request) -> web.Response:
+    """{"username","current_password","new_password"} -> 204: the password is changed,
+    the account need not change it any more, and every sign-in session of it ends. Signed
+    in with the current password (slowed down like any sign-in)."""
+    body = await read_json(request, PASSWORD_CHANGE)
+    domain.check_new_password(body["current_password"], body["new_password"])
+    user = await login.sign_in(
+        request.app[POOL],
+        request.app[THROTTLE_SECRET],
+        client_address(request),
+        body["username"],
+        body["current_password"],
+    )
+    await actions.change_password(request.app[POOL], user.id, body["new_password"])
+    return web.Response(status=204, headers=PRIVATE)
 
 
 # --- categories ---------------------------------------------------------------------------
@@ -1382,6 +1460,8 @@ async def create_user(request: web.Request) -> web.Response:
             fields["password"],
             roles=fields["roles"],
             display_name=fields.get("display_name"),
+            # The admin chose this password: its owner chooses their own at first sign-in.
+            must_change_password=True,
         )
     return _json(
         user_json(user), status=201, headers=PRIVATE | {"Location": f"/api/v1/users/{user.id}"}

@@ -22,15 +22,19 @@ from services.articles import (
     login,
     openapi,
     pages,
+    passwords,
+    sessions,
     tasks,
 )
 from services.articles.config import (
     CONFIG,
     DESK_CSRF,
+    FORM_SECRET,
     ISSUER,
     THROTTLE_SECRET,
     ArticlesConfig,
     desk_csrf_secret,
+    form_secret,
 )
 from services.articles.config import throttle_secret as make_throttle_secret
 from services.articles.domain import RefusalError
@@ -85,10 +89,16 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     app[THROTTLE_SECRET] = make_throttle_secret(settings.auth_private_key)
     app[CONFIG] = config or ArticlesConfig.from_env()
     app[TEMPLATES] = make_environment(SERVICE_DIR)
+    # --- desk: auth ---
+    app[FORM_SECRET] = form_secret(settings.auth_private_key)
+    passwords.configure(app[CONFIG].password_threads, app[CONFIG].password_queue)
+    # After the base app's error handling and same-origin check, before the handlers.
+    app.middlewares.append(sessions.renewal_middleware)
 
     async def principal_is_active(principal: Principal) -> bool:
-        # Articles owns the users table: a disabled user's token is refused here at once.
-        return await login.active_check(app[POOL])(principal)
+        # Articles owns the users table: a disabled user's token (or one whose sign-in
+        # session ended) is refused here at once.
+        return await login.active_check(app[POOL], app[CONFIG].session_limits)(principal)
 
     app[ACTIVE_CHECK] = principal_is_active
     # After the pool (the base app's first resource): the scheduler's first round runs

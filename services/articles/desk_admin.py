@@ -351,6 +351,8 @@ async def user_create(request: web.Request) -> web.Response:
                 password,
                 roles=fields["roles"],
                 display_name=fields["display_name"],
+                # A temporary password: its owner chooses their own at the first sign-in.
+                must_change_password=True,
             )
     except domain.RefusalError as refused:
         status, message = refusal_text(refused)

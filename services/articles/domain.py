@@ -1006,6 +1006,9 @@ class User:
     disabled: bool
     created_at: datetime
     updated_at: datetime
+    # Set by an admin's password (and for the first admin): no token until its owner
+    # chooses a new one.
+    must_change_password: bool = False
 
 
 def check_imported_views(principal: Principal, body: Mapping[str, Any]) -> int | None:
@@ -1787,6 +1790,80 @@ def content_disposition(file_name: str) -> str:
     name percent-encoded (RFC 8187), so no quote, line break or path gets through."""
     encoded = quote(clean_file_name(file_name), safe="")
     return f"attachment; filename=\"{ascii_file_name(file_name)}\"; filename*=UTF-8''{encoded}"
+
+
+# --- desk: auth ---------------------------------------------------------------------------
+
+
+class PasswordChangeRequiredError(RefusalError):
+    """The right password, but its owner must choose a new one before anything else."""
+
+
+class SessionEndedError(RefusalError):
+    """The sign-in session is unknown, ended or past its limits: sign in again."""
+
+
+class HashingBusyError(RefusalError):
+    """Too many password checks are waiting already: try again in a moment."""
+
+    RETRY_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """How long a sign-in session lives: `idle` since it last renewed a token, `absolute`
+    since it began, whichever ends first."""
+
+    idle: timedelta
+    absolute: timedelta
+
+
+def session_secret_hash(secret: str) -> bytes:
+    """What is stored of a session's secret (the cookie's value): its SHA-256. The secret
+    is random and long, so a plain hash is enough (no salt, no slow hash)."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+SESSION_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def is_session_secret(raw: object) -> bool:
+    """True if `raw` has the shape of a secret this service hands out (32 random bytes,
+    base64url): anything else is never looked up."""
+    return isinstance(raw, str) and SESSION_SECRET_PATTERN.fullmatch(raw) is not None
+
+
+SAME_AS_CURRENT = "Mật khẩu mới phải khác mật khẩu hiện tại."
+TYPED_TWICE_DIFFERENTLY = "Hai lần nhập mật khẩu mới không giống nhau."
+
+
+def check_new_password(current: str, new: str, repeat: str | None = None) -> None:
+    """The rules of a password change; InvalidFieldsError naming each field refused.
+    `repeat` is the form's second typing (the API has none)."""
+    refused_fields: list[tuple[str, str]] = []
+    try:
+        check_password(new)
+    except UserInputError as refused:
+        refused_fields.append(("new_password", refused.message))
+    if not refused_fields and new == current:
+        refused_fields.append(("new_password", SAME_AS_CURRENT))
+    if repeat is not None and repeat != new:
+        refused_fields.append(("repeat_password", TYPED_TWICE_DIFFERENTLY))
+    if refused_fields:
+        raise InvalidFieldsError(dict(refused_fields))
+
+
+def form_csrf_token(secret: bytes, nonce: str) -> str:
+    """The hidden field of a sign-in or password form: an HMAC of the random nonce in the
+    form's cookie (a signed double-submit cookie). Another site can neither read the
+    cookie nor make the HMAC, so it cannot post a form that signs a browser in."""
+    return hmac.new(secret, f"form-csrf\0{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def form_csrf_matches(secret: bytes, nonce: str | None, token: object) -> bool:
+    if not nonce or not isinstance(token, str) or len(nonce) > 100:
+        return False
+    return hmac.compare_digest(form_csrf_token(secret, nonce).encode(), token.encode())
 
 
 # --- desk: manage (the article list's filters, reordering categories) ---------------------

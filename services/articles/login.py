@@ -25,15 +25,17 @@ from services.common import db
 from services.common.roles import Principal
 
 
-async def authenticate(conn: asyncpg.Connection, username: str, password: str) -> User | None:
+async def authenticate(pool: asyncpg.Pool, username: str, password: str) -> User | None:
     """The user if the password is theirs and the account is enabled, else None.
 
     Unknown names are checked against a dummy hash, so the answer takes about as long
-    whether the name exists or not.
+    whether the name exists or not. No connection is held while the hash is checked:
+    a burst of sign-ins waiting for the hashing threads must not starve the pool.
     """
     if len(password) > domain.MAX_PASSWORD_LENGTH:
         return None
-    found = await store.user_with_password_hash(conn, domain.username_key(username))
+    async with db.acquire(pool) as conn:
+        found = await store.user_with_password_hash(conn, domain.username_key(username))
     stored_hash = found[1] if found else None
     matches = await passwords.check(stored_hash, password)
     if found is None or stored_hash is None or not matches or found[0].disabled:
@@ -42,7 +44,8 @@ async def authenticate(conn: asyncpg.Connection, username: str, password: str) -
         # Hash parameters were raised since this password was set: upgrade it now, while
         # the plain password is at hand.
         new_hash = await passwords.hash_password(password)
-        await store.replace_password_hash(conn, found[0].id, stored_hash, new_hash)
+        async with db.acquire(pool) as conn:
+            await store.replace_password_hash(conn, found[0].id, stored_hash, new_hash)
     return found[0]
 
 
@@ -63,8 +66,8 @@ async def sign_in(
     if pause:
         # Without holding a connection: waiting tries must not starve the pool.
         await asyncio.sleep(pause)
+    user = await authenticate(pool, username, password)
     async with db.acquire(pool) as conn:
-        user = await authenticate(conn, username, password)
         if user is None:
             await _count_failure(conn, keys)
             raise domain.InvalidCredentialsError
@@ -82,12 +85,15 @@ async def _count_failure(conn: asyncpg.Connection, keys: ThrottleKeys) -> None:
                 await store.block_login(conn, key, delay)
 
 
-def active_check(pool: asyncpg.Pool) -> Callable[[Principal], Awaitable[bool]]:
+def active_check(
+    pool: asyncpg.Pool, limits: domain.SessionLimits
+) -> Callable[[Principal], Awaitable[bool]]:
     """The articles app's auth.ACTIVE_CHECK: refuses at once the token of a user who was
-    disabled or lost a role it names, without waiting for it to expire."""
+    disabled, lost a role it names or must change their password, and a token renewed
+    from a sign-in session that was ended, without waiting for it to expire."""
 
     async def principal_is_active(principal: Principal) -> bool:
         async with db.acquire(pool) as conn:
-            return await store.still_holds(conn, principal)
+            return await store.principal_holds(conn, principal, limits)
 
     return principal_is_active

@@ -67,6 +67,12 @@ PIN_SCOPE = param(
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
+EXPIRES_IN: dict[str, Any] = {
+    "type": "object",
+    "required": ["expires_in"],
+    "properties": {"expires_in": {"type": "integer", "description": "the access token's seconds"}},
+}
+
 SCHEMAS: dict[str, Any] = {
     "Token": {
         "type": "object",
@@ -321,6 +327,10 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"enum": sorted(ROLES)},
             },
             "disabled": {"type": "boolean"},
+            "must_change_password": {
+                "type": "boolean",
+                "description": "an admin set the password: no token until its owner changes it",
+            },
             "created_at": _TIME,
             "updated_at": _TIME,
         },
@@ -490,7 +500,7 @@ def document() -> openapi.Document:
             "their tags, topic and pins), images, static pages and users. Errors "
             "are application/problem+json with a stable `code` and a Vietnamese "
             "`detail`. Writing needs a token (Authorization: Bearer, or the "
-            "bantin_session cookie): authors create and edit their own drafts; editors "
+            "bantin_access cookie): authors create and edit their own drafts; editors "
             "create, edit, publish and unpublish any article and manage static pages; admins "
             "manage users and pass every check. " + PAGES_DESCRIPTION
         ),
@@ -503,6 +513,46 @@ def document() -> openapi.Document:
                     {"200": ok("a token", ref("Token"))}
                     | problems(*BODY_PROBLEMS, "401", "403", "429", DATABASE),
                     body=body(api.LOGIN.schema),
+                    description=(
+                        "403 password_change_required: the password was set by an admin (or "
+                        "is the first admin's from the settings); change it first with "
+                        "POST /api/v1/auth/password. 503 busy, with Retry-After, when too "
+                        "many passwords are being checked at once."
+                    ),
+                )
+            },
+            # --- desk: auth ---
+            "/api/v1/auth/session": {
+                "post": op(
+                    "Sign a browser in: a revocable sign-in session (HttpOnly cookie "
+                    "bantin_session) and an access token cookie (bantin_access)",
+                    {"200": ok("signed in", EXPIRES_IN)}
+                    | problems(*BODY_PROBLEMS, "401", "403", "429", DATABASE),
+                    body=body(api.LOGIN.schema),
+                    description=(
+                        "For pages that sign in again in place. 403 password_change_required "
+                        "as for /api/v1/auth/token."
+                    ),
+                )
+            },
+            "/api/v1/auth/refresh": {
+                "post": op(
+                    "Renew the access token cookie from the browser's sign-in session",
+                    {"200": ok("renewed", EXPIRES_IN)}
+                    | problems(*BODY_PROBLEMS, "401", "403", DATABASE),
+                    body=body(api.REFRESH.schema),
+                    description=(
+                        "401 session_ended when the session is gone (signed out, password "
+                        "changed or reset, account disabled, idle or absolute limit passed)."
+                    ),
+                )
+            },
+            "/api/v1/auth/password": {
+                "post": op(
+                    "Change one's own password with the current one; every sign-in session "
+                    "of the account ends",
+                    {"204": ok("changed")} | problems(*BODY_PROBLEMS, "401", "429", DATABASE),
+                    body=body(api.PASSWORD_CHANGE.schema),
                 )
             },
             "/api/v1/categories": {
@@ -846,7 +896,9 @@ def document() -> openapi.Document:
                 "patch": op(
                     "Change a user's name, roles, password or disabled flag (admin). A "
                     "disabled user, or one who lost a role, has their current token refused "
-                    "at once; a change that would leave no enabled admin is 409 last_admin",
+                    "at once; a password set here is a reset (its owner must change it at the "
+                    "next sign-in) and, like disabling, ends the user's sign-in sessions; a "
+                    "change that would leave no enabled admin is 409 last_admin",
                     {"200": ok("the user", ref("User"))}
                     | problems(*BODY_PROBLEMS, *PROTECTED, "404", "409", DATABASE),
                     auth=True,

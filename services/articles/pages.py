@@ -6,12 +6,14 @@ sitemap, static pages, images and the static files. They read only this service'
 down. Every public answer is fresh for 2 s in browsers and the gateway's micro-cache, then
 revalidated by its ETag (see PUBLIC_CACHE); nothing on them depends on who is signed in.
 
-The editors' desk: signing in and out with the login form (its pages: desk.py, desk_admin.py).
-The session is the access token itself in the `bantin_session` cookie (HttpOnly,
-SameSite=Lax; Secure with COOKIE_SECURE=1 or when the browser came over HTTPS, as the
-trusted gateway's X-Forwarded-Proto says), living as long as the token; every service
-reads it through services.common.auth. SameSite=Lax keeps other sites' forms from posting
-with it.
+The editors' desk: signing in and out with the login form (a sign-in session and a
+short access token, both in HttpOnly cookies, SameSite=Lax, Secure with COOKIE_SECURE=1
+or when the browser came over HTTPS: sessions.py), renewing the token for the moderation
+desk (/dang-nhap/gia-han), changing one's password (/doi-mat-khau, where the first
+sign-in of an account whose password an admin chose leads); the desk's own pages are in
+desk.py and desk_admin.py. The sign-in and password forms carry a CSRF token (a signed
+double-submit cookie), so another site cannot sign a browser in. SameSite=Lax keeps other
+sites' forms from posting with the session.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Iterable
+import secrets
+from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from itertools import groupby
@@ -32,14 +35,13 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
-from services.articles import domain, feeds, login, store
-from services.articles.answers import problem_for
-from services.articles.config import CONFIG, ISSUER, THROTTLE_SECRET
+from services.articles import actions, domain, feeds, login, sessions, store
+from services.articles.answers import optional_principal, problem_for, scheme
+from services.articles.config import CONFIG, FORM_SECRET, THROTTLE_SECRET
 from services.articles.domain import Article, Category, RefusalError, Tag, Topic
 from services.common import db
-from services.common.auth import SESSION_COOKIE
 from services.common.pages import TEMPLATES, render
-from services.common.web import POOL, SETTINGS, client_address, is_trusted_proxy
+from services.common.web import POOL, client_address
 
 # A public page is fresh 2 s, in browsers and in the gateway's micro-cache (deploy/gateway)
 # alike; for 5 s more a cache may still serve it while it fetches the next copy in the
@@ -65,22 +67,6 @@ SITEMAP_LIMIT = 45_000
 STATIC_DIR = Path(__file__).resolve().parents[1] / "common" / "static"
 
 routes = web.RouteTableDef()
-
-
-def scheme(request: web.Request) -> str:
-    """ "https" or "http" as the reader's browser used it: the gateway's X-Forwarded-Proto,
-    believed only from a proxy in TRUSTED_PROXIES (the rule client_address() applies to
-    X-Forwarded-For, DESIGN rule 9); otherwise this connection's own."""
-    forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
-    if forwarded in ("http", "https") and is_trusted_proxy(
-        request.remote or "", request.app[SETTINGS].trusted_proxies
-    ):
-        return forwarded
-    return request.scheme
-
-
-def is_https(request: web.Request) -> bool:
-    return scheme(request) == "https"
 
 
 def origin(request: web.Request) -> str:
@@ -703,6 +689,7 @@ STATIC_FILES = {
     "desk.js": "text/javascript",
     "editor.js": "text/javascript",
     "editor.css": "text/css",
+    "session.js": "text/javascript",  # desk: auth
 }
 
 
@@ -881,20 +868,64 @@ ADMIN_HOME = "/quan-tri"
 PRIVATE = "no-store"
 MAX_FIELD_LENGTH = 1024
 
+# --- desk: auth (sign-in, renewal, password change; see sessions.py) -------------------
+
+LOGIN_PAGE = "/dang-nhap"
+RENEW_PAGE = "/dang-nhap/gia-han"
+PASSWORD_PAGE = "/doi-mat-khau"
+# The signed double-submit cookie of the sign-in and password forms (domain.form_csrf_token).
+FORM_COOKIE = "bantin_form"
+FORM_EXPIRED = (
+    "Biểu mẫu đã hết hạn hoặc không hợp lệ (có thể bạn đã mở nó từ lâu, hoặc trình duyệt "
+    "chặn cookie). Xin nhập lại rồi gửi."
+)
+
 
 def _private(response: web.StreamResponse) -> web.StreamResponse:
     response.headers["Cache-Control"] = PRIVATE
     return response
 
 
-def _cookie_secure(request: web.Request) -> bool:
-    # A browser that came over HTTPS never needs the session on plain HTTP: keep it there
-    # even where COOKIE_SECURE was forgotten.
-    return request.app[CONFIG].cookie_secure or is_https(request)
-
-
 def _see_other(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location, headers={"Cache-Control": PRIVATE})
+
+
+def _with_next(path: str, next_path: str | None, **query: str) -> str:
+    params = {**query, **({"next": next_path} if next_path else {})}
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def _form_page(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    """A sign-in or password form with its CSRF token; the nonce cookie is kept when the
+    browser has one, so a second tab's form stays good."""
+    nonce = request.cookies.get(FORM_COOKIE, "")
+    if not (20 <= len(nonce) <= 100 and nonce.isascii()):
+        nonce = secrets.token_urlsafe(32)
+    csrf = domain.form_csrf_token(request.app[FORM_SECRET], nonce)
+    response = render(request, template, {**context, "csrf": csrf}, status=status)
+    response.headers.update(headers or {})
+    response.set_cookie(
+        FORM_COOKIE,
+        nonce,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=sessions.cookie_secure(request),
+    )
+    return _private(response)
+
+
+def _form_is_genuine(request: web.Request, form: Any) -> bool:
+    return domain.form_csrf_matches(
+        request.app[FORM_SECRET], request.cookies.get(FORM_COOKIE), form.get("csrf")
+    )
 
 
 def _login_form(
@@ -907,27 +938,33 @@ def _login_form(
     headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     context = {"username": username, "next": next_path, "error": error}
-    response = render(request, "login.html", context, status=status)
-    response.headers.update(headers or {})
-    return _private(response)
+    return _form_page(request, "login.html", context, status=status, headers=headers)
 
 
-@routes.get("/dang-nhap")
+def _field(form: Any, name: str, limit: int = MAX_FIELD_LENGTH + 1) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+@routes.get(LOGIN_PAGE)
 async def login_page(request: web.Request) -> web.StreamResponse:
     """The login form; ?next=/path (a path on this site) is where signing in leads, as
     the feedback moderation page asks with /dang-nhap?next=/quan-tri/phan-hoi."""
     return _login_form(request, next_path=domain.safe_local_path(request.query.get("next")))
 
 
-@routes.post("/dang-nhap")
+@routes.post(LOGIN_PAGE)
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     # Anything but a path on this site leads to the admin home (no open redirect).
     next_path = domain.safe_local_path(form.get("next", request.query.get("next")))
-    username, password = form.get("username"), form.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        username, password = "", ""
-    username = username.strip()[:MAX_FIELD_LENGTH]
+    username = _field(form, "username").strip()[:MAX_FIELD_LENGTH]
+    password = _field(form, "password")
+    if not _form_is_genuine(request, form):
+        # Another site's form, or one too old: nobody is signed in (no login CSRF).
+        return _login_form(
+            request, username=username, next_path=next_path, error=FORM_EXPIRED, status=403
+        )
     if not username or not password:
         return _login_form(
             request,
@@ -942,7 +979,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             request.app[THROTTLE_SECRET],
             client_address(request),
             username,
-            password[: MAX_FIELD_LENGTH + 1],
+            password,
         )
     except RefusalError as refused:
         answer = problem_for(refused)
@@ -954,29 +991,121 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             status=answer.status,
             headers=answer.headers,
         )
-    issuer = request.app[ISSUER]
-    token, _ = issuer.issue(user)
+    if user.must_change_password:
+        # The right password, chosen by someone else: its owner chooses their own first.
+        raise _see_other(_with_next(PASSWORD_PAGE, next_path, ten=user.username, buoc="dau"))
     response = _see_other(next_path or ADMIN_HOME)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(issuer.ttl.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=_cookie_secure(request),
-    )
+    await sessions.sign_in_browser(request, user, response)
+    raise response
+
+
+@routes.get(RENEW_PAGE)
+async def renew_page(request: web.Request) -> web.StreamResponse:
+    """Where a desk page another service serves (the moderation desk) sends a person whose
+    access token ran out: a new one from the sign-in session and back to ?next=, or the
+    sign-in form (leading back there) when the session is gone."""
+    next_path = domain.safe_local_path(request.query.get("next"))
+    response = _see_other(next_path or ADMIN_HOME)
+    try:
+        await sessions.renew_browser(request, response)
+    except domain.SessionEndedError:
+        return _login_form(request, next_path=next_path)
+    except domain.PasswordChangeRequiredError:
+        raise _see_other(_with_next(PASSWORD_PAGE, next_path)) from None
     raise response
 
 
 @routes.post("/dang-xuat")
 async def logout(request: web.Request) -> web.StreamResponse:
+    """Ends this browser's sign-in session at once (its tokens are refused by articles
+    from now on) and takes its cookies away."""
     response = _see_other("/")
-    response.del_cookie(
-        SESSION_COOKIE,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=_cookie_secure(request),
+    await sessions.sign_out_browser(request, response)
+    raise response
+
+
+async def _password_form(
+    request: web.Request,
+    *,
+    username: str = "",
+    next_path: str | None = None,
+    first: bool = False,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    principal = await optional_principal(request)
+    signed_in_as = None
+    if principal is not None:
+        async with db.acquire(request.app[POOL]) as conn:
+            user = await store.get_user(conn, principal.user_id)
+        signed_in_as = user.username if user else None
+    context = {
+        "username": signed_in_as or username,
+        "signed_in": signed_in_as is not None,
+        "principal": principal,
+        "next": next_path,
+        "first": first,
+        "errors": errors or {},
+        "error": error,
+        "min_length": domain.MIN_PASSWORD_LENGTH,
+        "max_length": domain.MAX_PASSWORD_LENGTH,
+    }
+    return _form_page(request, "password.html", context, status=status, headers=headers)
+
+
+@routes.get(PASSWORD_PAGE)
+async def password_page(request: web.Request) -> web.StreamResponse:
+    """Change one's password: current, new, and new again. Where the first sign-in of an
+    account whose password an admin chose leads (?ten=username&buoc=dau)."""
+    return await _password_form(
+        request,
+        username=_field(request.query, "ten", 100).strip(),
+        next_path=domain.safe_local_path(request.query.get("next")),
+        first=request.query.get("buoc") == "dau",
     )
+
+
+@routes.post(PASSWORD_PAGE)
+async def password_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    next_path = domain.safe_local_path(form.get("next"))
+    first = form.get("buoc") == "dau"
+    principal = await optional_principal(request)
+    username = _field(form, "username", 100).strip()
+    current, new = _field(form, "current_password"), _field(form, "new_password")
+    repeat = _field(form, "repeat_password")
+
+    def again(status: int, **answer: Any) -> Awaitable[web.StreamResponse]:
+        return _password_form(
+            request, username=username, next_path=next_path, first=first, status=status, **answer
+        )
+
+    if not _form_is_genuine(request, form):
+        return await again(403, error=FORM_EXPIRED)
+    if principal is not None:  # signed in: their own account, whatever the form says
+        async with db.acquire(request.app[POOL]) as conn:
+            me = await store.get_user(conn, principal.user_id)
+        username = me.username if me else username
+    if not username or not current:
+        return await again(422, error="Xin nhập tên đăng nhập và mật khẩu hiện tại.")
+    try:
+        domain.check_new_password(current, new, repeat)
+        user = await login.sign_in(
+            request.app[POOL],
+            request.app[THROTTLE_SECRET],
+            client_address(request),
+            username,
+            current,
+        )
+        user = await actions.change_password(request.app[POOL], user.id, new)
+    except domain.InvalidFieldsError as refused:
+        return await again(422, errors=refused.fields)
+    except RefusalError as refused:
+        answer = problem_for(refused)
+        return await again(answer.status, error=answer.detail, headers=answer.headers)
+    # Every session of the account ended with the change; this browser starts a new one.
+    response = _see_other(next_path or ADMIN_HOME)
+    await sessions.sign_in_browser(request, user, response)
     raise response

@@ -25,6 +25,7 @@ from services.articles.domain import (
     Picture,
     Revision,
     SearchPlan,
+    SessionLimits,
     SlugTakenError,
     StateChange,
     StaticPage,
@@ -1216,7 +1217,9 @@ async def page_revision(conn: asyncpg.Connection, slug: str, number: int) -> Pag
 
 # --- users --------------------------------------------------------------------------------
 
-_USER_COLUMNS = "id, username, display_name, roles, disabled, created_at, updated_at"
+_USER_COLUMNS = (
+    "id, username, display_name, roles, disabled, created_at, updated_at, must_change_password"
+)
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -1228,6 +1231,7 @@ def _user(row: asyncpg.Record) -> User:
         disabled=row["disabled"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        must_change_password=row["must_change_password"],
     )
 
 
@@ -1237,16 +1241,19 @@ async def insert_user(
     display_name: str,
     password_hash: str,
     roles: frozenset[str],
+    must_change_password: bool = False,
 ) -> User:
     """A new user; UsernameTakenError when the name is someone's already."""
     try:
         row = await conn.fetchrow(
-            f"""INSERT INTO users (username, display_name, password_hash, roles)
-                VALUES ($1, $2, $3, $4) RETURNING {_USER_COLUMNS}""",
+            f"""INSERT INTO users (username, display_name, password_hash, roles,
+                                   must_change_password)
+                VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}""",
             username,
             display_name,
             password_hash,
             sorted(roles),
+            must_change_password,
         )
     except asyncpg.UniqueViolationError as exc:
         raise UsernameTakenError from exc
@@ -1652,6 +1659,105 @@ async def update_document(
 
 async def delete_document(conn: asyncpg.Connection, document_id: int) -> None:
     await conn.execute("DELETE FROM documents WHERE id = $1", document_id)
+
+
+# --- desk: auth (sign-in sessions, password changes) -------------------------------------
+
+_SESSION_LIVE = """s.ended_at IS NULL
+       AND s.last_used_at > now() - $2::interval
+       AND s.created_at > now() - $3::interval"""
+
+
+async def create_session(conn: asyncpg.Connection, user_id: int, secret_hash: bytes) -> int:
+    """A new sign-in session's id; the user's sessions that ended more than a day ago go."""
+    await conn.execute(
+        """DELETE FROM sign_in_sessions
+            WHERE user_id = $1 AND coalesce(ended_at, last_used_at) < now() - interval '1 day'""",
+        user_id,
+    )
+    return int(
+        await conn.fetchval(
+            "INSERT INTO sign_in_sessions (secret_hash, user_id) VALUES ($1, $2) RETURNING id",
+            secret_hash,
+            user_id,
+        )
+    )
+
+
+async def use_session(
+    conn: asyncpg.Connection, secret_hash: bytes, limits: SessionLimits
+) -> tuple[int, User] | None:
+    """The live session of this secret (its id and user, whatever the user's state), now
+    marked used; None if there is none, it ended, or it is past its limits."""
+    row = await conn.fetchrow(
+        f"""WITH s AS (
+                UPDATE sign_in_sessions s SET last_used_at = now()
+                 WHERE s.secret_hash = $1 AND {_SESSION_LIVE}
+             RETURNING s.id AS session_id, s.user_id)
+            SELECT s.session_id, {_USER_COLUMNS} FROM s JOIN users u ON u.id = s.user_id""",
+        secret_hash,
+        limits.idle,
+        limits.absolute,
+    )
+    return (row["session_id"], _user(row)) if row else None
+
+
+async def end_session(conn: asyncpg.Connection, secret_hash: bytes) -> None:
+    await conn.execute(
+        """UPDATE sign_in_sessions SET ended_at = now()
+            WHERE secret_hash = $1 AND ended_at IS NULL""",
+        secret_hash,
+    )
+
+
+async def end_sessions_of(conn: asyncpg.Connection, user_id: int) -> int:
+    """End every session of the user; how many were live."""
+    status = await conn.execute(
+        "UPDATE sign_in_sessions SET ended_at = now() WHERE user_id = $1 AND ended_at IS NULL",
+        user_id,
+    )
+    return int(status.split()[-1])
+
+
+async def principal_holds(
+    conn: asyncpg.Connection, principal: Principal, limits: SessionLimits
+) -> bool:
+    """True if the principal's user exists, is enabled, need not change their password,
+    still holds every role the token names, and, for a token minted from a sign-in
+    session, that session is live."""
+    row = await conn.fetchrow(
+        f"""SELECT u.disabled, u.roles, u.must_change_password,
+                   $4::bigint IS NULL OR EXISTS (
+                       SELECT 1 FROM sign_in_sessions s
+                        WHERE s.id = $4 AND s.user_id = u.id AND {_SESSION_LIVE}) AS live
+              FROM users u WHERE u.id = $1""",
+        principal.user_id,
+        limits.idle,
+        limits.absolute,
+        principal.session_id,
+    )
+    return (
+        row is not None
+        and not row["disabled"]
+        and not row["must_change_password"]
+        and row["live"]
+        and principal.roles <= set(row["roles"])
+    )
+
+
+async def set_password(
+    conn: asyncpg.Connection, user_id: int, password_hash: str, must_change: bool
+) -> User | None:
+    """Store a new password hash; `must_change` when an admin set it (its owner chooses
+    another at the next sign-in). None if there is no such user."""
+    row = await conn.fetchrow(
+        f"""UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = now()
+             WHERE id = $1 RETURNING {_USER_COLUMNS}""",
+        user_id,
+        password_hash,
+        must_change,
+    )
+    return _user(row) if row else None
 
 
 # --- desk: manage (home, article list, feedback cases, import jobs) -----------------------

@@ -58,9 +58,12 @@ class TokenIssuer:
             raise ConfigError("AUTH_PRIVATE_KEY or AUTH_PRIVATE_KEY_FILE is required")
         return cls(private_key_pem, ttl_from_env())
 
-    def issue(self, user: User, *, now: datetime | None = None) -> tuple[str, datetime]:
+    def issue(
+        self, user: User, *, now: datetime | None = None, session_id: int | None = None
+    ) -> tuple[str, datetime]:
         """A signed token for `user` and the moment it expires; AccountDisabledError for
-        a disabled user."""
+        a disabled user. `session_id`: the sign-in session it is renewed from (a claim,
+        so that ending the session refuses the token at once in articles)."""
         if user.disabled:
             raise AccountDisabledError(f"user {user.id} is disabled")
         # Whole seconds: JWT times are integers, and expires_at must match the token's exp.
@@ -76,5 +79,7 @@ class TokenIssuer:
             "exp": int(expires_at.timestamp()),
             "jti": secrets.token_urlsafe(16),
         }
+        if session_id is not None:
+            claims[auth.SESSION_CLAIM] = str(session_id)
         token = jwt.encode(claims, self._private_key, algorithm=auth.ALGORITHM)
         return token, expires_at

@@ -27,7 +27,13 @@ from services.common.roles import ROLES, Principal
 ISSUER = "bantin-articles"
 AUDIENCE = "bantin"
 ALGORITHM = "EdDSA"
+# Two HttpOnly cookies in a signed-in browser: the sign-in session (an opaque, revocable
+# secret only articles can read, which renews the access token) and the short-lived
+# access token itself, which every service verifies.
 SESSION_COOKIE = "bantin_session"
+ACCESS_COOKIE = "bantin_access"
+# The claim naming the sign-in session a token was renewed from (its row id, not its secret).
+SESSION_CLAIM = "sid"
 # Tolerates small clock differences between the signing and the verifying machine.
 LEEWAY_SECONDS = 10
 # A real token is a few hundred bytes; refusing huge ones early keeps parsing cheap.
@@ -85,11 +91,17 @@ def _principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise TokenError("name missing")
     if not (isinstance(roles, list) and roles and set(roles) <= ROLES):
         raise TokenError("roles missing or unknown")
+    session = claims.get(SESSION_CLAIM)
+    if session is not None and not (
+        isinstance(session, str) and session.isascii() and session.isdigit()
+    ):
+        raise TokenError("sid is not a session id")
     return Principal(
         user_id=int(subject),
         name=name,
         roles=frozenset(roles),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        session_id=int(session) if session is not None else None,
     )
 
 
@@ -116,8 +128,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def token_from_request(request: web.Request) -> str | None:
-    """The bearer token from the Authorization header, else the session cookie."""
-    return bearer_token(request) or request.cookies.get(SESSION_COOKIE) or None
+    """The bearer token from the Authorization header, else the access token cookie."""
+    return bearer_token(request) or request.cookies.get(ACCESS_COOKIE) or None
 
 
 async def principal_from_request(request: web.Request) -> Principal:

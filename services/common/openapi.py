@@ -145,7 +145,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
-    "session": {"type": "apiKey", "in": "cookie", "name": "bantin_session"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "bantin_access"},
 }
 
 

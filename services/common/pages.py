@@ -4,6 +4,7 @@ Vietnamese dates in Asia/Ho_Chi_Minh time (services/common/vietnam.py)."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,15 @@ def make_environment(service_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters.update(vn_date=vn_date, vn_datetime=vn_datetime, vn_number=vn_number)
+    # The desk's pages tell session.js how long the access token has left.
+    environment.globals["seconds_until"] = seconds_until
     environment.globals["site_name"] = os.environ.get("SITE_NAME", "Cổng thông tin điện tử Bantin")
     return environment
+
+
+def seconds_until(moment: datetime) -> int:
+    """Whole seconds from now until `moment` (0 once it is past)."""
+    return max(0, int((moment - datetime.now(UTC)).total_seconds()))
 
 
 def render(

@@ -18,6 +18,9 @@ class Principal:
     name: str
     roles: frozenset[str]
     expires_at: datetime
+    # The sign-in session the token was renewed from (articles ends it on sign-out); None
+    # for a token asked for with a password (/api/v1/auth/token).
+    session_id: int | None = None
 
     def has_role(self, *wanted: str) -> bool:
         """True if the principal holds one of `wanted`; admin holds every role."""

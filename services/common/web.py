@@ -18,7 +18,13 @@ from aiohttp.typedefs import Handler as HttpHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import db
-from services.common.auth import SESSION_COOKIE, VERIFIER, TokenVerifier, bearer_token
+from services.common.auth import (
+    ACCESS_COOKIE,
+    SESSION_COOKIE,
+    VERIFIER,
+    TokenVerifier,
+    bearer_token,
+)
 from services.common.config import ConfigError, Settings
 from services.common.errors import Problem, error_middleware
 from services.common.events import housekeeping, topology
@@ -175,7 +181,7 @@ async def same_origin_changes(request: web.Request, handler: HttpHandler) -> web
     authenticate such a request."""
     if (
         request.method not in SAFE_METHODS
-        and SESSION_COOKIE in request.cookies
+        and (SESSION_COOKIE in request.cookies or ACCESS_COOKIE in request.cookies)
         and bearer_token(request) is None
         and not _from_same_origin(request)
     ):

@@ -1,16 +1,20 @@
 """Load the demo portal through the public APIs, so a newcomer sees a living site at once:
 `python -m services.demo` (compose runs it once the gateway is healthy).
 
-It goes through the gateway like any client (no SQL, no service internals): logs in as
-the first admin, creates categories, uploads images, publishes articles with the view
-counts they "had" (imported_views, which the counter takes as each article's starting
-total, as for an imported article), sends readers' feedback and approves it. A site that
-already has a category is never touched. DEMO_CONTENT=0 turns it off.
+It goes through the gateway like any client (no SQL, no service internals): signs in
+with its one-time account (the first-admin job writes its credential to
+BANTIN_DEMO_CREDENTIAL_FILE; the first admin's own password must be changed by a person
+at the first sign-in), creates categories, uploads images, publishes articles with the
+view counts they "had" (imported_views, which the counter takes as each article's starting
+total, as for an imported article), sends readers' feedback and approves it, and then
+disables its account. A site that already has a category is never touched (nor signed in
+to). DEMO_CONTENT=0 turns it off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -72,6 +76,13 @@ class Site:
         )
         self.headers = {"Authorization": f"Bearer {token['access_token']}"}
 
+    async def close_account(self, username: str) -> None:
+        """Disable the account signed in with (its credential is good for one load)."""
+        users = items(await self.call("GET", "/api/v1/users", (200,)))
+        me = next(u for u in users if u["username"] == username)
+        await self.call("PATCH", f"/api/v1/users/{me['id']}", (200,), json={"disabled": True})
+        self.headers = {}
+
 
 def items(listing: Any) -> list[Any]:
     return list(listing["items"] if isinstance(listing, dict) else listing)
@@ -126,10 +137,25 @@ async def add_feedback(site: Site, article: DemoArticle, article_id: int) -> Non
             await site.call("PUT", f"/api/v1/feedback/{sent['id']}/reply", (200,), json=reply)
 
 
-async def load(site: Site) -> bool:
-    """Fill an empty site; return False (and change nothing) if it has content."""
-    if items(await site.call("GET", "/api/v1/categories", (200,))):
-        return False
+async def has_content(site: Site) -> bool:
+    return bool(items(await site.call("GET", "/api/v1/categories", (200,))))
+
+
+def read_credential() -> tuple[str, str]:
+    """The one-time account's name and password, from BANTIN_DEMO_CREDENTIAL_FILE."""
+    path = os.environ.get("BANTIN_DEMO_CREDENTIAL_FILE", "")
+    try:
+        credential = json.loads(Path(path).read_text())
+        return str(credential["username"]), str(credential["password"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DemoError(
+            f"no demo credential in BANTIN_DEMO_CREDENTIAL_FILE={path!r} (the first-admin "
+            f"job writes it when the site is empty): {exc}"
+        ) from exc
+
+
+async def load(site: Site) -> None:
+    """Fill an empty site."""
     categories = {}
     for name in CATEGORIES:
         created = await site.call("POST", "/api/v1/categories", (201,), json={"name": name})
@@ -138,7 +164,6 @@ async def load(site: Site) -> bool:
         article_id = await publish_article(site, article, categories[article.category])
         await add_feedback(site, article, article_id)
         log.info("demo article published", extra={"article_id": article_id})
-    return True
 
 
 async def main() -> int:
@@ -146,16 +171,19 @@ async def main() -> int:
         log.info("demo content switched off (DEMO_CONTENT=0)")
         return 0
     base_url = os.environ.get("BANTIN_URL", "http://127.0.0.1:8080")
-    username = os.environ.get("BANTIN_ADMIN_USERNAME", "")
-    password = os.environ.get("BANTIN_ADMIN_PASSWORD", "")
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         site = Site(session, base_url)
         await site.wait_until_up()
-        await site.log_in(username, password)
-        if await load(site):
-            log.info("demo content loaded", extra={"articles": len(ARTICLES)})
-        else:
+        if await has_content(site):
             log.info("the site already has content; demo content not loaded")
+            return 0
+        username, password = read_credential()
+        await site.log_in(username, password)
+        try:
+            await load(site)
+        finally:  # loaded or not, the credential is good for this one run
+            await site.close_account(username)
+        log.info("demo content loaded", extra={"articles": len(ARTICLES)})
     return 0
 
 

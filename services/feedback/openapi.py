@@ -293,7 +293,7 @@ def document() -> openapi.Document:
         description=(
             "Readers' feedback on articles and on the site, and its moderation. Errors are "
             "application/problem+json with a stable `code` and a Vietnamese `detail`. "
-            "Moderation needs a token (Authorization: Bearer, or the bantin_session cookie) "
+            "Moderation needs a token (Authorization: Bearer, or the bantin_access cookie) "
             "with the role moderator; admin passes."
         ),
         schemas=SCHEMAS,

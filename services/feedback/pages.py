@@ -25,7 +25,12 @@ import asyncpg
 from aiohttp import web
 
 from services.common import db
-from services.common.auth import Principal, principal_from_request, token_from_request
+from services.common.auth import (
+    PRINCIPAL,
+    Principal,
+    principal_from_request,
+    token_from_request,
+)
 from services.common.errors import Problem
 from services.common.pages import render
 from services.common.vietnam import VIETNAM
@@ -336,7 +341,9 @@ async def _moderator(request: web.Request, back: str = MODERATION_PAGE) -> Princ
         principal = await principal_from_request(request)
     except Problem as problem:
         if problem.status == 401:
-            raise web.HTTPSeeOther(f"/dang-nhap?next={quote(back)}") from problem
+            # Articles renews the access token from the sign-in session and sends the
+            # person back (or shows the sign-in form when the session is gone).
+            raise web.HTTPSeeOther(f"/dang-nhap/gia-han?next={quote(back)}") from problem
         raise
     if not principal.has_role("moderator"):
         raise Problem(403, "forbidden", "Bạn không có quyền kiểm duyệt ý kiến bạn đọc.")
@@ -348,6 +355,12 @@ def _is_number(raw: str) -> bool:
 
 
 def _session(request: web.Request) -> str:
+    """What the desk forms' CSRF token is bound to: the sign-in session the access token
+    was renewed from (so a form stays good when the token is renewed while it is open),
+    else the token itself."""
+    principal = request.get(PRINCIPAL)
+    if principal is not None and principal.session_id is not None:
+        return f"session:{principal.session_id}"
     return token_from_request(request) or ""
 
 

@@ -43,10 +43,15 @@ FEEDBACK_LIMITS = {"FEEDBACK_DAILY_LIMIT_PER_ADDRESS": "1000", "FEEDBACK_LIMIT_P
 
 
 def running_stack(
-    tmp_path_factory: pytest.TempPathFactory, demo_content: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_content: bool,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[LocalStack]:
-    saved = {name: os.environ.get(name) for name in FEEDBACK_LIMITS}
-    os.environ.update(FEEDBACK_LIMITS)  # read by the local runner, as compose's settings
+    """A whole site; `settings` are compose variables of this stack alone (a short
+    ACCESS_TOKEN_TTL_SECONDS, say)."""
+    wanted = {**FEEDBACK_LIMITS, **(settings or {})}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)  # read by the local runner, as compose's settings
     try:
         yield from _running_stack(tmp_path_factory, demo_content)
     finally:
@@ -90,8 +95,11 @@ async def http(stack: LocalStack) -> AsyncIterator[aiohttp.ClientSession]:
 
 class Accounts:
     """People who sign in through the gateway: the first admin (from compose's defaults), an
-    editor and a moderator the admin creates. Tokens live minutes, so each is fetched again
-    before it runs out; a sign-in the gateway slows (429) is tried again."""
+    editor and a moderator the admin creates. Each account's first password was chosen by
+    someone else (compose's settings, the admin), so at the first sign-in its owner
+    chooses their own through the API, as a person would at /doi-mat-khau; `password(who)`
+    is the one that holds now. Tokens live minutes, so each is fetched again before it
+    runs out; a sign-in the gateway slows (429) is tried again."""
 
     PEOPLE = {
         "editor": {"username": "bientap", "password": "bien-tap-vien-2026", "roles": ["editor"]},
@@ -101,10 +109,21 @@ class Accounts:
             "roles": ["moderator"],
         },
     }
+    # What each person chooses at the first sign-in: their first password made their own.
+    OWN_SUFFIX = "-cua-rieng-toi"
 
     def __init__(self, http: aiohttp.ClientSession) -> None:
         self.http = http
         self.tokens: dict[str, tuple[str, float]] = {}
+        self.passwords: dict[str, str] = {}
+
+    def username(self, who: str) -> str:
+        return str(ADMIN["username"] if who == "admin" else self.PEOPLE[who]["username"])
+
+    def password(self, who: str) -> str:
+        """The password `who` signs in with now (call headers(who) first: it creates the
+        account and makes its owner choose their own)."""
+        return self.passwords[who]
 
     async def headers(self, who: str) -> dict[str, str]:
         token, good_until = self.tokens.get(who, ("", 0.0))
@@ -121,15 +140,53 @@ class Accounts:
             assert r.status == 201, await r.text()
 
     async def _sign_in(self, who: str) -> tuple[str, float] | None:
-        person = ADMIN if who == "admin" else self.PEOPLE[who]
-        credentials = {"username": person["username"], "password": person["password"]}
+        first = str(ADMIN["password"] if who == "admin" else self.PEOPLE[who]["password"])
+        password = self.passwords.setdefault(who, first)
+        credentials = {"username": self.username(who), "password": password}
         async with self.http.post("/api/v1/auth/token", json=credentials) as response:
             if response.status == 429:
                 return None
+            if response.status == 403:
+                answer = await response.json()
+                assert answer["code"] == "password_change_required", answer
+                return await self._choose_own_password(who)
             assert response.status == 200, await response.text()
             answer = await response.json()
-        # A minute's margin, so that no request carries a token about to expire.
-        return answer["access_token"], time.monotonic() + answer["expires_in"] - 60
+        # A minute's margin (a quarter of a short lifetime), so that no request carries a
+        # token about to expire.
+        margin = min(60, answer["expires_in"] / 4)
+        return answer["access_token"], time.monotonic() + answer["expires_in"] - margin
+
+    async def _choose_own_password(self, who: str) -> None:
+        """The first sign-in: the owner replaces the password someone else chose; None,
+        so that `eventually` signs in again with it."""
+        own = self.passwords[who] + self.OWN_SUFFIX
+        change = {
+            "username": self.username(who),
+            "current_password": self.passwords[who],
+            "new_password": own,
+        }
+        async with self.http.post("/api/v1/auth/password", json=change) as response:
+            if response.status == 429:
+                return
+            assert response.status == 204, await response.text()
+        self.passwords[who] = own
+
+
+async def sign_in_page(page: Page, accounts: Accounts, who: str, next_path: str) -> None:
+    """Sign `who` in on /dang-nhap with the browser, as a person does, and land on
+    `next_path`. Retries while the gateway slows sign-ins from this one address (429)."""
+    await accounts.headers(who)  # the account exists and its owner chose their password
+    for _ in range(8):
+        await page.goto(f"/dang-nhap?next={next_path}")
+        await page.get_by_label("Tên đăng nhập").fill(accounts.username(who))
+        await page.get_by_label("Mật khẩu").fill(accounts.password(who))
+        await page.get_by_role("button", name="Đăng nhập").click()
+        await page.wait_for_load_state()
+        if GATEWAY_REFUSED not in await page.inner_text("body"):
+            break
+        await page.wait_for_timeout(5000)
+    await page.wait_for_url(f"**{next_path}")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.e2e.conftest import BROWSER_AGENT, Accounts, eventually
+from tests.e2e.conftest import BROWSER_AGENT, Accounts, eventually, sign_in_page
 from tests.e2e.test_browser import browser, stack_url  # noqa: F401 (fixtures)
 from tests.e2e.test_flows import publish
 from tests.support.tools import needs
@@ -55,12 +55,7 @@ async def desk(
     page = await context.new_page()
     page.on("console", lambda message: blocked.append(message.text))
     blocked: list[str] = []
-    await page.goto(f"/dang-nhap?next={DESK}")
-    person = Accounts.PEOPLE["moderator"]
-    await page.get_by_label("Tên đăng nhập").fill(str(person["username"]))
-    await page.get_by_label("Mật khẩu").fill(str(person["password"]))
-    await page.get_by_role("button", name="Đăng nhập").click()
-    await page.wait_for_url(f"**{DESK}")
+    await sign_in_page(page, accounts, "moderator", DESK)
     yield page
     assert not [m for m in blocked if "Content Security Policy" in m], blocked
     await context.close()

@@ -16,9 +16,10 @@ import pytest
 
 from services.articles import domain, store
 from services.articles.config import THROTTLE_SECRET
+from services.common.auth import ACCESS_COOKIE, SESSION_COOKIE
 from services.common.events.schemas import validate
 from tests.support.amqp import tap
-from tests.support.articles import PASSWORD, PNG, Site, running_site
+from tests.support.articles import PASSWORD, PNG, Site, post_form, running_site
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,11 @@ async def test_repeated_failures_are_slowed_down_and_a_success_resets_them(
     await problem(refused, 429, "too_many_attempts")
     first_wait = int(refused.headers["Retry-After"])
     assert 20 <= first_wait <= 30
-    form = await site.client.post(
-        "/dang-nhap", data={"username": name, "password": PASSWORD}, allow_redirects=False
+    form = await post_form(
+        site.client,
+        "/dang-nhap",
+        data={"username": name, "password": PASSWORD},
+        allow_redirects=False,
     )
     assert form.status == 429
     assert "Retry-After" in form.headers
@@ -164,7 +168,8 @@ async def test_failures_from_elsewhere_never_lock_a_name_out_for_its_owner(
     started = time.monotonic()
     assert (await _try(site, owner, PASSWORD, home)).status == 200
     assert time.monotonic() - started >= domain.FIRST_USERNAME_PAUSE_SECONDS * 0.9
-    form = await site.client.post(
+    form = await post_form(
+        site.client,
         "/dang-nhap",
         data={"username": owner, "password": PASSWORD},
         headers=home,
@@ -186,7 +191,7 @@ def _cookie(response: aiohttp.ClientResponse) -> Any:
     jar: SimpleCookie = SimpleCookie()
     for header in response.headers.getall("Set-Cookie"):
         jar.load(header)
-    return jar["bantin_session"]
+    return jar[ACCESS_COOKIE]
 
 
 async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
@@ -198,7 +203,8 @@ async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
 
     editor = await site.new_account("editor")
     await site.draft(title="Bản nháp trong trang quản trị")
-    response = await site.client.post(
+    response = await post_form(
+        site.client,
         "/dang-nhap",
         data={"username": editor.user.username, "password": PASSWORD},
         allow_redirects=False,
@@ -211,9 +217,9 @@ async def test_the_login_form_sets_the_session_cookie_and_opens_the_admin(
     assert not cookie["secure"]
     assert cookie["max-age"] == "600"
 
-    listed = await site.client.get("/quan-tri/bai-viet", cookies={"bantin_session": cookie.value})
+    listed = await site.client.get("/quan-tri/bai-viet", cookies={ACCESS_COOKIE: cookie.value})
     assert "Bản nháp trong trang quản trị" in await listed.text()
-    admin = await site.client.get("/quan-tri", cookies={"bantin_session": cookie.value})
+    admin = await site.client.get("/quan-tri", cookies={ACCESS_COOKIE: cookie.value})
     assert admin.status == 200
     assert admin.headers["Cache-Control"] == "no-store"
     text = await admin.text()
@@ -242,7 +248,8 @@ async def test_the_session_cookie_is_secure_when_the_browser_came_over_https(
     editor = await site.new_account("editor")
     credentials = {"username": editor.user.username, "password": PASSWORD}
     for proto, secure in (("https", True), ("http", False), ("HTTPS", True)):
-        response = await site.client.post(
+        response = await post_form(
+            site.client,
             "/dang-nhap",
             data=credentials,
             headers=from_address("203.0.113.20", **{"X-Forwarded-Proto": proto}),
@@ -265,12 +272,16 @@ async def test_the_login_form_leads_where_next_asks_on_this_site_only(
 
     form = await site.client.get("/dang-nhap?next=/quan-tri/phan-hoi")
     assert '<input type="hidden" name="next" value="/quan-tri/phan-hoi">' in await form.text()
-    sent = await site.client.post(
-        "/dang-nhap", data={**credentials, "next": "/quan-tri/phan-hoi"}, allow_redirects=False
+    sent = await post_form(
+        site.client,
+        "/dang-nhap",
+        data={**credentials, "next": "/quan-tri/phan-hoi"},
+        allow_redirects=False,
     )
     assert (sent.status, sent.headers["Location"]) == (303, "/quan-tri/phan-hoi")
     # A failed try keeps it in the form for the next one.
-    failed = await site.client.post(
+    failed = await post_form(
+        site.client,
         "/dang-nhap",
         data={**credentials, "password": "sai mật khẩu", "next": "/quan-tri/phan-hoi"},
         allow_redirects=False,
@@ -289,8 +300,11 @@ async def test_the_login_form_leads_where_next_asks_on_this_site_only(
         form = await site.client.get("/dang-nhap", params={"next": elsewhere})
         assert form.status == 200
         assert 'name="next"' not in await form.text()
-        sent = await site.client.post(
-            "/dang-nhap", data={**credentials, "next": elsewhere}, allow_redirects=False
+        sent = await post_form(
+            site.client,
+            "/dang-nhap",
+            data={**credentials, "next": elsewhere},
+            allow_redirects=False,
         )
         assert (sent.status, sent.headers["Location"]) == (303, "/quan-tri"), elsewhere
         site.client.session.cookie_jar.clear()
@@ -299,12 +313,15 @@ async def test_the_login_form_leads_where_next_asks_on_this_site_only(
 async def test_the_login_form_says_so_in_vietnamese_when_it_fails(
     site: Site, clean_throttle
 ) -> None:
-    response = await site.client.post(
-        "/dang-nhap", data={"username": "ai.do", "password": "sai"}, allow_redirects=False
+    response = await post_form(
+        site.client,
+        "/dang-nhap",
+        data={"username": "ai.do", "password": "sai"},
+        allow_redirects=False,
     )
     assert response.status == 401
     assert "Tên đăng nhập hoặc mật khẩu không đúng." in await response.text()
-    assert "bantin_session" not in response.cookies
+    assert SESSION_COOKIE not in response.cookies and ACCESS_COOKIE not in response.cookies
 
 
 async def test_the_admin_page_sends_strangers_to_the_login_form(site: Site) -> None:
@@ -329,7 +346,7 @@ async def test_a_disabled_users_token_is_refused_at_once(site: Site) -> None:
     )
     await problem(refused, 401, "account_disabled")
     admin = await site.client.get(
-        "/quan-tri", cookies={"bantin_session": account.token}, allow_redirects=False
+        "/quan-tri", cookies={ACCESS_COOKIE: account.token}, allow_redirects=False
     )
     assert admin.status == 303
 

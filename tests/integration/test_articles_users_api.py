@@ -59,8 +59,19 @@ async def sign_in(site: Site, username: str, password: str = PASSWORD) -> aiohtt
     )
 
 
+OWN_PASSWORD = "mật khẩu của riêng tôi 2026"
+
+
 async def token_of(site: Site, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """A token for the user; at the first sign-in of an account an admin made, its owner
+    first chooses their own password (OWN_PASSWORD), as a person would."""
     response = await sign_in(site, username, password)
+    if response.status == 403:
+        await problem(response, 403, "password_change_required")
+        change = {"username": username, "current_password": password, "new_password": OWN_PASSWORD}
+        changed = await site.client.post("/api/v1/auth/password", json=change)
+        assert changed.status == 204, await changed.text()
+        response = await sign_in(site, username, OWN_PASSWORD)
     assert response.status == 200, await response.text()
     return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
 
@@ -130,11 +141,17 @@ async def test_an_admin_creates_a_user_who_can_then_sign_in(site: Site) -> None:
         "disabled": False,
     }
     assert created["created_at"].endswith("+07:00")
+    # The admin chose the password: no token until its owner chooses their own.
+    assert created["must_change_password"] is True
+    await problem(await sign_in(site, name), 403, "password_change_required")
 
     headers = await token_of(site, name)
     assert (await new_category(site, headers)).status == 201
     shown = await site.client.get(f"/api/v1/users/{created['id']}", headers=site.auth("admin"))
-    assert await shown.json() == created
+    assert await shown.json() == created | {
+        "must_change_password": False,
+        "updated_at": (await shown.json())["updated_at"],
+    }
 
     again = await create(site, {"username": name, "password": PASSWORD, "roles": ["author"]})
     await problem(again, 409, "username_taken")
@@ -160,6 +177,7 @@ async def test_the_list_has_every_user_and_never_a_password_hash(site: Site) -> 
             "display_name",
             "roles",
             "disabled",
+            "must_change_password",
             "created_at",
             "updated_at",
         }
@@ -208,7 +226,10 @@ async def test_an_admin_changes_a_name_and_a_password(site: Site) -> None:
     assert response.status == 200
     assert (await response.json())["display_name"] == "Trần Văn Mới"
     await problem(await sign_in(site, author.user.username), 401, "invalid_credentials")
-    assert (await sign_in(site, author.user.username, NEW_PASSWORD)).status == 200
+    # An admin's reset: the owner must choose their own before any token.
+    refused = await sign_in(site, author.user.username, NEW_PASSWORD)
+    await problem(refused, 403, "password_change_required")
+    assert (await token_of(site, author.user.username, NEW_PASSWORD))["Authorization"]
 
 
 @pytest.mark.parametrize(

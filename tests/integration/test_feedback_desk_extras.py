@@ -41,7 +41,7 @@ def cookie(service: Service) -> dict[str, str]:
     """One moderator's session for the whole module: a desk form's CSRF token is bound to
     the session that was shown it."""
     if id(service) not in _sessions:
-        _sessions[id(service)] = {"Cookie": f"bantin_session={service.token('moderator')}"}
+        _sessions[id(service)] = {"Cookie": f"bantin_access={service.token('moderator')}"}
     return _sessions[id(service)]
 
 
@@ -151,8 +151,11 @@ async def test_odd_day_counts_show_the_default_30(service: Service, days: str) -
 
 async def test_the_spam_counts_are_for_moderators_only(service: Service) -> None:
     anonymous = await service.client.get(STATS, allow_redirects=False)
-    assert (anonymous.status, anonymous.headers["Location"]) == (303, f"/dang-nhap?next={STATS}")
-    editor = {"Cookie": f"bantin_session={service.token('editor')}"}
+    assert (anonymous.status, anonymous.headers["Location"]) == (
+        303,
+        f"/dang-nhap/gia-han?next={STATS}",
+    )
+    editor = {"Cookie": f"bantin_access={service.token('editor')}"}
     assert (await service.client.get(STATS, headers=editor)).status == 403
 
 
@@ -240,7 +243,7 @@ async def test_the_questions_switch_needs_the_csrf_token(service: Service) -> No
             f"{PAGE}/{item_id}/dang-hoi-dap", data={"csrf": token}, headers=cookie(service)
         )
         assert response.status == 403
-    editor = {"Cookie": f"bantin_session={service.token('editor')}"}
+    editor = {"Cookie": f"bantin_access={service.token('editor')}"}
     response = await service.client.post(f"{PAGE}/{item_id}/dang-hoi-dap", headers=editor)
     assert response.status == 403
     assert not await public_qa(service, item_id)

@@ -149,7 +149,7 @@ async def lookup(service: Service, code: str) -> str:
 
 
 async def desk(service: Service, path: str) -> str:
-    cookie = {"Cookie": f"bantin_session={service.token('moderator')}"}
+    cookie = {"Cookie": f"bantin_access={service.token('moderator')}"}
     response = await service.client.get(path, headers=cookie)
     assert response.status == 200, await response.text()
     return await response.text()

@@ -1,13 +1,16 @@
-"""The moderation page (/quan-tri/phan-hoi) with the bantin_session cookie: who may see it,
+"""The moderation page (/quan-tri/phan-hoi) with the bantin_access cookie: who may see it,
 and approve/reject buttons that need the page's CSRF token."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
+from services.articles.domain import User
+from services.articles.tokens import TokenIssuer
 from tests.support.amqp import tap
 from tests.support.feedback import Service, running_service
 
@@ -23,7 +26,7 @@ async def service() -> AsyncIterator[Service]:
 
 
 def cookie(service: Service, *roles: str) -> dict[str, str]:
-    return {"Cookie": f"bantin_session={service.token(*roles)}"}
+    return {"Cookie": f"bantin_access={service.token(*roles)}"}
 
 
 async def pending_item(service: Service, text: str) -> int:
@@ -120,6 +123,34 @@ async def test_a_token_from_another_session_is_refused(service: Service) -> None
     )
     assert response.status == 403
     assert await status_of(service, item_id) == "pending"
+
+
+async def test_a_form_stays_good_when_its_sessions_token_is_renewed(service: Service) -> None:
+    """The desk's forms are bound to the sign-in session a token was renewed from (its
+    sid), so session.js renewing the token while the page is open keeps them good; a
+    token of another session is refused."""
+    now = datetime.now(UTC)
+    user = User(5, "user5", "Kiểm duyệt viên", frozenset({"moderator"}), False, now, now)
+    issuer = TokenIssuer(service.keys.private_pem)
+
+    def renewed(session_id: int) -> dict[str, str]:
+        return {"Cookie": f"bantin_access={issuer.issue(user, session_id=session_id)[0]}"}
+
+    first, second = (
+        await pending_item(service, "Ý kiến thứ nhất."),
+        await pending_item(service, "Ý kiến thứ hai."),
+    )
+    token = csrf_in(await (await service.client.get(PAGE, headers=renewed(41))).text())
+    other_session = await service.client.post(
+        f"{PAGE}/{first}/duyet", data={"csrf": token}, headers=renewed(42)
+    )
+    assert other_session.status == 403
+    same_session = await service.client.post(
+        f"{PAGE}/{first}/duyet", data={"csrf": token}, headers=renewed(41), allow_redirects=False
+    )
+    assert same_session.status == 303
+    assert await status_of(service, first) == "approved"
+    assert await status_of(service, second) == "pending"
 
 
 async def test_approving_twice_from_the_page_conflicts(service: Service) -> None:

@@ -131,6 +131,8 @@ async def test_each_public_address_reaches_its_service(gateway: Gateway) -> None
         "/van-ban/7": "articles",
         "/api/v1/auth/token": "articles",
         "/quan-tri": "articles",
+        "/dang-nhap/gia-han?next=/quan-tri/phan-hoi": "articles",
+        "/doi-mat-khau": "articles",
         "/api/v1/views/12": "counter",
         "/v.gif?a=12": "counter",
         "/tin/12/phan-hoi": "feedback",
@@ -143,6 +145,24 @@ async def test_each_public_address_reaches_its_service(gateway: Gateway) -> None
     for path, service in routes.items():
         async with http.get(path, headers={"Cookie": "bantin_session=x"}) as response:
             assert (response.status, await response.text()) == (200, service), path
+
+
+async def test_signing_in_again_is_limited_and_renewing_is_not(gateway: Gateway) -> None:
+    """/api/v1/auth/session and the password change check passwords: the login zone.
+    Renewal checks none, and a desk open in several tabs renews often: never limited."""
+    http, upstreams = await gateway()
+    for path in ("/api/v1/auth/session", "/api/v1/auth/password", "/doi-mat-khau"):
+        statuses = []
+        for _ in range(9):
+            async with http.post(path, data=b"a=1") as response:
+                statuses.append(response.status)
+        assert statuses.count(429) >= 3, (path, statuses)
+    renewals = []
+    for _ in range(30):
+        async with http.post("/api/v1/auth/refresh", json={}) as response:
+            renewals.append(response.status)
+    assert renewals == [200] * 30
+    assert len([s for s in upstreams.seen["articles"] if s.path == "/api/v1/auth/refresh"]) == 30
 
 
 async def test_internals_are_never_routed(gateway: Gateway) -> None:

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from services.articles import actions, domain, login, passwords, store
+from services.articles.config import ArticlesConfig
 from services.articles.tokens import AccountDisabledError, TokenIssuer
 from services.common import auth, db
 from services.common.errors import PROBLEM_JSON, error_middleware
@@ -138,18 +139,20 @@ async def test_the_table_itself_refuses_bad_rows(
         )
 
 
-async def test_authenticate_accepts_only_the_right_password(conn: asyncpg.Connection) -> None:
+async def test_authenticate_accepts_only_the_right_password(
+    conn: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
     name = new_username()
     created = await actions.create_user(conn, name, PASSWORD, roles=["moderator"])
 
-    assert await login.authenticate(conn, f" {name.upper()}", PASSWORD) == created
-    assert await login.authenticate(conn, name, PASSWORD + "!") is None
-    assert await login.authenticate(conn, name, "") is None
-    assert await login.authenticate(conn, new_username(), PASSWORD) is None
+    assert await login.authenticate(pool, f" {name.upper()}", PASSWORD) == created
+    assert await login.authenticate(pool, name, PASSWORD + "!") is None
+    assert await login.authenticate(pool, name, "") is None
+    assert await login.authenticate(pool, new_username(), PASSWORD) is None
 
 
 async def test_an_unknown_user_still_costs_a_hash_check(
-    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked: list[str] = []
     real_check = passwords.matches
@@ -159,36 +162,38 @@ async def test_an_unknown_user_still_costs_a_hash_check(
         return real_check(password_hash, password)
 
     monkeypatch.setattr(passwords, "matches", recording_check)
-    assert await login.authenticate(conn, new_username(), PASSWORD) is None
+    assert await login.authenticate(pool, new_username(), PASSWORD) is None
     assert len(checked) == 1 and checked[0].startswith("$argon2id$")
 
 
-async def test_an_outdated_hash_is_upgraded_at_login(conn: asyncpg.Connection) -> None:
+async def test_an_outdated_hash_is_upgraded_at_login(
+    conn: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
     user = await actions.create_user(conn, new_username(), PASSWORD, roles=["author"])
     weak_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user.id, weak_hash)
 
-    assert await login.authenticate(conn, user.username, PASSWORD) is not None
+    assert await login.authenticate(pool, user.username, PASSWORD) is not None
 
     upgraded = await stored_hash(conn, user.id)
     assert upgraded != weak_hash
     assert not PasswordHasher().check_needs_rehash(upgraded)
-    assert await login.authenticate(conn, user.username, PASSWORD) is not None
+    assert await login.authenticate(pool, user.username, PASSWORD) is not None
 
 
 async def test_a_disabled_user_cannot_sign_in_nor_get_a_token(
-    conn: asyncpg.Connection, key_pair: KeyPair
+    conn: asyncpg.Connection, pool: asyncpg.Pool, key_pair: KeyPair
 ) -> None:
     user = await actions.create_user(conn, new_username(), PASSWORD, roles=["editor"])
     disabled = await store.set_disabled(conn, user.id, True)
 
     assert disabled is not None and disabled.disabled
-    assert await login.authenticate(conn, user.username, PASSWORD) is None
+    assert await login.authenticate(pool, user.username, PASSWORD) is None
     with pytest.raises(AccountDisabledError):
         TokenIssuer(key_pair.private_pem).issue(disabled)
 
     await store.set_disabled(conn, user.id, False)
-    assert await login.authenticate(conn, user.username, PASSWORD) is not None
+    assert await login.authenticate(pool, user.username, PASSWORD) is not None
 
 
 async def test_unknown_ids_are_none(conn: asyncpg.Connection) -> None:
@@ -219,7 +224,9 @@ async def articles_client(
     key_pair: KeyPair, pool: asyncpg.Pool
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """An app set up like articles: it can look the principal's account up at once."""
-    async with TestClient(TestServer(guarded_app(key_pair, login.active_check(pool)))) as client:
+    async with TestClient(
+        TestServer(guarded_app(key_pair, login.active_check(pool, ArticlesConfig().session_limits)))
+    ) as client:
         yield client
 
 
@@ -238,16 +245,14 @@ async def get_editor_page(
     if via == "bearer":
         headers = {"Authorization": f"Bearer {token}"}
     else:
-        headers = {"Cookie": f"{auth.SESSION_COOKIE}={token}"}
+        headers = {"Cookie": f"{auth.ACCESS_COOKIE}={token}"}
     async with client.get("/api/v1/editor", headers=headers) as response:
         return response.status, response.content_type, await response.json(content_type=None)
 
 
 async def signed_in_token(conn: asyncpg.Connection, key_pair: KeyPair, roles: list[str]) -> str:
     user = await actions.create_user(conn, new_username(), PASSWORD, roles=roles)
-    authenticated = await login.authenticate(conn, user.username, PASSWORD)
-    assert authenticated is not None
-    return TokenIssuer(key_pair.private_pem).issue(authenticated)[0]
+    return TokenIssuer(key_pair.private_pem).issue(user)[0]
 
 
 @pytest.mark.parametrize("via", ["bearer", "cookie"])
@@ -371,7 +376,7 @@ async def run_create_admin(
 
 
 async def test_create_admin_makes_an_admin_once(
-    database: Database, conn: asyncpg.Connection
+    database: Database, conn: asyncpg.Connection, pool: asyncpg.Pool
 ) -> None:
     name = new_username()
     password_env = {"BANTIN_ADMIN_PASSWORD": PASSWORD}
@@ -385,7 +390,9 @@ async def test_create_admin_makes_an_admin_once(
     admin = await store.get_user_by_username(conn, name)
     assert admin is not None
     assert (admin.roles, admin.display_name) == ({"admin"}, "Quản trị viên")
-    assert await login.authenticate(conn, name, PASSWORD) == admin
+    # Its password sits in settings: its owner must choose their own at the first sign-in.
+    assert admin.must_change_password
+    assert await login.authenticate(pool, name, PASSWORD) == admin
     hash_before = await stored_hash(conn, admin.id)
 
     code, out, err = await run_create_admin(

@@ -4,6 +4,7 @@ create content through the API."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.articles import actions
@@ -19,6 +21,7 @@ from services.articles.config import ArticlesConfig
 from services.articles.domain import User
 from services.articles.tokens import TokenIssuer
 from services.common import db
+from services.common.auth import ACCESS_COOKIE
 from services.common.config import Settings
 from services.common.events import topology
 from tests.support import keys
@@ -41,6 +44,11 @@ class Account:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def cookie(self) -> dict[str, str]:
+        """The token as a browser holds it: the access token cookie (no sign-in session)."""
+        return {"Cookie": f"{ACCESS_COOKIE}={self.token}"}
 
 
 @dataclass
@@ -97,6 +105,19 @@ class Site:
         )
         assert response.status == 200, await response.text()
         return dict(await response.json())
+
+
+async def post_form(
+    client: TestClient, path: str, data: dict[str, str], **kwargs: Any
+) -> ClientResponse:
+    """Post a sign-in or password form as a browser does: the form is fetched first (its
+    CSRF cookie goes into the client's jar, its token into the fields). A test-client
+    `post`'s other arguments pass through."""
+    form_path = path if path != "/dang-xuat" else "/dang-nhap"
+    page = await client.get(form_path)
+    found = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert found, f"no CSRF token in {form_path}"
+    return await client.post(path, data={**data, "csrf": found[1]}, **kwargs)
 
 
 @asynccontextmanager

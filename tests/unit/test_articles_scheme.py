@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from services.articles.pages import is_https, scheme
+from services.articles.answers import is_https, scheme
 from services.common.config import Settings
 from services.common.web import SETTINGS
 

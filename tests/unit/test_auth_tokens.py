@@ -257,7 +257,7 @@ def bearer(token: str) -> dict[str, str]:
 async def test_an_editor_token_passes_by_bearer_and_by_cookie(key_pair: KeyPair) -> None:
     token = keys.sign(key_pair, keys.claims(user_id=9, roles=["editor"]))
     app = app_for(key_pair)
-    for headers in (bearer(token), {"Cookie": f"{auth.SESSION_COOKIE}={token}"}):
+    for headers in (bearer(token), {"Cookie": f"{auth.ACCESS_COOKIE}={token}"}):
         response = await call_editor_only(app, headers)
         assert response.status == 200
         assert isinstance(response.text, str)
@@ -271,7 +271,7 @@ async def test_an_admin_token_passes_an_editor_check(key_pair: KeyPair) -> None:
 
 async def test_the_bearer_header_wins_over_the_cookie(key_pair: KeyPair) -> None:
     good = keys.sign(key_pair, keys.claims(roles=["editor"]))
-    headers = bearer("not-a-token") | {"Cookie": f"{auth.SESSION_COOKIE}={good}"}
+    headers = bearer("not-a-token") | {"Cookie": f"{auth.ACCESS_COOKIE}={good}"}
     response = await call_editor_only(app_for(key_pair), headers)
     assert (response.status, problem_code(response)) == (401, "token_invalid")
 
