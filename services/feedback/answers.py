@@ -12,7 +12,7 @@ from aiohttp import web
 
 from services.common.auth import PRINCIPAL, principal_from_request
 from services.common.errors import Problem, invalid_input
-from services.common.web import POOL, client_address
+from services.common.web import POOL, RELAY, client_address
 from services.feedback import actions, limits, receipts, store
 from services.feedback.config import BANNED_WORDS, CASE_IDS, CONFIG, DAILY_CAP
 from services.feedback.domain import (
@@ -178,6 +178,8 @@ async def submit(
     except (InvalidInput, ArticleUnavailable, IdempotencyKeyReused, *SPAM_REFUSALS) as refusal:
         await record_refusal(request, refusal, article_id)
         raise refused_submission(refusal) from refusal
+    if not submitted.replayed and (relay := request.app.get(RELAY)) is not None:
+        relay.wake()  # its event rang no NOTIFY (feedback migration 007)
     if submitted.replayed:
         outcome = "replayed"
     else:

@@ -361,3 +361,31 @@ async def test_the_openapi_document_describes_every_api_route(service: Service) 
     documented = documented_routes(document)
     served = served_routes(service.client.app, ("/api/",))
     assert documented == served
+
+
+async def test_a_submission_wakes_its_own_relay_and_rings_no_notify() -> None:
+    """A submission's commit takes no NOTIFY lock (Postgres serialises the commits of
+    notifying transactions): its process's relay is woken after the commit instead. With
+    the relay's poll a minute away, only that wake can deliver the event in time. Other
+    writers still ring the doorbell for every relay."""
+    async with running_service(relay_poll_seconds=60) as service:
+        await service.publish_article(ARTICLE)
+        heard: list[str] = []
+        async with service.pool.acquire() as conn:
+            channel = f"{await conn.fetchval('SELECT current_schema()')}_outbox"
+
+            def ring(*args: Any) -> None:
+                heard.append(args[2])
+
+            await conn.add_listener(channel, ring)
+            async with tap(service.amqp_url, "feedback.submitted") as events:
+                sent = await submit(service)
+                [message] = await events.wait_for(1, timeout=5)
+            assert message["data"]["id"] == sent["id"]
+            assert heard == []
+            async with tap(service.amqp_url, "feedback.approved") as events:
+                status, _ = await call(service, "POST", f"/api/v1/feedback/{sent['id']}/approve")
+                assert status == 200
+                await events.wait_for(1, timeout=5)
+            assert heard == [channel]
+            await conn.remove_listener(channel, ring)

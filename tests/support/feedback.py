@@ -136,6 +136,7 @@ async def running_service(
     trusted_proxies: tuple[str, ...] = (),
     per_minute: int = 10_000,
     banned_words: tuple[str, ...] = (),
+    relay_poll_seconds: float = 0.5,
 ) -> AsyncIterator[Service]:
     """The app on a fresh database and vhost (so counts and taps see only this module's
     doings), removed afterwards. Every test request comes from one address, so the limits
@@ -149,7 +150,7 @@ async def running_service(
             database_url=database.dsn("feedback"),
             amqp_url=vhost.url,
             auth_public_key=keys.public_pem,
-            relay_poll_seconds=0.5,
+            relay_poll_seconds=relay_poll_seconds,
             trusted_proxies=list(trusted_proxies),
         )
         app = create_app(

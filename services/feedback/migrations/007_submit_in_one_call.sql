@@ -21,7 +21,8 @@
 -- the caller already judged exactly those (spam.repeat_rule): then it holds or refuses it
 -- and calls again. The event's envelope is built and checked against its JSON Schema by
 -- services/common/events/outbox.py (prepare_event), like every other event; the case's id
--- is reserved beforehand so that the event can name it.
+-- is reserved beforehand so that the event can name it. The outbox row rings no NOTIFY
+-- (common migration 004): the caller wakes its process's relay once the call returns.
 CREATE FUNCTION submit_feedback(
     p_id bigint,
     p_submitted_at timestamptz,
@@ -137,6 +138,9 @@ BEGIN
     SELECT p_day, 'held', reason, v_target, count(*) FROM unnest(p_hold_reasons) AS reason
      GROUP BY reason
     ON CONFLICT (day, outcome, reason, target) DO UPDATE SET count = s.count + 1;
+    -- No NOTIFY for this one (common migration 004): the caller wakes its own relay after
+    -- the commit, so submissions' commits need not take turns.
+    PERFORM set_config('bantin.outbox_quiet', 'on', true);
     INSERT INTO outbox (id, type, subject, envelope)
     VALUES (p_event_id, p_event_type, p_event_subject, p_envelope);
 
