@@ -33,6 +33,7 @@ import asyncpg
 import pytest
 
 from scripts.run_local import Local, LocalStack
+from tests.e2e.conftest import Accounts
 from tests.faults.invariants import Comparison, compare
 from tests.faults.load import KINDS, Load
 from tests.support.infra import rabbitmqctl
@@ -48,7 +49,6 @@ from tests.support.private_services import (
 pytestmark = pytest.mark.fault
 
 ROUNDS = 3
-ADMIN = {"username": "quantri", "password": "doi-mat-khau-ngay"}  # compose's defaults
 TARGETS = 4  # articles that receive the views and feedback
 # The broker gives a consumer this long to ack a message (ms), and checks every second
 # (its default: every minute), so a pause of PAUSE_SECONDS is well past it.
@@ -133,27 +133,22 @@ async def admin_db(stack: LocalStack) -> AsyncIterator[asyncpg.Pool]:
 
 
 class Token:
-    """The admin's bearer token, fetched again before it runs out."""
+    """The admin's bearer token, fetched again before it runs out, signing in as a person
+    does (the first time, the first admin chooses their own password: tests/e2e's
+    Accounts)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.value = ""
-        self.good_until = 0.0
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.accounts = Accounts(http)
 
     async def __call__(self) -> str:
-        if time.monotonic() > self.good_until:
-            async with aiohttp.ClientSession(base_url=self.url) as http:
-                async with http.post("/api/v1/auth/token", json=ADMIN) as answer:
-                    assert answer.status == 200, await answer.text()
-                    token = await answer.json()
-            self.value = token["access_token"]
-            self.good_until = time.monotonic() + token["expires_in"] - 60
-        return self.value
+        headers = await self.accounts.headers("admin")
+        return headers["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture(scope="module")
 async def load(stack: LocalStack, admin_db: asyncpg.Pool) -> AsyncIterator[Load]:
-    token = Token(stack.url)
+    sign_in = aiohttp.ClientSession(base_url=stack.url)
+    token = Token(sign_in)
     headers = {"Authorization": f"Bearer {await token()}"}
     async with aiohttp.ClientSession(base_url=stack.url, headers=headers) as http:
         async with http.post("/api/v1/categories", json={"name": "Tin thử tải"}) as answer:
@@ -189,6 +184,7 @@ async def load(stack: LocalStack, admin_db: asyncpg.Pool) -> AsyncIterator[Load]
     await steady(running, 4.0)
     yield running
     await running.stop()
+    await sign_in.close()
 
 
 async def steady(load: Load, seconds: float) -> None:
