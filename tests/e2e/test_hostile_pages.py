@@ -47,7 +47,8 @@ WATCH = """
         (e) => window.__ran.push('csp:' + e.violatedDirective));
 """
 DANGEROUS = (
-    "script:not([src]), script[src^='data:'], iframe, object, embed, form[action^='http'],"
+    "script:not([src]):not([type='application/ld+json']), script[src^='data:'], iframe,"
+    " object, embed, form[action^='http'],"
     " [onerror], [onload], [onmouseover], a[href^='javascript:' i], a[href^='data:' i]"
 )
 

@@ -56,7 +56,8 @@ async def fresh_page(http: aiohttp.ClientSession, path: str) -> str:
 
 
 async def imported_article(http: aiohttp.ClientSession) -> dict[str, Any] | None:
-    async with http.get("/api/v1/articles?limit=100") as response:
+    # By its title: with its original (old) date it is far down a newest-first list.
+    async with http.get("/api/v1/articles", params={"q": TITLE, "limit": "100"}) as response:
         listed = (await response.json())["items"]
     return next((a for a in listed if a["title"] == TITLE), None)
 

@@ -49,7 +49,10 @@ async def test_scripts_run_local_serves_the_site_and_stops_everything(tmp_path: 
                     async with http.get("/") as response:
                         return response.status == 200
                 except aiohttp.ClientConnectionError:
-                    assert runner.returncode is None, "scripts/run-local stopped"
+                    assert runner.returncode is None, (
+                        "scripts/run-local stopped; the end of its log:\n"
+                        + (tmp_path / "run-local.log").read_text(errors="replace")[-4000:]
+                    )
                     return False
 
             await eventually(serving, timeout=120, interval=0.5)
