@@ -184,15 +184,18 @@ async def sign_in_page(page: Page, accounts: Accounts, who: str, next_path: str)
     """Sign `who` in on /dang-nhap with the browser, as a person does, and land on
     `next_path`. Retries while the gateway slows sign-ins from this one address (429)."""
     await accounts.headers(who)  # the account exists and its owner chose their password
-    for _ in range(8):
+    for _ in range(12):
         await page.goto(f"/dang-nhap?next={next_path}")
         await page.get_by_label("Tên đăng nhập").fill(accounts.username(who))
         await page.get_by_label("Mật khẩu").fill(accounts.password(who))
         await page.get_by_role("button", name="Đăng nhập").click()
         await page.wait_for_load_state()
-        if GATEWAY_REFUSED not in await page.inner_text("body"):
+        # The service too slows sign-ins from an address after wrong passwords ("thử lại
+        # sau"): every browser here shares one.
+        refused = await page.inner_text("body")
+        if GATEWAY_REFUSED not in refused and "thử lại sau" not in refused:
             break
-        await page.wait_for_timeout(5000)
+        await page.wait_for_timeout(10_000)
     await page.wait_for_url(f"**{next_path}")
 
 

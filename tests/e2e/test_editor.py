@@ -22,7 +22,7 @@ from playwright.async_api import Browser, Page, expect
 from services.articles.desk_editor import AUTOSAVE_SECONDS, EDITOR_ASSETS
 from services.common.vietnam import VIETNAM
 from tests.e2e.accessibility import serious_violations
-from tests.e2e.conftest import BROWSER_AGENT, SCREENSHOTS, Accounts, eventually
+from tests.e2e.conftest import BROWSER_AGENT, GATEWAY_REFUSED, SCREENSHOTS, Accounts, eventually
 from tests.e2e.test_browser import browser, stack_url  # noqa: F401 (fixtures)
 from tests.support.documents import PDF_BYTES
 from tests.support.pictures import encode, halves
@@ -70,10 +70,19 @@ async def desk(
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
         username, password = credentials(accounts, who)
-        await page.goto("/dang-nhap?next=/quan-tri")
-        await page.get_by_label("Tên đăng nhập").fill(username)
-        await page.get_by_label("Mật khẩu").fill(password)
-        await page.get_by_role("button", name="Đăng nhập").click()
+        for _ in range(12):
+            await page.goto("/dang-nhap?next=/quan-tri")
+            await page.get_by_label("Tên đăng nhập").fill(username)
+            await page.get_by_label("Mật khẩu").fill(password)
+            await page.get_by_role("button", name="Đăng nhập").click()
+            await page.wait_for_load_state()
+            # Every browser here signs in from one address: when an earlier test's wrong
+            # passwords made the service slow sign-ins from it (or the gateway limits
+            # them), wait as a person would and sign in again.
+            refused = await page.inner_text("body")
+            if "thử lại sau" not in refused and GATEWAY_REFUSED not in refused:
+                break
+            await page.wait_for_timeout(10_000)
         await page.wait_for_url("**/quan-tri")
         return page
 
