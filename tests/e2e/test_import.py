@@ -55,20 +55,24 @@ async def fresh_page(http: aiohttp.ClientSession, path: str) -> str:
         return await response.text()
 
 
-async def imported_article(http: aiohttp.ClientSession) -> dict[str, Any] | None:
-    # By its title: with its original (old) date it is far down a newest-first list.
-    async with http.get("/api/v1/articles", params={"q": TITLE, "limit": "100"}) as response:
+async def imported_article(
+    http: aiohttp.ClientSession, headers: dict[str, str]
+) -> dict[str, Any] | None:
+    # By its title (a staff search): with its original (old) date it is far down the
+    # public newest-first list.
+    params = {"q": TITLE, "limit": "100"}
+    async with http.get("/api/v1/articles", params=params, headers=headers) as response:
         listed = (await response.json())["items"]
     return next((a for a in listed if a["title"] == TITLE), None)
 
 
 async def test_an_imported_article_reads_like_the_reference_page(
-    stack: LocalStack, http: aiohttp.ClientSession
+    stack: LocalStack, http: aiohttp.ClientSession, admin_headers: dict[str, str]
 ) -> None:
     done = run_import(stack, str(FIXTURES / "rau-sach.jsonl"))
     assert done.returncode == 0, done.stderr
     assert "Đã nhập: 1" in done.stdout and "Ảnh đã lưu: 1" in done.stdout, done.stdout
-    article = await eventually(lambda: imported_article(http))
+    article = await eventually(lambda: imported_article(http, admin_headers))
     path = article["url"]
 
     async def page_with(count: int) -> str | None:
