@@ -372,6 +372,10 @@
 
     function changed() {
       if (loading || !canEdit) return;
+      // The editor reports a change a moment after the keystroke: one that comes after the
+      // save of that very text is no change (a busy machine showed it, and the page then
+      // said "unsaved" with nothing left to save).
+      if (!dirty && JSON.stringify(values()) === lastStored) return;
       dirty = true;
       changes += 1;
       say("Có thay đổi chưa lưu.");
