@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from scripts.run_local import LocalStack
+from tests.e2e.accessibility import serious_violations
 from tests.e2e.conftest import (
     BROWSER_AGENT,
     SCREENSHOTS,
@@ -25,7 +26,6 @@ from tests.e2e.conftest import (
     running_stack,
     text_of,
 )
-from tests.e2e.public_accessibility import blocking_violations
 from tests.e2e.test_browser import CHROMIUM
 from tests.e2e.test_flows import counter_knows, publish, send_feedback, views_shown
 from tests.support.tools import needs
@@ -196,7 +196,7 @@ async def test_public_pages_pass_axe_and_are_photographed(
                     path=str(SCREENSHOTS / f"public-{name}-{viewport['width']}.png"),
                     full_page=True,
                 )
-            found = await blocking_violations(page)
+            found = await serious_violations(page)
             width = await page.evaluate("document.documentElement.scrollWidth")
             # A 404 is reported by the browser as a failed load: not a page error.
             errors = [e for e in errors if "404" not in e]
@@ -241,6 +241,6 @@ async def test_the_article_page_is_read_with_the_keyboard_and_its_data_is_not_ru
             "document.querySelector('main').append(Object.assign("
             "document.createElement('img'), {src: '/anh/1'}))"
         )
-        assert "image-alt" in [v["id"] for v in await blocking_violations(page)]
+        assert "image-alt" in [v["id"] for v in await serious_violations(page)]
     finally:
         await page.context.close()
