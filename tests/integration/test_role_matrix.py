@@ -418,6 +418,11 @@ def every_request(stack: Stack) -> list[Asked]:
     return asked
 
 
+def someone(stack: Stack, asked: Asked) -> bool:
+    """Whether the identity is a signed-in account at the service asked."""
+    return stack.identities[asked.identity].roles_at(asked.service) is not None
+
+
 def allowed(stack: Stack, asked: Asked) -> bool:
     who = asked.case.who
     if who in (PUBLIC, INTERNAL):

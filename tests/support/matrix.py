@@ -28,8 +28,7 @@ from services.common.web import POOL
 from services.counter.app import create_app as create_counter
 from services.counter.config import CounterSettings
 from services.feedback.app import create_app as create_feedback
-from services.feedback.config import FeedbackConfig
-from services.feedback.config import FORM_SIGNER
+from services.feedback.config import FORM_SIGNER, FeedbackConfig
 from tests.support.articles import PASSWORD, PNG
 from tests.support.documents import PDF_BYTES
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
