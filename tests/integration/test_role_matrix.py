@@ -28,6 +28,7 @@ from scripts.run_local import Local, LocalStack
 from tests.support.documents import PDF_BYTES
 from tests.support.matrix import IDENTITIES, Identity, Stack, running_stack
 from tests.support.private_services import free_port
+from tests.support.security_headers import missing_security_headers
 from tests.support.service_apps import SERVICES, build_app
 from tests.support.tools import needs
 
@@ -402,6 +403,8 @@ class Asked:
 class Answer:
     status: int
     location: str
+    html: bool
+    missing: tuple[str, ...]  # the security headers it lacks (tests/support/security_headers)
 
 
 def every_request(stack: Stack) -> list[Asked]:
@@ -482,7 +485,12 @@ async def ask_all(
                     **request_arguments(stack, asked),
                 ) as response:
                     await response.read()
-                    return asked, Answer(response.status, response.headers.get("Location", ""))
+                    return asked, Answer(
+                        response.status,
+                        response.headers.get("Location", ""),
+                        response.content_type == "text/html",
+                        tuple(missing_security_headers(response.headers)),
+                    )
 
         return await asyncio.gather(*(ask(asked) for asked in requests))
 
@@ -503,12 +511,12 @@ def wrong_refusals(answers: list[tuple[Asked, Answer]]) -> list[str]:
     ]
 
 
-Decisions = dict[tuple[str, str, str, str], int]
+Answers = list[tuple[Asked, Answer]]
 
 
-async def walk(stack: Stack, base_url: dict[str, str]) -> Decisions:
+async def walk(stack: Stack, base_url: dict[str, str]) -> tuple[Answers, Answers]:
     """Allowed reads first (a copy a signed-in reader left in the gateway's cache would then
-    show in the refusals), then every refused request; returns each refused one's status."""
+    show in the refusals), then every refused request: (the reads, the refusals)."""
     everything = every_request(stack)
     reads = [
         a
@@ -517,52 +525,87 @@ async def walk(stack: Stack, base_url: dict[str, str]) -> Decisions:
         and a.method in ("GET", "HEAD")
         and a.case.who != INTERNAL
         # A bad credential on a public page may be refused or ignored: either is fine.
-        and (
-            a.identity == "anonymous"
-            or stack.identities[a.identity].roles_at(a.service) is not None
-        )
+        and (a.identity == "anonymous" or someone(stack, a))
     ]
-    wrong = wrong_refusals(await ask_all(stack, base_url, reads))
+    read = await ask_all(stack, base_url, reads)
+    wrong = wrong_refusals(read)
     assert not wrong, "refused, though the table allows it:\n" + "\n".join(wrong)
     before = await stack.digest()
     assert before, "no tables to watch"
-    refusals = [a for a in everything if not allowed(stack, a)]
-    answers = await ask_all(stack, base_url, refusals)
-    wrong = wrong_allows(answers)
+    refused = await ask_all(stack, base_url, [a for a in everything if not allowed(stack, a)])
+    wrong = wrong_allows(refused)
     assert not wrong, "let through, though the table refuses it:\n" + "\n".join(wrong)
     after = await stack.digest()
     assert [table for table in before if before[table] != after[table]] == []
+    return read, refused
+
+
+def decisions(answers: Answers) -> dict[tuple[str, str, str, str], int]:
     return {(a.service, a.method, a.path, a.identity): answer.status for a, answer in answers}
 
 
 @pytest.fixture(scope="module")
-async def direct(stack: Stack) -> Decisions:
+async def direct(stack: Stack) -> tuple[Answers, Answers]:
     """The walk straight to each service (it asserts as it goes)."""
     return await walk(stack, {service: stack.url(service) for service in SERVICES})
 
 
-async def test_no_identity_is_let_through_where_it_is_refused(direct: Decisions) -> None:
-    assert direct  # the walk asserted: every refusal was one, and changed nothing
-
-
-async def test_through_the_gateway_the_decisions_are_the_same(
-    stack: Stack, gateway: str, direct: Decisions
+async def test_no_identity_is_let_through_where_it_is_refused(
+    direct: tuple[Answers, Answers],
 ) -> None:
-    through = await walk(stack, dict.fromkeys(SERVICES, gateway))
-    assert {k: v for k, v in through.items() if v != direct[k]} == {}
+    reads, refusals = direct
+    # The walk asserted as it went: every refusal was one, and changed nothing.
+    assert len(reads) > 100 and len(refusals) > 500
+
+
+async def test_through_the_gateway_the_decisions_are_the_same_and_carry_the_headers(
+    stack: Stack, gateway: str, direct: tuple[Answers, Answers]
+) -> None:
+    reads, refusals = await walk(stack, dict.fromkeys(SERVICES, gateway))
+    direct_decisions = decisions(direct[1])
+    assert {k: v for k, v in decisions(refusals).items() if v != direct_decisions[k]} == {}
+    # Every page (public, desk, feedback forms, the sign-in page) and every refusal.
+    lacking = {
+        f"{a.identity} {a.method} {a.path}": answer.missing
+        for a, answer in reads + refusals
+        if answer.missing
+    }
+    assert lacking == {}
+    pages = {a.path for a, answer in reads if answer.html and answer.status == 200}
+    assert {"/", "/dang-nhap", "/gop-y", "/quan-tri", "/quan-tri/phan-hoi"} <= pages
+
+
+async def test_error_pages_through_the_gateway_carry_the_security_headers(gateway: str) -> None:
+    async with aiohttp.ClientSession(gateway) as http:
+        for path, status in (
+            ("/tin/khong-co-bai-nay-999999999", 404),
+            ("/chuyen-muc/khong-co-chuyen-muc-nay", 404),
+            ("/tin/999999999/phan-hoi", 404),
+        ):
+            async with http.get(path) as response:
+                assert (response.status, response.content_type) == (status, "text/html"), path
+                assert missing_security_headers(response.headers) == [], path
+        # The gateway's own refusal of too many receipt lookups (20 a minute, 10 at once).
+        for _ in range(30):
+            async with http.get("/tra-cuu-phan-hoi?ma=K7QM-4XTR-9B") as response:
+                if response.status == 429:
+                    assert missing_security_headers(response.headers) == []
+                    break
+        else:
+            raise AssertionError("no lookup was refused")
 
 
 async def test_the_gateway_reaches_no_service_internals(stack: Stack, gateway: str) -> None:
     internal = [
-        (service, case.path)
-        for service, routes in TABLE.items()
+        case.path
+        for routes in TABLE.values()
         for route_cases in routes.values()
         for case in route_cases
         if case.who == INTERNAL
     ]
-    internal += [("articles", "/internal/x"), ("articles", "/api/v1/internal/x")]
+    internal += ["/internal/x", "/api/v1/internal/x", "/metrics/", "/readyz?x=1"]
     async with aiohttp.ClientSession(gateway) as http:
-        for _, path in internal:
+        for path in internal:
             for method in ("GET", "HEAD"):
                 async with http.request(method, path) as response:
                     assert response.status == 404, path
