@@ -84,7 +84,12 @@ TABLE: dict[str, dict[str, list[Case]]] = {
         "PATCH /api/v1/topics/{id}": cases(PUBLISHERS, "/api/v1/topics/{topic}"),
         "DELETE /api/v1/topics/{id}": cases(PUBLISHERS, "/api/v1/topics/{topic}"),
         "POST /api/v1/articles": cases(WRITERS, "/api/v1/articles"),
-        "GET /api/v1/articles": cases(PUBLIC, "/api/v1/articles"),
+        # Published articles for all; filtered by state, author or words, for writers
+        # (an author's own only).
+        "GET /api/v1/articles": [
+            Case(PUBLIC, "/api/v1/articles"),
+            *cases(WRITERS, "/api/v1/articles?status=draft", "/api/v1/articles?q=nh%C3%A1p"),
+        ],
         "GET /api/v1/articles/{id}": [
             Case(PUBLIC, "/api/v1/articles/{article}"),
             Case(PUBLISHERS, DRAFT, hidden=True),
