@@ -32,6 +32,8 @@ from tests.support.security_headers import missing_security_headers
 from tests.support.service_apps import SERVICES, build_app
 from tests.support.tools import needs
 
+NGINX = needs("nginx")
+
 # Who may: anyone; the service's own probes (anyone on its port, never through the
 # gateway); or holders of one of these roles (admin holds every role).
 PUBLIC = "public"
@@ -376,11 +378,10 @@ async def stack() -> AsyncIterator[Stack]:
 async def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """The real gateway (the template, rendered as compose's nginx does) in front of the
     stack's services."""
-    needs("nginx")
     local = Local(
         run_dir=Path(tmp_path_factory.mktemp("matrix-gateway")),
         gateway_port=free_port(),
-        ports={name: server.port for name, server in stack.servers.items()},  # type: ignore[misc]
+        ports={service: stack.port(service) for service in SERVICES},
         # Every request of the matrix comes from one address: the sign-in limit would
         # refuse most of them (with 429) before any service decided.
         gateway_env={"BANTIN_LOGIN_RATE": "6000r/m"},
@@ -563,6 +564,7 @@ async def test_no_identity_is_let_through_where_it_is_refused(
     assert len(reads) > 100 and len(refusals) > 500
 
 
+@NGINX
 async def test_through_the_gateway_the_decisions_are_the_same_and_carry_the_headers(
     stack: Stack, gateway: str, direct: tuple[Answers, Answers]
 ) -> None:
@@ -580,6 +582,7 @@ async def test_through_the_gateway_the_decisions_are_the_same_and_carry_the_head
     assert {"/", "/dang-nhap", "/gop-y", "/quan-tri", "/quan-tri/phan-hoi"} <= pages
 
 
+@NGINX
 async def test_error_pages_through_the_gateway_carry_the_security_headers(gateway: str) -> None:
     async with aiohttp.ClientSession(gateway) as http:
         for path, status in (
@@ -600,6 +603,7 @@ async def test_error_pages_through_the_gateway_carry_the_security_headers(gatewa
             raise AssertionError("no lookup was refused")
 
 
+@NGINX
 async def test_the_gateway_reaches_no_service_internals(stack: Stack, gateway: str) -> None:
     internal = [
         case.path

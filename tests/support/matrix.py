@@ -75,9 +75,13 @@ class Stack:
     # Values for the path parameters of the routes (an existing article's id, ...).
     samples: dict[str, Any] = field(default_factory=dict)
 
+    def port(self, service: str) -> int:
+        port = self.servers[service].port
+        assert port is not None, f"{service} is not started"
+        return port
+
     def url(self, service: str) -> str:
-        server = self.servers[service]
-        return f"http://127.0.0.1:{server.port}"
+        return f"http://127.0.0.1:{self.port(service)}"
 
     def csrf(self, service: str, identity: Identity) -> str:
         """A valid desk-form CSRF token for this identity's token (a form it could have
