@@ -2,7 +2,8 @@
 with every identity (nobody, each role, a disabled account, one that must change its
 password, and tokens that are forged, expired or from another issuer), straight to the
 service and through the real gateway in front of it. No identity is let through where the
-table below says it must be refused, and what was refused changed no row. A route added
+table below says it must be refused (with its token as a bearer token and as the access
+cookie), and what was refused changed no row. A route added
 later fails `test_every_route_has_an_entry` until it is given one.
 
 Requests the table allows are not carried out when they would change something (the point
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import string
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,9 @@ class Asked:
     identity: str
     case: Case
     key: str
+    # Where the token goes: as its client holds it (a bearer token for the API, the access
+    # cookie for pages), or the other way round (each service takes either).
+    swapped: bool = False
 
 
 @dataclass(frozen=True)
@@ -451,14 +455,13 @@ def refused(answer: Answer, case: Case) -> bool:
 
 
 def request_arguments(stack: Stack, asked: Asked) -> dict[str, Any]:
-    """The identity's credential as its client holds it (a bearer token for the API, the
-    access cookie for pages) and, for a change, a body: JSON for the API, a desk form with
-    a valid CSRF token for the identity's token elsewhere."""
+    """The identity's credential (see Asked.swapped) and, for a change, a body: JSON for the
+    API, a desk form with a valid CSRF token for the identity's token elsewhere."""
     identity: Identity = stack.identities[asked.identity]
     headers: dict[str, str] = {}
     api = asked.path.startswith("/api/")
     if identity.token is not None:
-        if api:
+        if api != asked.swapped:
             headers["Authorization"] = f"Bearer {identity.token}"
         else:
             headers["Cookie"] = f"bantin_access={identity.token}"
@@ -503,7 +506,8 @@ async def ask_all(
 
 def wrong_allows(answers: list[tuple[Asked, Answer]]) -> list[str]:
     return [
-        f"{a.identity:>12} {a.method} {a.path} ({a.service}) -> {answer.status} {answer.location}"
+        f"{a.identity:>12}{' (swapped)' if a.swapped else ''} {a.method} {a.path} "
+        f"({a.service}) -> {answer.status} {answer.location}"
         for a, answer in answers
         if not refused(answer, a.case)
     ]
@@ -538,7 +542,9 @@ async def walk(stack: Stack, base_url: dict[str, str]) -> tuple[Answers, Answers
     assert not wrong, "refused, though the table allows it:\n" + "\n".join(wrong)
     before = await stack.digest()
     assert before, "no tables to watch"
-    refused = await ask_all(stack, base_url, [a for a in everything if not allowed(stack, a)])
+    refusals = [a for a in everything if not allowed(stack, a)]
+    refusals += [replace(a, swapped=True) for a in refusals if stack.identities[a.identity].token]
+    refused = await ask_all(stack, base_url, refusals)
     wrong = wrong_allows(refused)
     assert not wrong, "let through, though the table refuses it:\n" + "\n".join(wrong)
     after = await stack.digest()
@@ -546,8 +552,10 @@ async def walk(stack: Stack, base_url: dict[str, str]) -> tuple[Answers, Answers
     return read, refused
 
 
-def decisions(answers: Answers) -> dict[tuple[str, str, str, str], int]:
-    return {(a.service, a.method, a.path, a.identity): answer.status for a, answer in answers}
+def decisions(answers: Answers) -> dict[tuple[str, str, str, str, bool], int]:
+    return {
+        (a.service, a.method, a.path, a.identity, a.swapped): answer.status for a, answer in answers
+    }
 
 
 @pytest.fixture(scope="module")
