@@ -3,12 +3,13 @@ with every identity (nobody, each role, a disabled account, one that must change
 password, and tokens that are forged, expired or from another issuer), straight to the
 service and through the real gateway in front of it. No identity is let through where the
 table below says it must be refused (with its token as a bearer token and as the access
-cookie), and what was refused changed no row. A route added
-later fails `test_every_route_has_an_entry` until it is given one.
+cookie), and what was refused changed no row. A route added later fails
+`test_every_route_has_an_entry` until it is given an entry.
 
 Requests the table allows are not carried out when they would change something (the point
 is no wrong allow); allowed reads are made, and must not be refused, so that the table
-cannot claim less than the services really allow.
+cannot refuse a read the services allow. Through the gateway every answer must also carry
+the security headers (tests/support/security_headers.py).
 """
 
 from __future__ import annotations
