@@ -472,6 +472,11 @@ async def export(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    if request.method == "HEAD":
+        # A streamed answer writes its body itself: to a HEAD, that body would be read
+        # as the next answer on the connection.
+        await response.write_eof()
+        return response
     await response.write(export_csv([]))
     after = 0
     while True:

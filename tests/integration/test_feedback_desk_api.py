@@ -292,3 +292,18 @@ async def test_the_export_is_for_moderators(service: Service, roles: tuple[str, 
         "/api/v1/feedback/export.csv", headers=service.auth(*roles) if roles else {}
     )
     assert response.status == (403 if roles else 401)
+
+
+async def test_a_head_of_the_export_sends_no_body_to_read_as_the_next_answer(
+    service: Service,
+) -> None:
+    """Regression (found by the role matrix): the streamed CSV went out after a HEAD's
+    headers, and the client read it as the status line of its next answer."""
+    await submit(service)
+    for _ in range(2):  # the same kept-alive connection
+        head = await service.client.head(
+            "/api/v1/feedback/export.csv", headers=service.auth("moderator")
+        )
+        assert (head.status, head.headers["Content-Type"]) == (200, "text/csv; charset=utf-8")
+        assert await head.read() == b""
+    assert (await export(service)).status == 200

@@ -6,6 +6,7 @@ The whole site behind the same gateway is tested in tests/e2e."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,15 +15,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from scripts.run_local import SERVICES, Local, LocalStack
+from scripts.run_local import GATEWAY_TEMPLATE, SERVICES, Local, LocalStack
 from services.articles import domain
 from tests.support.polling import eventually
 from tests.support.private_services import free_port
+from tests.support.security_headers import HSTS_DEFAULT, missing_security_headers
 from tests.support.tools import needs
 
 pytestmark = needs("nginx")
 
 SPOOFED = "203.0.113.9"
+SERVICE_ERROR = "/loi-500"  # a stand-in answers it with a 500 page
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Upstreams:
             self.seen[service].append(
                 Seen(request.method, request.path, forwarded_for, len(body), proto)
             )
+            if request.path == SERVICE_ERROR:
+                return web.Response(status=500, text="<h1>Lỗi</h1>", content_type="text/html")
             # A page the service marks no-store must never be cached by the gateway.
             private = {"Cache-Control": "no-store"} if request.path == "/khong-luu" else {}
             return web.Response(text=service, headers=private)
@@ -183,9 +188,16 @@ async def test_services_see_the_real_peer_never_a_forwarded_address(gateway: Gat
     assert [s.forwarded_for for s in upstreams.seen["counter"]] == ["127.0.0.1", "127.0.0.1"]
 
 
-async def front_proxy(gateway_url: str, reader: str) -> tuple[web.AppRunner, str]:
+# Of the gateway's answer, what the front's own connection to the reader sets itself.
+HOP_BY_HOP = {"connection", "content-length", "content-encoding", "transfer-encoding"}
+
+
+async def front_proxy(
+    gateway_url: str, reader: str, proto: str = "https"
+) -> tuple[web.AppRunner, str]:
     """A TLS terminator's stand-in in front of the gateway: it passes each request on,
-    adding the reader's address to X-Forwarded-For and saying the reader used https."""
+    adding the reader's address to X-Forwarded-For and saying the reader used `proto`,
+    and passes the answer back with its headers."""
     session = aiohttp.ClientSession()
 
     async def forward(request: web.Request) -> web.Response:
@@ -193,7 +205,7 @@ async def front_proxy(gateway_url: str, reader: str) -> tuple[web.AppRunner, str
             "X-Forwarded-For": ", ".join(
                 a for a in (request.headers.get("X-Forwarded-For"), reader) if a
             ),
-            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Proto": proto,
             "Content-Type": request.headers.get("Content-Type", "text/plain"),
         }
         async with session.request(
@@ -201,8 +213,10 @@ async def front_proxy(gateway_url: str, reader: str) -> tuple[web.AppRunner, str
             gateway_url + request.path_qs,
             data=await request.read(),
             headers=headers,
+            allow_redirects=False,
         ) as answer:
-            return web.Response(status=answer.status, body=await answer.read())
+            passed = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+            return web.Response(status=answer.status, body=await answer.read(), headers=passed)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
@@ -257,6 +271,131 @@ async def test_by_default_no_front_is_trusted_for_address_or_scheme(gateway: Gat
         ("127.0.0.1", "http"),
         ("127.0.0.1", "http"),
     ]
+
+
+# --- security headers and HSTS --------------------------------------------------------------
+
+# A request that each location of the template answers (nginx's own refusals included).
+LOCATION_PATHS = {
+    "~ ^/(healthz|readyz|metrics)(/|$)": "/metrics",
+    "~ ^/(internal|api/v1/internal)(/|$)": "/api/v1/internal/x",
+    "= /api/v1/views": "/api/v1/views",
+    "= /v.gif": "/v.gif?a=12",
+    "/api/v1/views/": "/api/v1/views/12",
+    "~ ^/tin/[0-9]+/phan-hoi$": "/tin/12/phan-hoi",
+    "= /gop-y": "/gop-y",
+    "= /api/v1/feedback": "/api/v1/feedback",
+    "/api/v1/feedback/": "/api/v1/feedback/5",
+    "/quan-tri/phan-hoi": "/quan-tri/phan-hoi/5",
+    "= /tra-cuu-phan-hoi": "/tra-cuu-phan-hoi?ma=K7QM-4XTR-9B",
+    "= /hoi-dap": "/hoi-dap",
+    "= /api/v1/auth/token": "/api/v1/auth/token",
+    "= /dang-nhap": "/dang-nhap",
+    "= /api/v1/auth/session": "/api/v1/auth/session",
+    "= /api/v1/auth/password": "/api/v1/auth/password",
+    "= /doi-mat-khau": "/doi-mat-khau",
+    "= /api/v1/auth/refresh": "/api/v1/auth/refresh",
+    "= /dang-nhap/gia-han": "/dang-nhap/gia-han",
+    "/api/v1/images": "/api/v1/images",
+    "~ ^/api/v1/articles/[0-9]+/documents$": "/api/v1/articles/12/documents",
+    "/api/v1/": "/api/v1/articles/12",
+    "= /quan-tri/nhap-bai": "/quan-tri/nhap-bai",
+    "/quan-tri": "/quan-tri/bai-viet",
+    "/static/vendor/": "/static/vendor/tinymce-7.6.0/tinymce.min.js",
+    "/": "/tin/ky-ket-12",
+}
+# Error answers: nginx's own (a Host the site does not answer to, a malformed one, a body
+# too large, headers too large) and a service's.
+ERROR_REQUESTS: list[tuple[str, str, dict[str, str], bytes | None, int]] = [
+    ("GET", "/tin/ky-ket-12", {"Host": "evil.example"}, None, 400),
+    ("GET", "/tin/ky-ket-12", {"Host": "bantin.vn:@evil.example"}, None, 400),
+    ("POST", "/tin/ky-ket-12", {}, b"x" * 20 * 1024, 413),
+    ("GET", "/tin/ky-ket-12", {"Cookie": "c=" + "a" * 10_000}, None, 400),
+    ("GET", SERVICE_ERROR, {}, None, 500),
+]
+
+
+def template_locations() -> list[str]:
+    return re.findall(r"^\s*location\s+(.+?)\s*\{", GATEWAY_TEMPLATE.read_text(), re.M)
+
+
+def test_every_location_of_the_template_is_checked() -> None:
+    assert sorted(template_locations()) == sorted(LOCATION_PATHS)
+
+
+async def security_answers(
+    http: aiohttp.ClientSession,
+) -> list[tuple[str, int, dict[str, str]]]:
+    """(what was asked, status, headers) for every location and every error answer."""
+    answers = []
+    for method in ("GET", "POST"):
+        for path in LOCATION_PATHS.values():
+            async with http.request(method, path, data=b"a=1" if method == "POST" else None) as r:
+                answers.append((f"{method} {path}", r.status, dict(r.headers)))
+    for method, path, headers, body, status in ERROR_REQUESTS:
+        async with http.request(method, path, headers=headers, data=body) as response:
+            assert response.status == status, (method, path, headers.keys())
+            answers.append((f"{method} {path} {status}", status, dict(response.headers)))
+    return answers
+
+
+async def test_every_answer_carries_the_security_headers(gateway: Gateway) -> None:
+    """Every location, pages and refusals alike, and nginx's own error pages: an
+    add_header in one location would drop all of them there."""
+    http, _ = await gateway()
+    answers = await security_answers(http)
+    assert {status for _, status, _ in answers} >= {200, 400, 404, 413, 500}
+    assert {
+        asked: missing_security_headers(h) for asked, _, h in answers if missing_security_headers(h)
+    } == {}
+    # Plain HTTP, no front: never HSTS.
+    assert [asked for asked, _, h in answers if "Strict-Transport-Security" in h] == []
+
+
+async def test_hsts_when_the_trusted_front_says_the_reader_came_over_https(
+    gateway: Gateway,
+) -> None:
+    front_env = {"BANTIN_REAL_IP_FROM": "127.0.0.1", "BANTIN_REAL_IP_HEADER": "X-Forwarded-For"}
+    http, _ = await gateway(gateway_env=front_env)
+    gateway_url = str(http._base_url).rstrip("/")
+    https_runner, https_front = await front_proxy(gateway_url, "198.51.100.23")
+    http_runner, http_front = await front_proxy(gateway_url, "198.51.100.23", proto="http")
+    try:
+        async with aiohttp.ClientSession() as reader:
+            # Pages, the API, and error answers (an internal path's 404) alike.
+            for path in ("/tin/ky-ket-12", "/api/v1/articles/12", "/metrics", SERVICE_ERROR):
+                async with reader.get(f"{https_front}{path}") as response:
+                    assert response.headers.get("Strict-Transport-Security") == HSTS_DEFAULT
+                    assert missing_security_headers(response.headers) == []
+                async with reader.get(f"{http_front}{path}") as response:
+                    assert "Strict-Transport-Security" not in response.headers, path
+    finally:
+        await https_runner.cleanup()
+        await http_runner.cleanup()
+    # Straight to the gateway (no X-Forwarded-Proto): plain HTTP.
+    async with http.get("/tin/ky-ket-12") as response:
+        assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_no_hsts_when_an_untrusted_peer_claims_https(gateway: Gateway) -> None:
+    http, _ = await gateway()
+    runner, front = await front_proxy(str(http._base_url).rstrip("/"), "198.51.100.23")
+    try:
+        async with aiohttp.ClientSession() as reader:
+            async with reader.get(f"{front}/tin/ky-ket-12") as response:
+                assert response.status == 200
+                assert "Strict-Transport-Security" not in response.headers
+    finally:
+        await runner.cleanup()
+    async with http.get("/tin/ky-ket-12", headers={"X-Forwarded-Proto": "https"}) as response:
+        assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_the_hsts_header_is_the_operators_to_choose(gateway: Gateway) -> None:
+    chosen = "max-age=63072000; includeSubDomains"
+    http, _ = await gateway(gateway_env={"BANTIN_REAL_IP_FROM": "127.0.0.1", "BANTIN_HSTS": chosen})
+    async with http.get("/tin/ky-ket-12", headers={"X-Forwarded-Proto": "https"}) as response:
+        assert response.headers["Strict-Transport-Security"] == chosen
 
 
 IMAGE_UPLOAD_LIMIT = domain.IMAGE_MAX_BYTES + domain.MULTIPART_OVERHEAD_BYTES
