@@ -131,6 +131,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code, detail = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
         return problem_response(request, Problem(exc.status, code, detail))
     except db.UNAVAILABLE_ERRORS:
+        if _reader_left(request):
+            # The reader closed the connection mid-answer (a long export): nobody is left
+            # to answer, and the database is not at fault.
+            log.info("the client closed the connection before the answer was sent")
+            raise
         log.warning("database unavailable while serving a request", exc_info=True)
         unavailable = Problem(
             503,
@@ -143,6 +148,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unhandled error", extra={"path": request.path})
         failure = Problem(500, "internal_error", "Đã có lỗi hệ thống, xin vui lòng thử lại sau.")
         return problem_response(request, failure)
+
+
+def _reader_left(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def refusal_middleware(refusal: type[Exception], answer: Callable[[Any], Problem]) -> Middleware:

@@ -3,8 +3,10 @@ bodies over the limit; through a real aiohttp server."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -36,6 +38,18 @@ async def crash(request: web.Request) -> web.Response:
     raise RuntimeError("boom")
 
 
+async def export_to_a_reader_who_left(request: web.Request) -> web.StreamResponse:
+    """A streamed answer (as the feedback export is) whose reader goes away midway: the
+    next write fails with a connection error, as it does when the reader's side closes."""
+    answer = web.StreamResponse(headers={"Content-Type": "text/csv"})
+    await answer.prepare(request)
+    await answer.write(b"id,title\n")
+    assert request.transport is not None
+    request.transport.close()
+    await answer.write(b"1,more\n")
+    return answer
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:
     app = web.Application(middlewares=[error_middleware], client_max_size=1024)
@@ -43,6 +57,7 @@ async def client() -> AsyncIterator[TestClient]:
     app.router.add_post("/form", create)
     app.router.add_get("/tin/{id}", missing)
     app.router.add_get("/api/v1/crash", crash)
+    app.router.add_get("/export.csv", export_to_a_reader_who_left)
     stored.clear()
     async with TestClient(TestServer(app)) as client:
         yield client
@@ -114,3 +129,14 @@ async def test_unknown_paths_and_crashes_are_problems_too(client: TestClient) ->
     problem = await response.json()
     assert problem["code"] == "internal_error"
     assert "boom" not in problem["detail"]
+
+
+async def test_a_reader_who_leaves_mid_answer_is_not_blamed_on_the_database(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with pytest.raises(aiohttp.ClientError):
+        response = await client.get("/export.csv")
+        await response.read()
+    assert "closed the connection" in caplog.text
+    assert "database unavailable" not in caplog.text
