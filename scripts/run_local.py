@@ -37,6 +37,11 @@ GATEWAY_TEMPLATE = ROOT / "deploy" / "gateway" / "default.conf.template"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 
 SETUP_JOBS = ("topology", "keys", "first-admin")
+# Where compose's secret files are mounted, and the topology step's service accounts.
+SECRET_DIRS = ("/run/bantin/secrets/", "/run/bantin/broker/")
+SERVICE_ACCOUNT_VARIABLES = frozenset(
+    {"ARTICLES_AMQP_URL", "FEEDBACK_AMQP_URL", "COUNTER_AMQP_URL"}
+)
 SERVICES = ("articles", "feedback", "counter")
 DEMO_JOB = "demo-content"
 
@@ -109,9 +114,17 @@ def _compose_port(service: str) -> str:
 def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpec:
     service = compose["services"][name]
     environ = dict(os.environ)
-    env = {
-        key: _localise(interpolate(str(value), environ), local)
+    raw = {
+        key: interpolate(str(value), environ)
         for key, value in (service.get("environment") or {}).items()
+    }
+    # No secret files here (compose's `secrets` job makes them): the local Postgres trusts
+    # its users, every process uses the broker's one account (so the topology step gets
+    # no service accounts to make), and feedback signs its forms with a per-process secret.
+    env = {
+        key: _localise(value, local)
+        for key, value in raw.items()
+        if not value.startswith(SECRET_DIRS) and key not in SERVICE_ACCOUNT_VARIABLES
     }
     for key in env:
         if key.endswith("_DATABASE_URL"):

@@ -53,6 +53,12 @@ ACCOUNT_URL_VARIABLES = {
     "feedback": "FEEDBACK_AMQP_URL",
     "counter": "COUNTER_AMQP_URL",
 }
+# The password, when the URL holds none (compose: ..._PASSWORD_FILE, a generated file).
+ACCOUNT_PASSWORD_VARIABLES = {
+    "articles": "ARTICLES_AMQP_PASSWORD",
+    "feedback": "FEEDBACK_AMQP_PASSWORD",
+    "counter": "COUNTER_AMQP_PASSWORD",
+}
 NOTHING = "^$"
 
 
@@ -119,7 +125,7 @@ def accounts_from_env(vhost: str, admin_user: str) -> list[Account]:
         url = os.environ.get(name, "").strip()
         if not url:
             continue
-        url = with_password(url, secret(name.removesuffix("_URL") + "_PASSWORD"))
+        url = with_password(url, secret(ACCOUNT_PASSWORD_VARIABLES[service]))
         parts = urlsplit(url)
         if not parts.username or not parts.password:
             raise ConfigError(f"{name} must name a user and its password (or give its _PASSWORD)")
