@@ -26,7 +26,7 @@ from aiormq.exceptions import ChannelAccessRefused
 
 from services.common import db
 from services.common.events import accounts
-from services.common.events.accounts import Account, service_url
+from services.common.events.accounts import Account
 from services.common.events.broker import Publisher, connect
 from services.common.events.consumer import Consumer
 from services.common.events.envelope import EXCHANGE, CloudEvent
@@ -115,7 +115,10 @@ def users(private_vhost: Vhost, run_id: str, tmp_dir: Path) -> dict[str, Account
 
 
 def url(users: dict[str, Account], service: str, vhost: Vhost) -> str:
-    return service_url(users[service], vhost.url)
+    """The private vhost, with the service's account."""
+    account = users[service]
+    credentials = f"{quote(account.user, safe='')}:{quote(account.password, safe='')}"
+    return f"amqp://{credentials}@{vhost.host}:{vhost.port}/{quote(vhost.name, safe='')}"
 
 
 async def publish(amqp_url: str, exchange: str, routing_key: str) -> bool:
@@ -306,3 +309,30 @@ def test_a_service_account_may_not_be_the_administrator(private_vhost: Vhost) ->
     assert answer.returncode != 0
     assert "administrator's account" in answer.stderr
     assert "[administrator]" in rabbitmqctl("list_users")  # guest left as it was
+
+
+async def test_an_event_the_account_may_not_publish_stays_in_the_outbox(
+    users: dict[str, Account], private_vhost: Vhost, accounts_db: Database, pool: asyncpg.Pool
+) -> None:
+    """A relay on the wrong account (counter's, for feedback's outbox): the broker refuses
+    the event, which stays unsent with the reason, to go out once the account is right."""
+    await pool.execute("DELETE FROM outbox")
+    connection = await connect(url(users, "counter", private_vhost), "wrong-relay")
+    publisher = Publisher(connection)
+    await publisher.start()
+    relay = OutboxRelay(accounts_db.dsn("feedback"), pool, publisher, poll_seconds=60)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await write_event(conn, "feedback.submitted", submitted(3))
+        await relay.start()
+
+        async def refused() -> asyncpg.Record | None:
+            return await pool.fetchrow("SELECT sent_at, last_error FROM outbox WHERE attempts > 0")
+
+        row = await eventually(refused, message="the publish refused")
+        assert row["sent_at"] is None
+        assert "ACCESS_REFUSED" in row["last_error"]
+    finally:
+        await relay.stop()
+        await connection.close()
+        await pool.execute("DELETE FROM outbox")

@@ -196,11 +196,3 @@ async def apply_accounts(
                 url = f"{prefix}/api/topic-permissions/{vhost}/{user}"
                 async with session.put(url, json=body) as answer:
                     await _check(answer, f"topic permissions of {account.user} on {exchange}")
-
-
-def service_url(account: Account, amqp_url: str) -> str:
-    """AMQP_URL's broker and vhost, with the account's credentials (for tests and tools)."""
-    parts = urlsplit(amqp_url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    netloc = f"{quote(account.user, safe='')}:{quote(account.password, safe='')}@{host}"
-    return parts._replace(netloc=netloc).geturl()
