@@ -240,14 +240,18 @@ async def apply_with_retry(
 
 
 def main() -> None:
-    from services.common.config import amqp_url
+    from services.common.config import ConfigError, amqp_url
     from services.common.events.accounts import accounts_from_env
     from services.common.logs import setup_logging
 
     setup_logging("topology")
-    url = amqp_url()
-    admin = unquote(urlsplit(url).username or "guest")
-    asyncio.run(apply_with_retry(url, accounts=accounts_from_env(vhost_of(url), admin)))
+    try:
+        url = amqp_url()
+        admin = unquote(urlsplit(url).username or "guest")
+        accounts = accounts_from_env(vhost_of(url), admin)
+    except ConfigError as exc:
+        raise SystemExit(f"topology: {exc}") from None
+    asyncio.run(apply_with_retry(url, accounts=accounts))
 
 
 if __name__ == "__main__":
