@@ -161,6 +161,10 @@ def test_local_runner_takes_commands_and_settings_from_compose(tmp_path: Path) -
     secret_files = {k for k, v in compose_env.items() if str(v).startswith(SECRET_DIRS)}
     assert secret_files == {"AMQP_PASSWORD_FILE", "ARTICLES_DATABASE_PASSWORD_FILE"}
     assert set(spec.env) == set(compose_env) - secret_files
+    feedback = process_spec(COMPOSE, "feedback", local)
+    assert feedback.env["FEEDBACK_FORM_SECRET"] == local.form_secret  # one for the run
+    assert len(local.form_secret) >= 40
+    assert Local(run_dir=tmp_path).form_secret != local.form_secret  # and new each run
     topology = process_spec(COMPOSE, "topology", local)
     assert set(topology.env) == {"AMQP_URL"}  # the local broker's one account, as before
     assert not SERVICE_ACCOUNT_VARIABLES & set(topology.env)
