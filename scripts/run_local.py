@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,11 @@ GATEWAY_TEMPLATE = ROOT / "deploy" / "gateway" / "default.conf.template"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 
 SETUP_JOBS = ("topology", "keys", "first-admin")
+# Where compose's secret files are mounted, and the topology step's service accounts.
+SECRET_DIRS = ("/run/bantin/secrets/", "/run/bantin/broker/")
+SERVICE_ACCOUNT_VARIABLES = frozenset(
+    {"ARTICLES_AMQP_URL", "FEEDBACK_AMQP_URL", "COUNTER_AMQP_URL"}
+)
 SERVICES = ("articles", "feedback", "counter")
 DEMO_JOB = "demo-content"
 
@@ -77,6 +83,9 @@ class Local:
     # nginx's workers run as nobody when started by root: their cache and temp files
     # must then live where nobody can reach (not under a private run directory).
     nginx_dir: Path | None = None
+    # Feedback's form secret, the same for the whole run (a restarted feedback process
+    # still takes the forms it rendered), new for every run: compose's comes from a file.
+    form_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def gateway_dir(self) -> Path:
@@ -109,9 +118,17 @@ def _compose_port(service: str) -> str:
 def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpec:
     service = compose["services"][name]
     environ = dict(os.environ)
-    env = {
-        key: _localise(interpolate(str(value), environ), local)
+    raw = {
+        key: interpolate(str(value), environ)
         for key, value in (service.get("environment") or {}).items()
+    }
+    # No secret files here (compose's `secrets` job makes them): the local Postgres trusts
+    # its users, every process uses the broker's one account (so the topology step gets
+    # no service accounts to make), and feedback's form secret is the run's own.
+    env = {
+        key: _localise(value, local)
+        for key, value in raw.items()
+        if not value.startswith(SECRET_DIRS) and key not in SERVICE_ACCOUNT_VARIABLES
     }
     for key in env:
         if key.endswith("_DATABASE_URL"):
@@ -123,6 +140,8 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
     env.pop("RABBITMQ_MANAGEMENT_URL", None)
     if local.management_url and "AMQP_URL" in env:
         env["RABBITMQ_MANAGEMENT_URL"] = local.management_url
+    if "FEEDBACK_FORM_SECRET_FILE" in raw:
+        env["FEEDBACK_FORM_SECRET"] = local.form_secret
     if "TRUSTED_PROXIES" in env:
         env["TRUSTED_PROXIES"] = "127.0.0.1,::1"
     if name in local.ports:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from services.articles import actions, domain, store
 from services.common import db
-from services.common.config import ConfigError, env
+from services.common.config import ConfigError, database_url
 
 SERVICE_DIR = Path(__file__).parent
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         username = domain.normalize_username(username)
         password = _password(args.password)
         domain.check_password(password)
-        dsn = env("ARTICLES_DATABASE_URL", os.environ.get("DATABASE_URL"))
+        dsn = database_url("articles")
         status = _create(dsn, username, password, args)
         demo_file = _demo_credential_path()
         if demo_file is not None and status == 0:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from services.articles.import_formats import (
     with_image_sources,
 )
 from services.common import db
-from services.common.config import ConfigError, env
+from services.common.config import ConfigError, database_url
 from services.common.roles import Principal
 
 SERVICE_DIR = Path(__file__).parent
@@ -337,7 +336,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        dsn = env("ARTICLES_DATABASE_URL", os.environ.get("DATABASE_URL"))
+        dsn = database_url("articles")
         summary = asyncio.run(
             run_import(
                 dsn,

@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 
 class ConfigError(RuntimeError):
@@ -29,6 +30,44 @@ def refuse_placeholder(name: str, value: str) -> str:
     if _PLACEHOLDER.search(value):
         raise ConfigError(f"{name} still holds a placeholder: set a secret of your own")
     return value
+
+
+def secret(name: str) -> str | None:
+    """A secret from NAME (the value itself) or NAME_FILE (a file holding it, as compose's
+    generated secrets and Kubernetes' mounted ones are), or None when neither is set.
+    The file's one trailing line break is not part of the secret."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}_FILE: cannot read {path}: {exc}") from exc
+    text = text.removesuffix("\n")
+    if not text:
+        raise ConfigError(f"{name}_FILE: {path} is empty")
+    return text
+
+
+def with_password(url: str, password: str | None) -> str:
+    """`url` with its account's password set to `password` (when one is given)."""
+    if password is None:
+        return url
+    parts = urlsplit(url)
+    if not parts.username:
+        raise ConfigError(f"a password is given for {parts.hostname}, but the URL names no user")
+    host = parts.netloc.rsplit("@", 1)[1]
+    account = f"{parts.username}:{quote(password, safe='')}"
+    return urlunsplit((parts.scheme, f"{account}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def url_with_secret(name: str, password_name: str, default: str | None = None) -> str:
+    """The URL in NAME with the password from PASSWORD_NAME or PASSWORD_NAME_FILE, if set:
+    so the URL can live in plain settings and only the password in a secret file."""
+    return with_password(env(name, default), secret(password_name))
 
 
 def env_int(name: str, default: int) -> int:
@@ -76,6 +115,28 @@ DATABASE_URL_VARIABLES = {
     "feedback": "FEEDBACK_DATABASE_URL",
     "counter": "COUNTER_DATABASE_URL",
 }
+# The role's password, when the URL holds none: <SERVICE>_DATABASE_PASSWORD(_FILE).
+DATABASE_PASSWORD_VARIABLES = {
+    "articles": "ARTICLES_DATABASE_PASSWORD",
+    "feedback": "FEEDBACK_DATABASE_PASSWORD",
+    "counter": "COUNTER_DATABASE_PASSWORD",
+}
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def database_url(service: str) -> str:
+    """The service's database URL (DATABASE_URL if its own is unset), with its password
+    from <SERVICE>_DATABASE_PASSWORD or its _FILE when given."""
+    return url_with_secret(
+        DATABASE_URL_VARIABLES[service],
+        DATABASE_PASSWORD_VARIABLES[service],
+        os.environ.get("DATABASE_URL"),
+    )
+
+
+def amqp_url() -> str:
+    """The broker account: AMQP_URL, with the password from AMQP_PASSWORD(_FILE) if given."""
+    return url_with_secret("AMQP_URL", "AMQP_PASSWORD", DEFAULT_AMQP_URL)
 
 
 @dataclass(frozen=True)
@@ -97,8 +158,8 @@ class Settings:
     def from_env(cls, service: str, default_port: int = 8000) -> Settings:
         return cls(
             service=service,
-            database_url=env(DATABASE_URL_VARIABLES[service], os.environ.get("DATABASE_URL")),
-            amqp_url=env("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+            database_url=database_url(service),
+            amqp_url=amqp_url(),
             # Loopback unless told otherwise (images set 0.0.0.0): /metrics and /readyz
             # must not be reachable around the gateway.
             http_host=os.environ.get("HTTP_HOST", "127.0.0.1"),

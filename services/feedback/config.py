@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from services.common.config import ConfigError, env_int, refuse_placeholder
+from services.common.config import secret as read_secret
 from services.feedback.limits import DEFAULT_DAILY_LIMIT, DEFAULT_PER_MINUTE, DailyCap
 from services.feedback.lookups import LookupLimiter
 from services.feedback.spam import BannedWords, FormSigner
@@ -47,13 +48,13 @@ class FeedbackConfig:
 
     @classmethod
     def from_env(cls) -> FeedbackConfig:
-        """FEEDBACK_FORM_SECRET, else a random secret for this process only: forms then
-        verify only on the instance that rendered them (and not after a restart), so set
-        it whenever more than one instance runs. FEEDBACK_DAILY_LIMIT_PER_ADDRESS (20),
-        FEEDBACK_LIMIT_PER_MINUTE (5), FEEDBACK_BANNED_WORDS (comma-separated) and
-        FEEDBACK_BANNED_WORDS_FILE (one word or phrase a line, # starts a comment): both
-        lists are used; none by default. FEEDBACK_ORGANISATION_NAME ("Ban biên tập"),
-        FEEDBACK_CONTACT_RETENTION_DAYS (90)."""
+        """FEEDBACK_FORM_SECRET (or a file named by FEEDBACK_FORM_SECRET_FILE), else a
+        random secret for this process only: forms then verify only on the instance that
+        rendered them (and not after a restart), so set it whenever more than one runs.
+        FEEDBACK_DAILY_LIMIT_PER_ADDRESS (20), FEEDBACK_LIMIT_PER_MINUTE (5),
+        FEEDBACK_BANNED_WORDS (comma-separated) and FEEDBACK_BANNED_WORDS_FILE (one word or
+        phrase a line, # starts a comment): both lists are used; none by default.
+        FEEDBACK_ORGANISATION_NAME ("Ban biên tập"), FEEDBACK_CONTACT_RETENTION_DAYS (90)."""
         limits = {name: env_int(name, default) for name, default in _LIMITS.items()}
         for name, value in limits.items():
             if value < 1:
@@ -90,7 +91,7 @@ def _banned_words() -> tuple[str, ...]:
 
 
 def _form_secret() -> bytes:
-    secret = refuse_placeholder(FORM_SECRET_ENV, os.environ.get(FORM_SECRET_ENV, ""))
+    secret = refuse_placeholder(FORM_SECRET_ENV, read_secret(FORM_SECRET_ENV) or "")
     if secret:
         if len(secret.encode()) < 16:
             raise ConfigError(f"{FORM_SECRET_ENV} must be at least 16 bytes long")

@@ -15,6 +15,8 @@ import pytest
 
 from scripts.run_local import (
     GATEWAY_TEMPLATE,
+    SECRET_DIRS,
+    SERVICE_ACCOUNT_VARIABLES,
     Local,
     load_compose,
     process_spec,
@@ -85,14 +87,31 @@ def test_every_command_is_a_module_that_exists(name: str) -> None:
 def test_every_variable_given_to_our_images_is_read_by_the_code(name: str) -> None:
     code = code_text()
     for variable in OUR_IMAGES[name].get("environment") or {}:
-        assert f'"{variable}"' in code, f"{name}: nothing reads {variable}"
+        if name == "secrets":  # named by the files it writes (its own test below)
+            continue
+        # X_FILE may be read by the one helper that reads a secret from X or X_FILE.
+        read_as = (variable, variable.removesuffix("_FILE"))
+        assert any(f'"{v}"' in code for v in read_as), f"{name}: nothing reads {variable}"
 
 
-def test_postgres_gets_only_variables_init_sql_reads() -> None:
+def test_postgres_sets_the_roles_passwords_init_sql_reads_from_the_secret_files() -> None:
+    """The image reads its superuser's password from a file; the set-up script gives
+    init.sql each role's password (\\getenv) from the file the `secrets` job writes."""
+    postgres = COMPOSE["services"]["postgres"]
+    assert postgres["environment"] == {
+        "POSTGRES_PASSWORD_FILE": "/run/bantin/secrets/postgres-password"
+    }
     init_sql = (ROOT / "deploy" / "postgres" / "init.sql").read_text()
-    for variable in COMPOSE["services"]["postgres"]["environment"]:
-        if variable != "POSTGRES_PASSWORD":  # read by the image itself
-            assert f" {variable}\n" in init_sql, variable
+    script = (ROOT / "deploy" / "postgres" / "init-from-secrets.sh").read_text()
+    read = re.findall(r"^\\getenv \w+ (\w+)$", init_sql, flags=re.M)
+    assert read == ["ARTICLES_DB_PASSWORD", "FEEDBACK_DB_PASSWORD", "COUNTER_DB_PASSWORD"]
+    for variable in read:
+        file_name = variable.lower().replace("_", "-")
+        assert f'{variable}="$(cat "$bantin_secrets/{file_name}")"' in script
+    mounts = postgres["volumes"]
+    assert "./deploy/postgres/init-from-secrets.sh:/docker-entrypoint-initdb.d/init.sh:ro" in mounts
+    assert "./deploy/postgres/init.sql:/bantin/init.sql:ro" in mounts
+    assert not any(m.startswith("./deploy/postgres/init.sql:/docker-entrypoint") for m in mounts)
 
 
 def test_service_ports_agree_between_compose_dockerfiles_and_gateway() -> None:
@@ -138,7 +157,17 @@ def test_local_runner_takes_commands_and_settings_from_compose(tmp_path: Path) -
     spec = process_spec(COMPOSE, "articles", local)
     assert spec.command == [sys.executable, "-m", "services.articles"]
     compose_env = COMPOSE["services"]["articles"]["environment"]
-    assert set(spec.env) == set(compose_env)
+    # No secret files on a developer's machine: the local servers trust it.
+    secret_files = {k for k, v in compose_env.items() if str(v).startswith(SECRET_DIRS)}
+    assert secret_files == {"AMQP_PASSWORD_FILE", "ARTICLES_DATABASE_PASSWORD_FILE"}
+    assert set(spec.env) == set(compose_env) - secret_files
+    feedback = process_spec(COMPOSE, "feedback", local)
+    assert feedback.env["FEEDBACK_FORM_SECRET"] == local.form_secret  # one for the run
+    assert len(local.form_secret) >= 40
+    assert Local(run_dir=tmp_path).form_secret != local.form_secret  # and new each run
+    topology = process_spec(COMPOSE, "topology", local)
+    assert set(topology.env) == {"AMQP_URL"}  # the local broker's one account, as before
+    assert not SERVICE_ACCOUNT_VARIABLES & set(topology.env)
     assert spec.env["ARTICLES_DATABASE_URL"] == "postgresql://articles@127.0.0.1:5432/bantin_x"
     assert spec.env["HTTP_PORT"] == "18001"
     assert spec.env["AUTH_PRIVATE_KEY_FILE"] == f"{tmp_path}/keys/private/auth_private.pem"

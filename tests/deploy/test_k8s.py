@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from scripts.run_local import SERVICES, interpolate, load_compose
+from scripts.run_local import SECRET_DIRS, SERVICES, interpolate, load_compose
 from services.common import auth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +53,23 @@ def env_names(c: dict[str, Any]) -> list[str]:
 
 
 def compose_env(service: str) -> dict[str, str]:
+    """A compose service's settings as Kubernetes names them: a secret compose reads from
+    its generated file (X_FILE) is X from the Secret, a password (X_PASSWORD_FILE) is in
+    the URL the Secret holds."""
     env = COMPOSE["services"][service].get("environment") or {}
-    return {key: interpolate(str(value), {}) for key, value in env.items()}
+    named = {}
+    for key, value in env.items():
+        if str(value).startswith(SECRET_DIRS):
+            if not key.endswith("_PASSWORD_FILE"):
+                named[key.removesuffix("_FILE")] = "(from the Secret)"
+            continue
+        named[key] = interpolate(str(value), {})
+    return named
+
+
+def secret_key(c: dict[str, Any], variable: str) -> str:
+    [key] = [e["valueFrom"]["secretKeyRef"]["key"] for e in c["env"] if e["name"] == variable]
+    return str(key)
 
 
 @pytest.mark.parametrize(
@@ -91,10 +106,11 @@ def test_each_service_runs_what_compose_runs(service: str) -> None:
     assert main["ports"] == [{"name": "http", "containerPort": int(port)}]
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    # The topology step runs first, with compose's command and the same broker.
+    # The topology step runs first, with compose's command and the same broker (and
+    # where its management API is, when not beside it).
     [topology] = spec["initContainers"]
     assert topology["command"] == COMPOSE["services"]["topology"]["command"]
-    assert env_names(topology) == list(compose_env("topology"))
+    assert set(env_names(topology)) == {*compose_env("topology"), "RABBITMQ_MANAGEMENT_URL"}
     service_port = find("Service", service)["spec"]["ports"]
     assert service_port == [{"name": "http", "port": int(port), "targetPort": "http"}]
 
@@ -195,3 +211,15 @@ def test_only_the_gateway_reaches_the_services() -> None:
     gateway_labels = find("Deployment", "gateway")["spec"]["template"]["metadata"]["labels"]
     assert source["podSelector"]["matchLabels"].items() <= gateway_labels.items()
     assert selected - gateway_labels.items()  # the gateway itself stays reachable
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_its_own_broker_account_made_by_the_topology_step(service: str) -> None:
+    spec = pod_spec("Deployment", service)
+    assert secret_key(container(spec, service), "AMQP_URL") == f"{service}-amqp-url"
+    [topology] = spec["initContainers"]
+    assert secret_key(topology, "AMQP_URL") == "amqp-url"  # the administrator: the step only
+    for each in SERVICES:
+        assert secret_key(topology, f"{each.upper()}_AMQP_URL") == f"{each}-amqp-url"
+    example = find("Secret", "bantin-secrets")["stringData"]
+    assert example[f"{service}-amqp-url"].startswith(f"amqp://{service}:")

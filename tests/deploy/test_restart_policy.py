@@ -19,7 +19,7 @@ from scripts.run_local import (
 )
 
 LONG_RUNNING = ("postgres", "rabbitmq", "articles", "feedback", "counter", "gateway")
-ONE_SHOT = ("topology", "keys", "first-admin", "demo-content")
+ONE_SHOT = ("secrets", "topology", "keys", "first-admin", "demo-content")
 
 
 def test_compose_restarts_long_running_containers_and_not_the_one_shot_jobs() -> None:

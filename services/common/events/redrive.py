@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.exceptions import DeliveryError
 
+from services.common.config import amqp_url
 from services.common.events.broker import PUBLISH_TIMEOUT, persistent_copy
 from services.common.events.topology import queue as topology_queue
 
@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--move", action="store_true", help="send the messages back")
     parser.add_argument("--limit", type=int, default=1000)
     args = parser.parse_args()
-    url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    url = amqp_url()
     try:
         parked = asyncio.run(redrive(url, args.queue, args.move, args.limit))
     except NotMoved as exc:

@@ -9,7 +9,11 @@ Changing a queue's arguments later means a new queue (or a policy), not an edit 
 The step then sets the broker policies (`policies`) through the management HTTP API, the
 only way to set them: they change settings of queues that already exist, which a
 redeclaration cannot. The API's address comes from RABBITMQ_MANAGEMENT_URL, or by default
-from AMQP_URL (same host and account, port 15672); the vhost is AMQP_URL's.
+from AMQP_URL (same host and account, port 15672); the vhost is AMQP_URL's. AMQP_URL's
+password may come from AMQP_PASSWORD or AMQP_PASSWORD_FILE instead.
+
+Given the services' accounts (<SERVICE>_AMQP_URL), the step also creates or updates them
+with only the rights each service needs (`accounts`); it then needs an administrator.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aio_pika
@@ -27,6 +33,9 @@ import aiohttp
 from aio_pika.abc import AbstractChannel, ExchangeType
 
 from services.common.events.envelope import EXCHANGE
+
+if TYPE_CHECKING:
+    from services.common.events.accounts import Account
 
 DEAD_EXCHANGE = "bantin.dead"
 INTERNAL_EXCHANGE = "bantin.internal"
@@ -169,16 +178,24 @@ def vhost_of(amqp_url: str) -> str:
     return unquote(path[1:]) if len(path) > 1 else "/"
 
 
-async def apply_policies(amqp_url: str, management_url: str | None = None) -> None:
-    """Set `policies()` on AMQP_URL's vhost; setting them again changes nothing."""
+@asynccontextmanager
+async def management_session(
+    amqp_url: str, management_url: str | None = None
+) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """A session on the management API (its account's credentials) and the API's path."""
     api = urlsplit(management_url or management_url_for(amqp_url))
     base = urlunsplit((api.scheme, f"{api.hostname}:{api.port or MANAGEMENT_PORT}", "", "", ""))
-    prefix = api.path.rstrip("/")
-    vhost = quote(vhost_of(amqp_url), safe="")
     account = unquote(api.username or "guest"), unquote(api.password or "guest")
     headers = {"Authorization": aiohttp.encode_basic_auth(*account)}
     timeout = aiohttp.ClientTimeout(total=MANAGEMENT_TIMEOUT)
     async with aiohttp.ClientSession(base, headers=headers, timeout=timeout) as session:
+        yield session, api.path.rstrip("/")
+
+
+async def apply_policies(amqp_url: str, management_url: str | None = None) -> None:
+    """Set `policies()` on AMQP_URL's vhost; setting them again changes nothing."""
+    vhost = quote(vhost_of(amqp_url), safe="")
+    async with management_session(amqp_url, management_url) as (session, prefix):
         for name, body in policies().items():
             async with session.put(f"{prefix}/api/policies/{vhost}/{name}", json=body) as answer:
                 if answer.status >= 500:
@@ -190,19 +207,30 @@ async def apply_policies(amqp_url: str, management_url: str | None = None) -> No
                     )
 
 
-async def apply(amqp_url: str, management_url: str | None = None) -> None:
+async def apply(
+    amqp_url: str, management_url: str | None = None, accounts: Sequence[Account] = ()
+) -> None:
+    """Declare the topology, set the policies and the service accounts (when given)."""
+    from services.common.events.accounts import apply_accounts
+
     connection = await aio_pika.connect(amqp_url, timeout=10)
     async with connection:
         await declare(await connection.channel())
     await apply_policies(amqp_url, management_url)
-    log.info("topology declared", extra={"queues": [q.name for q in QUEUES]})
+    await apply_accounts(amqp_url, list(accounts), management_url)
+    log.info(
+        "topology declared",
+        extra={"queues": [q.name for q in QUEUES], "accounts": [a.user for a in accounts]},
+    )
 
 
-async def apply_with_retry(amqp_url: str, attempts: int = 30) -> None:
+async def apply_with_retry(
+    amqp_url: str, attempts: int = 30, accounts: Sequence[Account] = ()
+) -> None:
     """Wait for the broker to come up (compose starts it alongside), then declare."""
     for attempt in range(1, attempts + 1):
         try:
-            await apply(amqp_url)
+            await apply(amqp_url, accounts=accounts)
             return
         except (OSError, aio_pika.exceptions.AMQPConnectionError, aiohttp.ClientError) as exc:
             if attempt == attempts:
@@ -212,10 +240,18 @@ async def apply_with_retry(amqp_url: str, attempts: int = 30) -> None:
 
 
 def main() -> None:
+    from services.common.config import ConfigError, amqp_url
+    from services.common.events.accounts import accounts_from_env
     from services.common.logs import setup_logging
 
     setup_logging("topology")
-    asyncio.run(apply_with_retry(os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")))
+    try:
+        url = amqp_url()
+        admin = unquote(urlsplit(url).username or "guest")
+        accounts = accounts_from_env(vhost_of(url), admin)
+    except ConfigError as exc:
+        raise SystemExit(f"topology: {exc}") from None
+    asyncio.run(apply_with_retry(url, accounts=accounts))
 
 
 if __name__ == "__main__":
