@@ -37,19 +37,33 @@ async def test_each_role_works_in_its_own_schema(database: Database, role: str) 
         await conn.close()
 
 
-async def test_counter_role_is_refused_on_the_articles_schema(database: Database) -> None:
-    owner = await asyncpg.connect(database.dsn("articles"))
-    intruder = await asyncpg.connect(database.dsn("counter"))
+@pytest.mark.parametrize(
+    ("intruder_role", "owner_role"),
+    [
+        (a, b)
+        for a in ("articles", "feedback", "counter")
+        for b in ("articles", "feedback", "counter")
+        if a != b
+    ],
+)
+async def test_no_role_touches_another_services_schema(
+    database: Database, intruder_role: str, owner_role: str
+) -> None:
+    owner = await asyncpg.connect(database.dsn(owner_role))
+    intruder = await asyncpg.connect(database.dsn(intruder_role))
+    probe = f"secret_probe_{intruder_role}"
     try:
-        await owner.execute("CREATE TABLE IF NOT EXISTS secret_probe (x int)")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="schema articles"):
-            await intruder.fetch("SELECT * FROM articles.secret_probe")
+        await owner.execute(f"CREATE TABLE IF NOT EXISTS {probe} (x int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=f"schema {owner_role}"):
+            await intruder.fetch(f"SELECT * FROM {owner_role}.{probe}")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await intruder.execute("CREATE TABLE articles.planted (x int)")
+            await intruder.execute(f"INSERT INTO {owner_role}.{probe} VALUES (1)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await intruder.execute(f"CREATE TABLE {owner_role}.planted (x int)")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await intruder.execute("CREATE TABLE public.planted (x int)")
     finally:
-        await owner.execute("DROP TABLE secret_probe")
+        await owner.execute(f"DROP TABLE {probe}")
         await owner.close()
         await intruder.close()
 
