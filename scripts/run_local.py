@@ -86,6 +86,12 @@ class Local:
     # Feedback's form secret, the same for the whole run (a restarted feedback process
     # still takes the forms it rendered), new for every run: compose's comes from a file.
     form_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # The first admin's password, to be replaced at the first sign-in: the operator's
+    # BANTIN_ADMIN_PASSWORD, else new for every run and printed at the start (compose's
+    # comes from its secrets volume).
+    admin_password: str = field(
+        default_factory=lambda: os.environ.get("BANTIN_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    )
 
     @property
     def gateway_dir(self) -> Path:
@@ -142,6 +148,8 @@ def process_spec(compose: dict[str, Any], name: str, local: Local) -> ProcessSpe
         env["RABBITMQ_MANAGEMENT_URL"] = local.management_url
     if "FEEDBACK_FORM_SECRET_FILE" in raw:
         env["FEEDBACK_FORM_SECRET"] = local.form_secret
+    if "BANTIN_ADMIN_PASSWORD_FILE" in raw:
+        env["BANTIN_ADMIN_PASSWORD"] = local.admin_password
     if "TRUSTED_PROXIES" in env:
         env["TRUSTED_PROXIES"] = "127.0.0.1,::1"
     if name in local.ports:
@@ -466,6 +474,14 @@ def main() -> None:
         # The demo job reads DEMO_CONTENT itself (from compose's environment), as in compose.
         stack.start(demo_content=True)
         print(f"Bantin chạy tại {stack.url} (logs: {stack.logs}); Ctrl-C để dừng.", flush=True)
+        # Only an empty database gets a first admin; its password is replaced at the
+        # first sign-in, so it opens nothing afterwards.
+        admin = os.environ.get("BANTIN_ADMIN_USERNAME") or "quantri"
+        print(
+            f"Quản trị viên đầu tiên (nếu lần chạy này vừa tạo): {admin} / "
+            f"{local.admin_password} (đổi mật khẩu ở lần đăng nhập đầu).",
+            flush=True,
+        )
         while True:  # the supervisor starts again any process that exits
             time.sleep(1)
     except KeyboardInterrupt:

@@ -3,7 +3,8 @@
     python -m services.articles.create_admin --username U [--display-name N] [--password P]
 
 The username may come from BANTIN_ADMIN_USERNAME and the password from
-BANTIN_ADMIN_PASSWORD; without either the password is asked for on the terminal. Prefer
+BANTIN_ADMIN_PASSWORD, or the file BANTIN_ADMIN_PASSWORD_FILE names (compose's, generated
+on the first start); without either the password is asked for on the terminal. Prefer
 those to --password, which other users of the machine can read in the process list. The
 database is ARTICLES_DATABASE_URL (or DATABASE_URL); pending migrations are applied first.
 An existing username is left unchanged and the command exits with status 1.
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from services.articles import actions, domain, store
 from services.common import db
-from services.common.config import ConfigError, database_url
+from services.common.config import ConfigError, database_url, secret
 
 SERVICE_DIR = Path(__file__).parent
 
@@ -46,7 +47,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--display-name", help="default: the username")
     parser.add_argument(
         "--password",
-        help="default: $BANTIN_ADMIN_PASSWORD, else asked on the terminal (safer than argv)",
+        help="default: $BANTIN_ADMIN_PASSWORD (or the file $BANTIN_ADMIN_PASSWORD_FILE names), "
+        "else asked on the terminal (safer than argv)",
     )
     parser.add_argument(
         "--if-missing",
@@ -57,7 +59,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _password(given: str | None) -> str:
-    password = given or os.environ.get("BANTIN_ADMIN_PASSWORD")
+    try:
+        password = given or secret("BANTIN_ADMIN_PASSWORD")
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from exc
     if password:
         return password
     if not sys.stdin.isatty():

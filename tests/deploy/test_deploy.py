@@ -165,6 +165,12 @@ def test_local_runner_takes_commands_and_settings_from_compose(tmp_path: Path) -
     assert feedback.env["FEEDBACK_FORM_SECRET"] == local.form_secret  # one for the run
     assert len(local.form_secret) >= 40
     assert Local(run_dir=tmp_path).form_secret != local.form_secret  # and new each run
+    # The first admin's password: compose's from its file; a run's own, new each run.
+    first_admin = process_spec(COMPOSE, "first-admin", local)
+    assert first_admin.env["BANTIN_ADMIN_PASSWORD"] == local.admin_password
+    assert "BANTIN_ADMIN_PASSWORD_FILE" not in first_admin.env
+    assert len(local.admin_password) >= 16
+    assert Local(run_dir=tmp_path).admin_password != local.admin_password
     topology = process_spec(COMPOSE, "topology", local)
     assert set(topology.env) == {"AMQP_URL"}  # the local broker's one account, as before
     assert not SERVICE_ACCOUNT_VARIABLES & set(topology.env)

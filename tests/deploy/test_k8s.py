@@ -54,13 +54,13 @@ def env_names(c: dict[str, Any]) -> list[str]:
 
 def compose_env(service: str) -> dict[str, str]:
     """A compose service's settings as Kubernetes names them: a secret compose reads from
-    its generated file (X_FILE) is X from the Secret, a password (X_PASSWORD_FILE) is in
-    the URL the Secret holds."""
+    its generated file (X_FILE) is X from the Secret, a connection's password
+    (X_DATABASE_PASSWORD_FILE, AMQP_PASSWORD_FILE) is in the URL the Secret holds."""
     env = COMPOSE["services"][service].get("environment") or {}
     named = {}
     for key, value in env.items():
         if str(value).startswith(SECRET_DIRS):
-            if not key.endswith("_PASSWORD_FILE"):
+            if not key.endswith(("DATABASE_PASSWORD_FILE", "AMQP_PASSWORD_FILE")):
                 named[key.removesuffix("_FILE")] = "(from the Secret)"
             continue
         named[key] = interpolate(str(value), {})

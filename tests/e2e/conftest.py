@@ -22,7 +22,7 @@ from tests.support import polling
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 from tests.support.private_services import free_port
 
-ADMIN = {"username": "quantri", "password": "doi-mat-khau-ngay"}  # compose's defaults
+ADMIN = {"username": "quantri", "password": "doi-mat-khau-ngay"}  # the first admin's, this run's
 # Through the gateway and real processes things take longer: the shared wait, with a
 # longer default and fewer requests.
 eventually = functools.partial(polling.eventually, timeout=30.0, interval=0.3)
@@ -80,6 +80,7 @@ def _running_stack(
         amqp_url=vhost.url,
         gateway_port=free_port(),
         ports={name: free_port() for name in ("articles", "feedback", "counter")},
+        admin_password=str(ADMIN["password"]),
     )
     site = LocalStack(local)
     try:

@@ -33,7 +33,7 @@ import asyncpg
 import pytest
 
 from scripts.run_local import Local, LocalStack
-from tests.e2e.conftest import Accounts
+from tests.e2e.conftest import ADMIN, Accounts
 from tests.faults.invariants import Comparison, compare
 from tests.faults.load import KINDS, Load
 from tests.support.infra import rabbitmqctl
@@ -108,6 +108,7 @@ def stack(
         management_url=rabbit.management_url,
         gateway_port=free_port(),
         ports={name: free_port() for name in ("articles", "feedback", "counter")},
+        admin_password=str(ADMIN["password"]),
     )
     site = LocalStack(local)
     try:

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -413,6 +414,37 @@ async def test_create_admin_makes_an_admin_once(
     assert code == 0
     assert "đã tồn tại" in err
     assert await stored_hash(conn, admin.id) == hash_before
+
+
+async def test_create_admin_takes_the_password_from_the_file_compose_generated(
+    database: Database, conn: asyncpg.Connection, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    name = new_username()
+    secret_file = tmp_path / "bantin-admin-password"
+    secret_file.write_text(PASSWORD + "\n")  # the generator's trailing line break
+    env = {"BANTIN_ADMIN_USERNAME": name, "BANTIN_ADMIN_PASSWORD_FILE": str(secret_file)}
+
+    code, out, err = await run_create_admin(database, "--if-missing", env=env)
+
+    assert (code, err) == (0, "")
+    assert PASSWORD not in out
+    admin = await store.get_user_by_username(conn, name)
+    assert admin is not None and admin.must_change_password
+    assert await login.authenticate(pool, name, PASSWORD) == admin
+
+
+async def test_create_admin_names_an_unreadable_password_file_and_creates_nothing(
+    database: Database, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    name = new_username()
+    missing = tmp_path / "nowhere"
+    env = {"BANTIN_ADMIN_USERNAME": name, "BANTIN_ADMIN_PASSWORD_FILE": str(missing)}
+
+    code, _, err = await run_create_admin(database, "--if-missing", env=env)
+
+    assert code == 1
+    assert "BANTIN_ADMIN_PASSWORD_FILE" in err and str(missing) in err
+    assert await store.get_user_by_username(conn, name) is None
 
 
 @pytest.mark.parametrize(
