@@ -285,7 +285,37 @@ class PostgresProfile:
             print(f"    {count / max(1, seen):6.1%} {what}")
 
 
-def report(connections: int, result: dict, cpu: float, postgres_cpu: float) -> None:
+def broker_cpu_seconds() -> float:
+    """The CPU time so far of the machine's RabbitMQ (Erlang VM): the shared broker, so other
+    people's traffic counts too."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(beam.smp)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """The machine's busy and total CPU seconds so far, all cores (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    total = sum(fields[:8])
+    return (total - idle) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
+
+
+def report(
+    connections: int,
+    result: dict,
+    cpu: float,
+    postgres_cpu: float,
+    machine: tuple[float, float] = (0.0, 0.0),
+    others: tuple[float, float] = (0.0, 0.0),
+) -> None:
     accepted = result["statuses"].get("202", 0)
     seconds = result["seconds"]
     # The service's own CPU per submission holds up better than the rate when other work
@@ -299,7 +329,10 @@ def report(connections: int, result: dict, cpu: float, postgres_cpu: float) -> N
         f"socket errors {result['socket_errors']}; "
         f"feedback CPU {cpu * 1000 / max(1, result['requests']):.2f} ms a request, "
         f"{cpu / seconds:.0%} of a core; Postgres CPU "
-        f"{postgres_cpu * 1000 / max(1, result['requests']):.2f} ms a request",
+        f"{postgres_cpu * 1000 / max(1, result['requests']):.2f} ms a request; articles CPU "
+        f"{others[0] * 1000 / max(1, result['requests']):.2f} ms, RabbitMQ CPU "
+        f"{others[1] * 1000 / max(1, result['requests']):.2f} ms a request; "
+        f"the machine's cores {machine[0] / max(1e-9, machine[1]):.0%} busy",
         flush=True,
     )
 
@@ -451,13 +484,24 @@ async def run(
             print(f"  load before: {os.getloadavg()[0]:.2f}", flush=True)
             cpu_before = cpu_seconds(feedback.pid)
             postgres_before = postgres_cpu_seconds(postmaster)
+            machine_before = machine_cpu()
+            articles_before, broker_before = cpu_seconds(processes[1].pid), broker_cpu_seconds()
             result = await asyncio.to_thread(wrk, base, count, seconds, run_number, articles)
             cpu = cpu_seconds(feedback.pid) - cpu_before
             postgres_cpu = postgres_cpu_seconds(postmaster) - postgres_before
+            machine_after = machine_cpu()
+            others = (
+                cpu_seconds(processes[1].pid) - articles_before,
+                broker_cpu_seconds() - broker_before,
+            )
+            machine = (
+                machine_after[0] - machine_before[0],
+                machine_after[1] - machine_before[1],
+            )
             stop_sampling.set()
             if sampler is not None:
                 await sampler
-            report(count, result, cpu, postgres_cpu)
+            report(count, result, cpu, postgres_cpu, machine, others)
             if pg_profile is not None:
                 await pg_profile.report(result["statuses"].get("202", 0))
             if spy is not None:
