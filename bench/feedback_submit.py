@@ -183,13 +183,18 @@ def postgres_cpu_seconds(postmaster: int | None = None) -> float:
             return cpu_seconds(postmaster)
         except OSError:
             return 0.0
+    return named_cpu_seconds("postgres")
+
+
+def named_cpu_seconds(command: str) -> float:
+    """The CPU time so far of every process of the machine named `command`."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
-        if "(postgres)" in text:
+        if f"({command})" in text:
             fields = text.rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
@@ -288,16 +293,7 @@ class PostgresProfile:
 def broker_cpu_seconds() -> float:
     """The CPU time so far of the machine's RabbitMQ (Erlang VM): the shared broker, so other
     people's traffic counts too."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(beam.smp)" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return named_cpu_seconds("beam.smp")
 
 
 def machine_cpu() -> tuple[float, float]:
