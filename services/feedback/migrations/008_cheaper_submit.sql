@@ -3,19 +3,20 @@
 -- order, refusals and guarantees:
 --
 -- * The tidy-up of past days' counts and of old remembered texts read the whole of each
---   table: the plans were sequential scans (a LIMIT over a condition that matches nothing
---   reads every row; with no old row the planner still chose them), and the counts were
---   deleted through a hash join over the whole table. At 64 connections that statement was
---   a third of the function's time, growing with the tables (a day of submissions). Both
---   now walk their index from its oldest end (ORDER BY the indexed column, LIMIT 100) and
---   delete by ctid: a few index pages a call, whatever the tables hold.
+--   table: EXPLAIN showed sequential scans of both (a LIMIT over a condition that matches
+--   nothing reads every row), and the counts deleted through a hash join over the table.
+--   At 64 connections that statement was a third of the function's time, growing with the
+--   tables (a day of submissions). Both now walk their index from its oldest end (ORDER BY
+--   the indexed column, LIMIT 100) and delete by ctid: a few index pages a call, whatever
+--   the tables hold.
 -- * The per-minute count and the same-text lookup read the same rows (the visitor's, by
 --   recent_submissions_by_visitor): one statement reads them once. It runs after the
 --   charge, as both did, so it sees what the visitor's earlier submissions committed;
 --   the refusals are raised in the same order as before (per minute, article, same text).
--- * The case's row no longer stores the text's fingerprint: nothing reads feedback.fingerprint
---   since migration 005 (the same-text rule reads recent_submissions). The column stays
---   until no instance of the older code (which blanks it on withdrawal) runs.
+-- * The case's row no longer stores the text's fingerprint: nothing has read
+--   feedback.fingerprint since migration 005 (the same-text rule reads
+--   recent_submissions). The column stays until no instance of the older code (which
+--   blanks it on withdrawal) runs.
 -- * The hold counts are written only when the submission is held.
 CREATE OR REPLACE FUNCTION submit_feedback(
     p_id bigint,
