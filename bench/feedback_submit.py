@@ -15,6 +15,10 @@ connection count. Every request comes from a distinct visitor (its own X-Forward
 a distinct text, so the spam and cap checks run in full and refuse nobody. Prints accepted
 submissions/s, latencies and the answers by status.
 
+After each run it prints how many of the run's events were still in the outbox, unsent.
+`--relay-process` also starts a relay process of its own for feedback's outbox
+(`python -m services.common.events.relay feedback`), beside the one in the service.
+
 Then approves `--approvals` pending items one after another through the moderation API and
 times, for each, the approval's answer and its arrival in the articles service's read model
 (public_feedback, from which the article page is rendered): the outbox relay, the broker and
@@ -376,12 +380,20 @@ PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 LOG_FILE = Path(tempfile.gettempdir()) / "bench-feedback-submit.log"
 
 
-def start(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(module: str, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
     # The services log to stdout as in production; the log goes to a file, not the report.
     with log.open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=output, stderr=output
+            [sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=output, stderr=output
         )
+
+
+async def unsent_events(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+    finally:
+        await conn.close()
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -401,6 +413,7 @@ async def run(
     processes_wanted: int = 1,
     postgres_port: int | None = None,
     private_settings: list[str] | None = None,
+    relay_process: bool = False,
 ) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
@@ -443,6 +456,15 @@ async def run(
                 LOG_FILE,
             )
         )
+        if relay_process:
+            processes.append(
+                start(
+                    "services.common.events.relay",
+                    {**common, "FEEDBACK_DATABASE_URL": database.dsn("feedback")},
+                    LOG_FILE,
+                    "feedback",
+                )
+            )
         base = f"http://127.0.0.1:{feedback_port}"
         await wait_ready(base)
         await wait_ready(f"http://127.0.0.1:{articles_port}")
@@ -498,6 +520,8 @@ async def run(
             if sampler is not None:
                 await sampler
             report(count, result, cpu, postgres_cpu, machine, others)
+            unsent = await unsent_events(database.dsn("feedback"))
+            print(f"  events left unsent in the outbox at the end of the run: {unsent}")
             if pg_profile is not None:
                 await pg_profile.report(result["statuses"].get("202", 0))
             if spy is not None:
@@ -550,6 +574,11 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=Path)
     parser.add_argument(
+        "--relay-process",
+        action="store_true",
+        help="also run a relay process of its own for feedback's outbox",
+    )
+    parser.add_argument(
         "--postgres-port", type=int, help="the cluster on 127.0.0.1 to make the database on"
     )
     parser.add_argument(
@@ -575,6 +604,7 @@ def main() -> None:
             args.processes,
             args.postgres_port,
             args.pg_setting if args.private_postgres else None,
+            args.relay_process,
         )
     )
 
