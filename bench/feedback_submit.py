@@ -315,6 +315,7 @@ def report(
     postgres_cpu: float,
     machine: tuple[float, float] = (0.0, 0.0),
     others: tuple[float, float] = (0.0, 0.0),
+    relay_cpu: float | None = None,
 ) -> None:
     accepted = result["statuses"].get("202", 0)
     seconds = result["seconds"]
@@ -332,7 +333,12 @@ def report(
         f"{postgres_cpu * 1000 / max(1, result['requests']):.2f} ms a request; articles CPU "
         f"{others[0] * 1000 / max(1, result['requests']):.2f} ms, RabbitMQ CPU "
         f"{others[1] * 1000 / max(1, result['requests']):.2f} ms a request; "
-        f"the machine's cores {machine[0] / max(1e-9, machine[1]):.0%} busy",
+        + (
+            f"relay process CPU {relay_cpu * 1000 / max(1, result['requests']):.2f} ms a request; "
+            if relay_cpu is not None
+            else ""
+        )
+        + f"the machine's cores {machine[0] / max(1e-9, machine[1]):.0%} busy",
         flush=True,
     )
 
@@ -504,6 +510,7 @@ async def run(
             postgres_before = postgres_cpu_seconds(postmaster)
             machine_before = machine_cpu()
             articles_before, broker_before = cpu_seconds(processes[1].pid), broker_cpu_seconds()
+            relay_before = cpu_seconds(processes[2].pid) if relay_process else 0.0
             result = await asyncio.to_thread(wrk, base, count, seconds, run_number, articles)
             cpu = cpu_seconds(feedback.pid) - cpu_before
             postgres_cpu = postgres_cpu_seconds(postmaster) - postgres_before
@@ -519,7 +526,8 @@ async def run(
             stop_sampling.set()
             if sampler is not None:
                 await sampler
-            report(count, result, cpu, postgres_cpu, machine, others)
+            relay_cpu = cpu_seconds(processes[2].pid) - relay_before if relay_process else None
+            report(count, result, cpu, postgres_cpu, machine, others, relay_cpu)
             unsent = await unsent_events(database.dsn("feedback"))
             print(f"  events left unsent in the outbox at the end of the run: {unsent}")
             if pg_profile is not None:
