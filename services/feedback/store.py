@@ -60,7 +60,7 @@ _ITEM = """f.id, f.article_id, f.target, f.author_name, f.email, f.body, f.statu
 
 
 class SubmissionStopped(Exception):
-    """submit_feedback (migration 007) stopped and stored nothing: `code` is its SQLSTATE
+    """submit_feedback (migrations 007, 008) stopped and stored nothing: `code` is its SQLSTATE
     (BF001 daily limit, BF002 too many a minute, BF003 article unavailable, BF004 the same
     text sent before), `detail` what it said (BF002: the seconds to wait; BF004: a JSON
     array of the targets the text was sent to)."""

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
 
-from tests.support.feedback import Service, running_service
+from services.feedback import spam
+from services.feedback.limits import DailyCap
+from tests.support.feedback import FORM_SECRET, Service, running_service
 
 ARTICLE, OTHER_ARTICLE = 901, 902
 PER_MINUTE = 3
@@ -209,6 +212,24 @@ async def test_the_same_text_sent_at_once_is_stored_once(service: Service) -> No
     address, body = new_address(), "Đề nghị sửa đèn đường ở ngõ 12 phố Hàng Bông."
     answers = await asyncio.gather(*(post(service, address, body) for _ in range(4)))
     assert sorted(answer.status for answer in answers) == [202, 409, 409, 409]
+
+
+async def test_a_text_sent_more_than_a_day_ago_is_forgotten(service: Service) -> None:
+    # Remembered 25 hours ago (as if sent then): the same text to the same article is a
+    # new submission now, and the next submission deletes the old rows (feedback
+    # migration 008 walks the index from its oldest end, 100 rows a submission).
+    address, body = new_address(), "Đề nghị lắp thêm biển báo ở ngã tư Kim Mã."
+    key = DailyCap(FORM_SECRET).quota(address, datetime.now(UTC)).key
+    await service.pool.executemany(
+        """INSERT INTO recent_submissions (visitor_key, target, fingerprint, submitted_at)
+           VALUES ($1, $2, $3, now() - interval '25 hours')""",
+        [(key, f"article:{ARTICLE}", spam.fingerprint(body)), (key, "site", "x" * 64)],
+    )
+    assert (await stored(service, await post(service, address, body)))["status"] == "pending"
+    old = "SELECT count(*) FROM recent_submissions WHERE submitted_at < now() - interval '1 day'"
+    assert await service.pool.fetchval(old) == 0
+    # The text is remembered again: a second copy is refused.
+    assert (await post(service, address, body)).status == 409
 
 
 async def test_the_limit_per_minute_holds_for_submissions_sent_at_once(service: Service) -> None:
