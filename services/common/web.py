@@ -30,6 +30,7 @@ from services.common.errors import Problem, error_middleware
 from services.common.events import housekeeping, topology
 from services.common.events.broker import Publisher, connect
 from services.common.events.consumer import Consumer, Handler
+from services.common.events.grouping import Grouping, GroupingConsumer
 from services.common.events.relay import OutboxRelay
 from services.common.logs import setup_logging
 
@@ -50,6 +51,9 @@ class Subscription:
 
     queue: str
     handlers: Mapping[str, Handler]
+    # Several messages in one transaction (events/grouping.py); the handlers above still
+    # handle a message alone when its group failed.
+    grouping: Grouping | None = None
 
     @property
     def spec(self) -> topology.QueueSpec:
@@ -63,6 +67,8 @@ class Subscription:
             bound = set(self.spec.routing_keys)
         except KeyError as exc:
             raise ConfigError(f"subscription to {self.queue!r}: no such queue") from exc
+        if self.grouping is not None and self.spec.versioned:
+            raise ConfigError(f"subscription to {self.queue!r}: a versioned queue is not grouped")
         handled = set(self.handlers)
         if handled != bound:
             raise ConfigError(
@@ -153,6 +159,8 @@ def _consumers(
                 prefetch=prefetch,
                 versioned=s.spec.versioned,
             )
+            if s.grouping is None
+            else GroupingConsumer(s.queue, app[POOL], app[AMQP], s.handlers, s.grouping)
             for s in subscriptions
         ]
         for consumer in app[CONSUMERS]:
