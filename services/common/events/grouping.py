@@ -108,6 +108,11 @@ class GroupingConsumer(Consumer):
             self._runner.cancel()
             with suppress(asyncio.CancelledError):
                 await self._runner
+        # Any still waiting (the grace ran out) went back to the queue with the channel.
+        for waiting in self._waiting:
+            if not waiting.outcome.done():
+                waiting.outcome.set_result(Outcome.REQUEUED)
+        self._waiting.clear()
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         try:
