@@ -14,11 +14,17 @@ a new reader's beacon POST, as fast as it goes) for `--duration` seconds against
 
 Prints requests a second, p50/p99 and the answers. The counter itself at full load is
 `bench.counter_ingest --rates 0`, run right after for the figure beside these.
+
+    .venv/bin/python -m bench.counter_ceiling cpu &   # then a bench that runs wrk
+
+prints where the machine's CPU went while that wrk ran (cores busy, by command: the
+counter's workers, wrk, Postgres, RabbitMQ's beam.smp, nginx).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -117,9 +123,62 @@ def measure(name: str, args: argparse.Namespace, run: int) -> dict:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _python_name(cmdline: Path) -> str:
+    """A Python process by what it runs: `python -m X` as X, any other as python."""
+    try:
+        args = cmdline.read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "python"
+    if "-m" in args[:-1]:
+        return "python -m " + args[args.index("-m") + 1]
+    return "python"
+
+
+def cpu_while_wrk(timeout: float) -> None:
+    """Where the machine's CPU goes while a wrk runs (started by another command, e.g. the
+    counter bench): each command's CPU seconds over the seconds wrk ran, sampled from /proc
+    every 0.5 s, as cores busy on average. Shared services (Postgres, RabbitMQ) count
+    whoever else uses them meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def sample() -> dict[int, tuple[str, int]]:
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            if name.startswith("python"):
+                name = _python_name(stat.parent / "cmdline")
+            fields = text[text.rindex(")") + 2 :].split()
+            found[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]))
+        return found
+
+    used: dict[str, float] = {}
+    seconds = 0.0
+    deadline = time.monotonic() + timeout
+    last, last_time = sample(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now, now_time = sample(), time.monotonic()
+        if any(name == "wrk" for name, _ in now.values()):
+            seconds += now_time - last_time
+            for pid, (name, ticks) in now.items():
+                before = last[pid][1] if pid in last else 0  # else started meanwhile
+                used[name] = used.get(name, 0.0) + (ticks - before) / tick
+        elif seconds:
+            break
+        last, last_time = now, now_time
+    print(f"while wrk ran ({seconds:.1f} s), cores busy on average by command:")
+    for name, busy in sorted(used.items(), key=lambda item: -item[1])[:12]:
+        print(f"  {busy / max(seconds, 1e-9):5.2f}  {name}")
+    print(f"  {sum(used.values()) / max(seconds, 1e-9):5.2f}  all")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve"])
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve", "cpu"])
     parser.add_argument("--port", type=int, default=0, help="serve: the port")
     parser.add_argument("--duration", type=int, default=8, help="seconds a run")
     parser.add_argument("--connections", type=int, default=128)
@@ -128,6 +187,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "serve":
         serve_nothing(args.port)
+        return
+    if args.mode == "cpu":
+        cpu_while_wrk(timeout=600)
         return
     print(f"wrk -t2 -c{args.connections}, {args.duration} s a run, as fast as it goes")
     print("| server | requests/s | p50 / p99 ms | answers | socket errors |")
