@@ -4,48 +4,33 @@ that fails is handled message by message, and the one that keeps failing is park
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import asyncpg
 import pytest
 
-from services.common import db
 from services.common.events.broker import connect
 from services.common.events.envelope import CloudEvent
 from services.common.events.grouping import GroupHandler, Grouping, GroupingConsumer
-from tests.integration.test_consumer import article, parked_count, queue_is_empty, remember_title
+from tests.integration import test_consumer
+from tests.integration.test_consumer import (
+    QUEUE,
+    article,
+    parked_count,
+    queue_is_empty,
+    remember_title,
+)
 from tests.support.amqp import drain, publish_event
-from tests.support.infra import ROOT, Database, create_database, drop_database
 from tests.support.polling import eventually
 
-# Any queue does for the mechanics; its events are taken as unversioned here (the grouping
-# consumer applies every one, as the counter's views.batch).
-QUEUE = "feedback.article-state"
-SERVICE = "feedback"
+# The consumer tests' queue does for the mechanics; its events are taken as unversioned
+# here (the grouping consumer applies every one, as the counter's views.batch).
 GROUP_MAX = 5
 
-
-@pytest.fixture(scope="module")
-def grouping_db() -> Iterator[Database]:
-    database = create_database()
-    yield database
-    drop_database(database)
-
-
-@pytest.fixture
-async def pool(grouping_db: Database, amqp_url: str) -> AsyncIterator[asyncpg.Pool]:
-    dsn = grouping_db.dsn(SERVICE)
-    await db.migrate(dsn, ROOT / "services" / SERVICE)
-    pool = await db.create_pool(dsn)
-    await pool.execute(
-        """DROP TABLE IF EXISTS probe_titles;
-           CREATE TABLE probe_titles (id int PRIMARY KEY, version int, title text, times int);
-           TRUNCATE handled_events"""
-    )
-    await drain(amqp_url, QUEUE)
-    await drain(amqp_url, f"{QUEUE}.dead")
-    yield pool
-    await pool.close()
+# The consumer tests' fixtures: a database, and a pool on it with the probe table made and
+# handled_events and the queue emptied.
+consumer_db = test_consumer.consumer_db
+pool = test_consumer.pool
 
 
 Alone = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
