@@ -343,7 +343,7 @@ AREAS = (
     ("bot check (crawlerdetect)", ("crawlerdetect/", "is_bot (")),
     ("view and address keys (HMAC)", ("hmac.py", "view_key (", "address_key (")),
     ("publishing batches (aio-pika)", ("ViewBatcher._send", "publish_views (")),
-    ("counting consumer (decode, SQL)", ("on_views_batch (", "Consumer._process")),
+    ("counting consumer (decode, SQL)", ("on_views_batch", "Consumer._process", "Consumer._run")),
     ("views.counted and other jobs", ("Periodic.", "OutboxRelay")),
     ("beacon handler (parse, checks)", ("beacon (services/counter/api.py", "count_view (")),
     ("aiohttp HTTP (parse, respond)", ("aiohttp/web_protocol.py", "aiohttp/web_response.py")),

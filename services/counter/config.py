@@ -23,6 +23,8 @@ class CounterSettings:
     article_reload: float = 60.0  # COUNTER_ARTICLE_RELOAD_SECONDS: full reload of the set
     maintenance_interval: float = 600.0  # COUNTER_MAINTENANCE_SECONDS: salts, old keys
     agents_per_address: int = AGENTS_PER_ADDRESS  # COUNTER_AGENTS_PER_ADDRESS (8)
+    count_group_max: int = 20  # COUNTER_COUNT_GROUP_MAX: batches counted in one transaction
+    count_window: float = 0.01  # COUNTER_COUNT_WINDOW_MS: longest wait to gather a group
 
     @classmethod
     def from_env(cls) -> CounterSettings:
@@ -33,6 +35,8 @@ class CounterSettings:
             article_reload=float(env_int("COUNTER_ARTICLE_RELOAD_SECONDS", 60)),
             maintenance_interval=float(env_int("COUNTER_MAINTENANCE_SECONDS", 600)),
             agents_per_address=max(1, env_int("COUNTER_AGENTS_PER_ADDRESS", AGENTS_PER_ADDRESS)),
+            count_group_max=max(1, min(200, env_int("COUNTER_COUNT_GROUP_MAX", 20))),
+            count_window=max(0, env_int("COUNTER_COUNT_WINDOW_MS", 10)) / 1000,
         )
 
 

@@ -13,6 +13,7 @@ import asyncpg
 from services.common.events.broker import Publisher
 from services.common.events.consumer import Handler
 from services.common.events.envelope import CloudEvent
+from services.common.events.grouping import GroupHandler
 from services.common.events.payloads import (
     ArticleData,
     ArticleUnpublishedData,
@@ -71,26 +72,42 @@ ARTICLE_HANDLERS: dict[str, Handler] = {
 def views_batch_handler(clock: Clock, agents_limit: int = AGENTS_PER_ADDRESS) -> Handler:
     """Count a views.batch in the consumer's transaction: keys seen before add nothing, so
     a batch delivered twice (or published twice) counts once; at most `agents_limit`
-    distinct agents count per address, article and bucket."""
+    distinct agents count per address, article and bucket. What the counting consumer
+    does with a batch alone (its group failed, see views_batches_handler)."""
+    count = views_batches_handler(clock, agents_limit)
 
     async def on_views_batch(conn: asyncpg.Connection, event: CloudEvent) -> None:
-        views = ViewsBatchData.from_event(event).views
+        await count(conn, [event])
+
+    return on_views_batch
+
+
+def views_batches_handler(clock: Clock, agents_limit: int = AGENTS_PER_ADDRESS) -> GroupHandler:
+    """Count a group of views.batch events in one statement of the consumer's transaction
+    (one commit for many batches). Their views are counted as one batch would be: a key
+    twice in the group counts once, the agents per address are capped across the group."""
+
+    async def on_views_batches(conn: asyncpg.Connection, events: Sequence[CloudEvent]) -> None:
+        views = [view for event in events for view in ViewsBatchData.from_event(event).views]
         oldest = oldest_kept_day(vn_day(clock()))
         counted = await store.count_views(conn, views, oldest, agents_limit)
         too_old = sum(1 for v in views if v.day < oldest)
         if too_old:
             log.warning(
                 "views of days whose keys are gone were not counted",
-                extra={"event_id": event.id, "views": too_old},
+                extra={"event_ids": [event.id for event in events], "views": too_old},
             )
-        # Counted before the commit: a batch handled again after a failed commit counts its
+        # Counted before the commit: a group handled again after a failed commit counts its
         # drops twice here (the metric is a rate to watch, the totals are what is exact).
         VIEWS_DROPPED.labels(DropReason.REPEAT).inc(counted.repeats)
         VIEWS_DROPPED.labels(DropReason.ADDRESS_LIMIT).inc(counted.over_limit)
         VIEWS_DROPPED.labels(DropReason.TOO_OLD).inc(too_old)
-        log.debug("views batch counted", extra={"views": len(views), "new": counted.new})
+        log.debug(
+            "views counted",
+            extra={"batches": len(events), "views": len(views), "new": counted.new},
+        )
 
-    return on_views_batch
+    return on_views_batches
 
 
 # --- published ----------------------------------------------------------------------------

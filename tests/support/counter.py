@@ -140,9 +140,10 @@ class Counter:
         )
 
     async def settle(self) -> None:
-        """Wait until every view answered so far is counted. The consumer takes one batch
-        at a time (prefetch 1) in queue order, and a marker view answered now is in a later
-        batch than all of them, so once the marker is counted, so are they."""
+        """Wait until every view answered so far is counted. The counting consumer counts
+        one group of batches at a time, in the order they were delivered, and a marker view
+        answered now is in a later batch than all of them (in the same group or a later
+        one), so once the marker is counted, so are they."""
         before = await self.total(MARKER_ARTICLE)
         # A new address too: one address counts only so many agents (fair counts).
         marker = next(self._markers)
@@ -241,7 +242,8 @@ def counter_settings(database: Database, amqp_url: str, keys: KeyPair) -> Settin
         # The test client is the gateway: its X-Forwarded-For names the reader.
         trusted_proxies=["127.0.0.1", "::1"],
         relay_poll_seconds=0.5,
-        # One batch at a time, in queue order: what Counter.settle relies on.
+        # One article event at a time, in queue order. (The counting consumer's prefetch
+        # is its own: twice its group, events/grouping.py.)
         consumer_prefetch=1,
     )
 
