@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import asyncpg
@@ -1992,6 +1992,119 @@ async def related_articles(conn: asyncpg.Connection, article: Article, limit: in
         limit,
     )
     return await _articles(conn, rows)
+
+
+# The article page in one round trip: the article, its tags, count, feedback, documents,
+# the related articles, the lead pictures of them all and the categories (the menu), as one
+# JSON text. One query instead of ten is most of what makes the page fast; and the text is
+# the whole of what the page shows, so a page rendered from an equal text is the same page
+# (pages.py keeps the last rendering of each article by it).
+_ARTICLE_PAGE = f"""
+WITH art AS ({_ARTICLE} WHERE a.id = $1),
+rel AS (
+    {_ARTICLE.replace("SELECT", "SELECT related.rank AS related_rank,", 1)}
+    JOIN (SELECT id, min(rank) AS rank FROM (
+            (SELECT n.id, 0 AS rank FROM articles n, art
+              WHERE n.topic_id = art.topic_id AND n.status = 'published' AND n.id <> art.id
+              ORDER BY n.published_at DESC, n.id DESC LIMIT $2)
+            UNION ALL
+            (SELECT n.id, 1 AS rank FROM articles n, art
+              WHERE n.category_id = art.category_id AND n.status = 'published'
+                AND n.id <> art.id
+              ORDER BY n.published_at DESC, n.id DESC LIMIT $2)) near
+           GROUP BY id) related ON related.id = a.id
+    ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT $2
+),
+images AS (
+    SELECT image_id FROM art WHERE image_id IS NOT NULL
+    UNION SELECT image_id FROM rel WHERE image_id IS NOT NULL
+)
+SELECT json_build_object(
+    'article', (SELECT to_json(art) FROM art),
+    'tags', (SELECT coalesce(json_agg(t ORDER BY t.name, t.id), '[]')
+               FROM (SELECT t.id, t.slug, t.name FROM article_tags at
+                       JOIN tags t ON t.id = at.tag_id WHERE at.article_id = $1) t),
+    'views', (SELECT json_build_object('total', total, 'updated_at', updated_at)
+                FROM article_views WHERE article_id = $1),
+    'feedback', (SELECT coalesce(json_agg(f ORDER BY f.approved_at, f.id), '[]')
+                   FROM (SELECT id, article_id, author_name, body, reply_body, reply_author,
+                                replied_at, approved_at, updated_at
+                           FROM public_feedback WHERE article_id = $1) f),
+    'documents', (SELECT coalesce(json_agg(d ORDER BY d.position, d.id), '[]')
+                    FROM (SELECT {_DOCUMENT_COLUMNS} FROM documents d
+                           WHERE d.article_id = $1) d),
+    'related', (SELECT coalesce(json_agg(rel ORDER BY rel.related_rank, rel.published_at DESC,
+                                                      rel.id DESC), '[]') FROM rel),
+    'image_ids', (SELECT coalesce(json_agg(image_id ORDER BY image_id), '[]') FROM images),
+    'variants', (SELECT coalesce(json_agg(v ORDER BY v.image_id, v.name, v.content_type), '[]')
+                   FROM (SELECT image_id, name, content_type, width, height, byte_size
+                           FROM image_variants
+                          WHERE image_id IN (SELECT image_id FROM images)) v),
+    'categories', (SELECT coalesce(json_agg(c ORDER BY c.position, c.name, c.id), '[]')
+                     FROM (SELECT {_CATEGORY_COLUMNS} FROM categories) c)
+)::text WHERE EXISTS (SELECT 1 FROM art)
+"""
+_ARTICLE_TIMES = (
+    "created_at", "updated_at", "published_at", "text_updated_at", "publish_at", "end_at",
+    "deleted_at", "featured_home_until", "featured_category_until",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ArticlePage:
+    """What the article page shows, read in one query (article_page_text, then parsed)."""
+
+    article: Article
+    views: int
+    views_changed: datetime | None
+    comments: list[PublicFeedback]
+    documents: list[Document]
+    related: list[Article]
+    pictures: dict[int, Picture]
+    categories: list[Category]
+
+
+async def article_page_text(conn: asyncpg.Connection, article_id: int, related: int) -> str | None:
+    """Everything the article page shows, as a JSON text (None: no such article, public or
+    not); `related`: how many related articles at most."""
+    text: str | None = await conn.fetchval(_ARTICLE_PAGE, article_id, related)
+    return text
+
+
+def _utc(value: str | None) -> datetime | None:
+    # As asyncpg gives them: in UTC, whatever the session's time zone.
+    return datetime.fromisoformat(value).astimezone(UTC) if value is not None else None
+
+
+def _timed(row: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    return {**row, **{name: _utc(row[name]) for name in names}}
+
+
+def parse_article_page(text: str) -> ArticlePage:
+    data = json.loads(text)
+    tags = tuple(_named(_TAGS, t) for t in data["tags"])
+    variants: dict[int, list[ImageVariant]] = {}
+    for v in data["variants"]:
+        variants.setdefault(v["image_id"], []).append(
+            ImageVariant(
+                v["image_id"], v["name"], v["content_type"], v["width"], v["height"],
+                v["byte_size"],
+            )
+        )  # fmt: skip
+    views = data["views"] or {"total": 0, "updated_at": None}
+    return ArticlePage(
+        article=_article(_timed(data["article"], _ARTICLE_TIMES), tags),
+        views=int(views["total"] or 0),
+        views_changed=_utc(views["updated_at"]),
+        comments=[
+            PublicFeedback(**_timed(f, ("replied_at", "approved_at", "updated_at")))
+            for f in data["feedback"]
+        ],
+        documents=[_document(_timed(d, ("uploaded_at",))) for d in data["documents"]],
+        related=[_article(_timed(r, _ARTICLE_TIMES)) for r in data["related"]],
+        pictures={i: Picture(i, tuple(variants.get(i, ()))) for i in data["image_ids"]},
+        categories=[_category(c) for c in data["categories"]],
+    )
 
 
 async def views_changed_at(conn: asyncpg.Connection, article_id: int) -> datetime | None:
