@@ -4,7 +4,8 @@ against nginx serving a static copy of the page (the ceiling). Not run in CI.
 
     .venv/bin/python -m bench.article_pages [--articles 100000] [--seconds 15]
         [--via direct,gateway,static] [--connections 64] [--processes 2]
-        [--database NAME] [--keep] [--service-dir DIR] [--profile DIR]
+        [--hot 500] [--hot-share 0.8] [--database NAME] [--keep] [--service-dir DIR]
+        [--profile DIR]
 
 Makes a fresh database on the machine's Postgres and fills it as bench/search.py does
 (`--articles` published articles by COPY through the articles migrations), then the read
@@ -17,7 +18,8 @@ the articles service is started from, e.g. an export of an older commit).
 Starts `python -m services.articles` as a plain process with ARTICLES_PROCESSES=`--processes`
 (workers on one port) and runs Debian's `wrk` (2 threads, `--connections`) for `--seconds`
 a run, each request for an article page drawn from a realistic mix: four in five among the
-500 newest articles (the newest most), the rest over all of them. Reports requests/s,
+500 newest articles (the newest most), the rest over all of them (`--hot 1 --hot-share 1`:
+the newest article only, one page as in issue 12's first figures). Reports requests/s,
 p50/p99, non-2xx answers and socket errors, and the CPU (in cores) that the service's
 processes, nginx, Postgres and wrk itself used meanwhile. With `--profile DIR`, py-spy
 records the service's workers during the direct run and the hottest areas are printed.
@@ -267,13 +269,15 @@ async def wait_answering(url: str, timeout: float = 30) -> bytes:
 # --- a run --------------------------------------------------------------------------------
 
 
-def wrk(base: str, paths: Path, seconds: int, connections: int) -> dict:
+def wrk(
+    base: str, paths: Path, seconds: int, connections: int, hot: int = HOT, share: float = HOT_SHARE
+) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
     try:
         output = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-             "-s", script.name, base, "--", str(paths), str(HOT), str(HOT_SHARE)],
+             "-s", script.name, base, "--", str(paths), str(hot), str(share)],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
     finally:
@@ -302,7 +306,7 @@ def measure(
 ) -> str:
     before = (tree_cpu([service]), tree_cpu([nginx] if nginx else []), postgres_cpu_seconds())
     wrk_before = children_cpu()
-    result = wrk(base, paths, args.seconds, args.connections)
+    result = wrk(base, paths, args.seconds, args.connections, args.hot, args.hot_share)
     wrk_cpu = children_cpu() - wrk_before
     after = (tree_cpu([service]), tree_cpu([nginx] if nginx else []), postgres_cpu_seconds())
     seconds = result["seconds"]
@@ -406,6 +410,12 @@ def main() -> None:
         "--via", type=lambda s: s.split(","), default=["direct", "gateway", "static"]
     )
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--hot", type=int, default=HOT, help="the newest articles most requests are for"
+    )
+    parser.add_argument(
+        "--hot-share", type=float, default=HOT_SHARE, help="the share of requests for them"
+    )
     parser.add_argument("--processes", type=int, default=2, help="ARTICLES_PROCESSES")
     parser.add_argument("--database", help="a database a former run kept (--keep)")
     parser.add_argument("--keep", action="store_true", help="leave the database")

@@ -319,10 +319,6 @@ async def _public_article(
         return article, await _pictures(conn, [article])
 
 
-# "Tin liên quan" under an article: at most this many.
-RELATED = 5
-
-
 @routes.get("/tin/{ref}")
 async def article_page(request: web.Request) -> web.StreamResponse:
     """/tin/{slug}-{id}, the canonical address; /tin/{id}, a wrong or old slug, and
@@ -330,7 +326,7 @@ async def article_page(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["ref"]
     slug, article_id = domain.parse_article_ref(ref) or (None, None)
     async with db.acquire(request.app[POOL]) as conn:
-        text = await store.article_page_text(conn, article_id, RELATED) if article_id else None
+        text = await store.article_page_text(conn, article_id) if article_id else None
         kept = request.app[RENDERED].get(article_id, text) if article_id and text else None
         if kept is None and text is not None:
             kept = RenderedArticle(store.parse_article_page(text))

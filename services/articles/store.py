@@ -1971,29 +1971,15 @@ async def recent_import_jobs(conn: asyncpg.Connection, limit: int) -> list[Impor
 # --- public pages -------------------------------------------------------------------------
 
 
-async def related_articles(conn: asyncpg.Connection, article: Article, limit: int) -> list[Article]:
-    """Other published articles of the article's topic first, then of its category, newest
-    first in each: two index ranges of at most `limit` rows, however many articles."""
-    rows = await conn.fetch(
-        f"""{_ARTICLE}
-            JOIN (SELECT id, min(rank) AS rank FROM (
-                    (SELECT id, 0 AS rank FROM articles
-                      WHERE topic_id = $2 AND status = 'published' AND id <> $1
-                      ORDER BY published_at DESC, id DESC LIMIT $4)
-                    UNION ALL
-                    (SELECT id, 1 AS rank FROM articles
-                      WHERE category_id = $3 AND status = 'published' AND id <> $1
-                      ORDER BY published_at DESC, id DESC LIMIT $4)) near
-                   GROUP BY id) related ON related.id = a.id
-            ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT $4""",
-        article.id,
-        article.topic.id if article.topic else None,
-        article.category.id,
-        limit,
-    )
-    return await _articles(conn, rows)
-
-
+# The related articles under an article: the list shows their title, address, day and
+# picture only, so their text is not read (it would be most of the query's work and size).
+_RELATED_ARTICLE = _ARTICLE.replace("SELECT", "SELECT related.rank AS related_rank,", 1).replace(
+    "a.summary, a.body_html,", "'' AS summary, '' AS body_html,", 1
+)
+# "Tin liên quan" under an article: at most this many. Written into the query (not a
+# parameter): with a parameter as its LIMIT, Postgres kept planning the query anew at
+# every run (a generic plan looked dearer), which cost more than running it.
+RELATED_SHOWN = 5
 # The article page in one round trip: the article, its tags, count, feedback, documents,
 # the related articles, the lead pictures of them all and the categories (the menu), as one
 # JSON text. One query instead of ten is most of what makes the page fast; and the text is
@@ -2002,18 +1988,21 @@ async def related_articles(conn: asyncpg.Connection, article: Article, limit: in
 _ARTICLE_PAGE = f"""
 WITH art AS ({_ARTICLE} WHERE a.id = $1),
 rel AS (
-    {_ARTICLE.replace("SELECT", "SELECT related.rank AS related_rank,", 1)}
+    {_RELATED_ARTICLE}
     JOIN (SELECT id, min(rank) AS rank FROM (
-            (SELECT n.id, 0 AS rank FROM articles n, art
-              WHERE n.topic_id = art.topic_id AND n.status = 'published' AND n.id <> art.id
-              ORDER BY n.published_at DESC, n.id DESC LIMIT $2)
+            -- The topic and category as values (not a join), so that each is read from
+            -- its index newest first: a few rows, however small the category.
+            (SELECT id, 0 AS rank FROM articles
+              WHERE topic_id = (SELECT topic_id FROM art) AND status = 'published'
+                AND id <> $1
+              ORDER BY published_at DESC, id DESC LIMIT {RELATED_SHOWN})
             UNION ALL
-            (SELECT n.id, 1 AS rank FROM articles n, art
-              WHERE n.category_id = art.category_id AND n.status = 'published'
-                AND n.id <> art.id
-              ORDER BY n.published_at DESC, n.id DESC LIMIT $2)) near
+            (SELECT id, 1 AS rank FROM articles
+              WHERE category_id = (SELECT category_id FROM art) AND status = 'published'
+                AND id <> $1
+              ORDER BY published_at DESC, id DESC LIMIT {RELATED_SHOWN})) near
            GROUP BY id) related ON related.id = a.id
-    ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT $2
+    ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT {RELATED_SHOWN}
 ),
 images AS (
     SELECT image_id FROM art WHERE image_id IS NOT NULL
@@ -2064,10 +2053,10 @@ class ArticlePage:
     categories: list[Category]
 
 
-async def article_page_text(conn: asyncpg.Connection, article_id: int, related: int) -> str | None:
+async def article_page_text(conn: asyncpg.Connection, article_id: int) -> str | None:
     """Everything the article page shows, as a JSON text (None: no such article, public or
-    not); `related`: how many related articles at most."""
-    text: str | None = await conn.fetchval(_ARTICLE_PAGE, article_id, related)
+    not)."""
+    text: str | None = await conn.fetchval(_ARTICLE_PAGE, article_id)
     return text
 
 
@@ -2105,14 +2094,6 @@ def parse_article_page(text: str) -> ArticlePage:
         pictures={i: Picture(i, tuple(variants.get(i, ()))) for i in data["image_ids"]},
         categories=[_category(c) for c in data["categories"]],
     )
-
-
-async def views_changed_at(conn: asyncpg.Connection, article_id: int) -> datetime | None:
-    """When the article's view count last changed here (None: never counted)."""
-    changed: datetime | None = await conn.fetchval(
-        "SELECT updated_at FROM article_views WHERE article_id = $1", article_id
-    )
-    return changed
 
 
 async def sitemap_chunks(conn: asyncpg.Connection, width: int) -> list[tuple[int, datetime]]:
