@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import resource
@@ -48,6 +47,7 @@ from bench import search
 from bench.counter_ingest import PY_SPY, process_tree, summarise_profile
 from bench.feedback_submit import cpu_seconds, postgres_cpu_seconds, wait_ready
 from bench.gateway import start_gateway
+from bench.wrk import run_wrk
 from services.articles.import_articles import SERVICE_DIR
 from services.common import db
 from services.common.events import topology
@@ -272,18 +272,7 @@ async def wait_answering(url: str, timeout: float = 30) -> bytes:
 def wrk(
     base: str, paths: Path, seconds: int, connections: int, hot: int = HOT, share: float = HOT_SHARE
 ) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
-    try:
-        output = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-             "-s", script.name, base, "--", str(paths), str(hot), str(share)],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-    finally:
-        os.unlink(script.name)
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return dict(json.loads(line.removeprefix("RESULT ")))
+    return run_wrk(WRK_SCRIPT, base, connections, seconds, str(paths), str(hot), str(share))
 
 
 def tree_cpu(pids: list[int]) -> float:

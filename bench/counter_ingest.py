@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -47,6 +46,7 @@ import aiohttp
 import asyncpg
 
 from bench.gateway import start_gateway as start_nginx_gateway
+from bench.wrk import run_wrk
 from services.common.events import topology
 from services.common.events.envelope import CloudEvent, source_of
 from tests.support.amqp import publish_event, tap
@@ -234,18 +234,10 @@ class Run:
 
 def wrk(base: str, run: int, rate: int, args: argparse.Namespace) -> dict:
     pause = 0 if rate == 0 else max(1, round(args.connections * 1000 / rate))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
-    try:
-        output = subprocess.run(
-            ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "10s",
-             "-s", script.name, base, "--", str(run), str(args.articles), str(pause), AGENT],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-    finally:
-        os.unlink(script.name)
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return dict(json.loads(line.removeprefix("RESULT ")))
+    return run_wrk(
+        WRK_SCRIPT, base, args.connections, args.duration,
+        str(run), str(args.articles), str(pause), AGENT,
+    )  # fmt: skip
 
 
 async def probe(base: str, amqp_url: str, run: int, stop: asyncio.Event, lags: list[float]) -> None:
