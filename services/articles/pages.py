@@ -325,28 +325,29 @@ async def article_page(request: web.Request) -> web.StreamResponse:
     /tin/{slug} (the article's slug, or one it had before a rename) move there."""
     ref = request.match_info["ref"]
     slug, article_id = domain.parse_article_ref(ref) or (None, None)
+    page: store.ArticlePage | None = None
     async with db.acquire(request.app[POOL]) as conn:
         text = await store.article_page_text(conn, article_id) if article_id else None
         kept = request.app[RENDERED].get(article_id, text) if article_id and text else None
         if kept is None and text is not None:
-            kept = RenderedArticle(store.parse_article_page(text))
-        if kept is None or not kept.page.article.is_public:
+            page = store.parse_article_page(text)
+            kept = RenderedArticle(page.article.slug, page.article.url, page.article.is_public)
+        if kept is None or not kept.public:
             # /tin/{slug} without the id, an old slug after a rename included.
             by_slug = await store.article_id_by_slug(conn, ref) if domain.is_slug(ref) else None
             article = await store.get_article(conn, by_slug) if by_slug else None
             if article is None or not article.is_public:
                 return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
             raise _moved(article.url)
-    article = kept.page.article
-    if slug != article.slug:
-        raise _moved(article.url)
+    if slug != kept.slug:
+        raise _moved(kept.url)
     site = origin(request)
     rendered = kept.by_origin.get(site)
     if rendered is None:
-        rendered = _render_article(request, kept.page, site)
+        assert article_id is not None and text is not None
+        rendered = _render_article(request, page or store.parse_article_page(text), site)
         kept.by_origin[site] = rendered
-        assert text is not None
-        request.app[RENDERED].keep(article.id, text, kept)
+        request.app[RENDERED].keep(article_id, text, kept)
     return _validated_body(request, rendered)
 
 
