@@ -2008,7 +2008,7 @@ images AS (
     SELECT image_id FROM art WHERE image_id IS NOT NULL
     UNION SELECT image_id FROM rel WHERE image_id IS NOT NULL
 )
-SELECT json_build_object(
+SELECT convert_to(json_build_object(
     'article', (SELECT to_json(art) FROM art),
     'tags', (SELECT coalesce(json_agg(t ORDER BY t.name, t.id), '[]')
                FROM (SELECT t.id, t.slug, t.name FROM article_tags at
@@ -2031,7 +2031,7 @@ SELECT json_build_object(
                           WHERE image_id IN (SELECT image_id FROM images)) v),
     'categories', (SELECT coalesce(json_agg(c ORDER BY c.position, c.name, c.id), '[]')
                      FROM (SELECT {_CATEGORY_COLUMNS} FROM categories) c)
-)::text WHERE EXISTS (SELECT 1 FROM art)
+)::text, 'UTF8') WHERE EXISTS (SELECT 1 FROM art)
 """
 _ARTICLE_TIMES = (
     "created_at", "updated_at", "published_at", "text_updated_at", "publish_at", "end_at",
@@ -2053,10 +2053,10 @@ class ArticlePage:
     categories: list[Category]
 
 
-async def article_page_text(conn: asyncpg.Connection, article_id: int) -> str | None:
-    """Everything the article page shows, as a JSON text (None: no such article, public or
-    not)."""
-    text: str | None = await conn.fetchval(_ARTICLE_PAGE, article_id)
+async def article_page_text(conn: asyncpg.Connection, article_id: int) -> bytes | None:
+    """Everything the article page shows, as a JSON text in UTF-8 (None: no such article,
+    public or not): bytes, as pages.py compares them and json reads them, never decoded."""
+    text: bytes | None = await conn.fetchval(_ARTICLE_PAGE, article_id)
     return text
 
 
@@ -2069,7 +2069,7 @@ def _timed(row: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
     return {**row, **{name: _utc(row[name]) for name in names}}
 
 
-def parse_article_page(text: str) -> ArticlePage:
+def parse_article_page(text: bytes) -> ArticlePage:
     data = json.loads(text)
     tags = tuple(_named(_TAGS, t) for t in data["tags"])
     variants: dict[int, list[ImageVariant]] = {}
