@@ -362,16 +362,18 @@ async def run(args: argparse.Namespace) -> None:
               " service CPU (a request) | nginx CPU | Postgres CPU | wrk CPU |"
               " load (1 min) |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|---|", flush=True)
+        raw: list[Path] = []  # this run's stacks only, whatever else is in --profile
         for via in args.via:
             base, nginx = bases[via]
             spies = []
             if args.profile and via == "direct":
                 args.profile.mkdir(parents=True, exist_ok=True)
                 for pid in process_tree(service.pid)[1:] or [service.pid]:
+                    raw.append(args.profile / f"articles-{pid}.txt")
                     spies.append(subprocess.Popen(
                         [PY_SPY, "record", "--pid", str(pid), "--rate", "97", "--duration",
                          str(args.seconds), "--format", "raw", "--nonblocking",
-                         "-o", str(args.profile / f"articles-{pid}.txt")],
+                         "-o", str(raw[-1])],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     ))  # fmt: skip
             print(measure(via, base, paths, args, service.pid, nginx), flush=True)
@@ -379,7 +381,6 @@ async def run(args: argparse.Namespace) -> None:
                 spy.wait(60)
         if args.profile:
             print("\nprofile of the direct run, over the service's workers:")
-            raw = sorted(args.profile.glob("articles-*.txt"))
             print("\n".join(summarise_profile(raw, top=15, areas=AREAS)))
     finally:
         for process, sig in reversed(processes):
