@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -46,7 +45,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from scripts.run_local import Local, LocalStack, render_gateway_config
+from bench.gateway import start_gateway as start_nginx_gateway
+from bench.wrk import run_wrk
 from services.common.events import topology
 from services.common.events.envelope import CloudEvent, source_of
 from tests.support.amqp import publish_event, tap
@@ -193,30 +193,17 @@ async def wait_countable(base: str, articles: list[int]) -> None:
                 await asyncio.sleep(0.05)
 
 
-def start_gateway(counter_port: int, run_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """nginx with the gateway template, the load generator its trusted front, the beacon
-    limit per address raised for this run only."""
-    local = Local(
-        run_dir=run_dir,
-        gateway_port=free_port(),
-        ports={"articles": free_port(), "feedback": free_port(), "counter": counter_port},
+def start_gateway(counter_port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """The gateway, the load generator its trusted front, the beacon limit per address
+    raised for this run only."""
+    return start_nginx_gateway(
+        {"counter": counter_port},
         page_cache=False,
         gateway_env={"BANTIN_REAL_IP_FROM": "127.0.0.1"},
-        nginx_dir=Path(tempfile.mkdtemp(prefix="bench-gateway-")),
+        edit=lambda text: text.replace(
+            "zone=beacons:10m rate=30r/s", "zone=beacons:10m rate=1000000r/s"
+        ),
     )
-    spec = LocalStack(local).spec("gateway")
-    conf = render_gateway_config(spec.env, local.gateway_dir)
-    conf_file = conf.parent / "conf.d" / "default.conf"
-    text = conf_file.read_text().replace(
-        "zone=beacons:10m rate=30r/s", "zone=beacons:10m rate=1000000r/s"
-    )
-    conf_file.write_text(text)
-    process = subprocess.Popen(
-        ["nginx", "-p", str(conf.parent), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return process, f"http://127.0.0.1:{local.gateway_port}"
 
 
 # --- one run ------------------------------------------------------------------------------
@@ -247,18 +234,10 @@ class Run:
 
 def wrk(base: str, run: int, rate: int, args: argparse.Namespace) -> dict:
     pause = 0 if rate == 0 else max(1, round(args.connections * 1000 / rate))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
-    try:
-        output = subprocess.run(
-            ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "10s",
-             "-s", script.name, base, "--", str(run), str(args.articles), str(pause), AGENT],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-    finally:
-        os.unlink(script.name)
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return dict(json.loads(line.removeprefix("RESULT ")))
+    return run_wrk(
+        WRK_SCRIPT, base, args.connections, args.duration,
+        str(run), str(args.articles), str(pause), AGENT,
+    )  # fmt: skip
 
 
 async def probe(base: str, amqp_url: str, run: int, stop: asyncio.Event, lags: list[float]) -> None:
@@ -351,12 +330,14 @@ AREAS = (
 )
 
 
-def summarise_profile(raw_files: list[Path], top: int = 12) -> list[str]:
+def summarise_profile(
+    raw_files: list[Path], top: int = 12, areas: tuple[tuple[str, tuple[str, ...]], ...] = AREAS
+) -> list[str]:
     """Where the samples of every counter process went: by area (each sample counted once,
     in the first area its stack shows), then the hottest functions by own time (py-spy
     raw: one collapsed stack per line, its sample count last)."""
     own: Tally[str] = Tally()
-    areas: Tally[str] = Tally()
+    by_area: Tally[str] = Tally()
     total = 0
     for raw in raw_files:
         if not raw.exists():
@@ -369,12 +350,12 @@ def summarise_profile(raw_files: list[Path], top: int = 12) -> list[str]:
             total += samples
             leaf = stack.split(";")[-1]
             own[re.sub(r" \((.*)/([^/]+):\d+\)$", r" (\2)", leaf)] += samples
-            area = next((name for name, marks in AREAS if any(m in stack for m in marks)), None)
-            areas[area or "other"] += samples
+            area = next((name for name, marks in areas if any(m in stack for m in marks)), None)
+            by_area[area or "other"] += samples
     if not total:
         return ["  (no samples)"]
     lines = ["  by area:"]
-    lines += [f"  {count / total:6.1%}  {area}" for area, count in areas.most_common()]
+    lines += [f"  {count / total:6.1%}  {area}" for area, count in by_area.most_common()]
     lines.append("  hottest functions (own time):")
     lines += [f"  {count / total:6.1%}  {frame}" for frame, count in own.most_common(top)]
     return lines
@@ -485,7 +466,7 @@ async def run(args: argparse.Namespace) -> None:
         await wait_countable(direct, articles)
         bases = {"direct": direct}
         if "gateway" in args.via:
-            gateway, bases["gateway"] = start_gateway(port, run_dir)
+            gateway, bases["gateway"] = start_gateway(port)
             await wait_countable(bases["gateway"], [MARKER])
         processes = len(process_tree(counter.pid))
 

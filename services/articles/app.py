@@ -38,6 +38,7 @@ from services.articles.config import (
 )
 from services.articles.config import throttle_secret as make_throttle_secret
 from services.articles.domain import RefusalError
+from services.articles.rendered import RENDERED, RenderedPages
 from services.articles.tokens import TokenIssuer, ttl_from_env
 from services.common.auth import ACTIVE_CHECK, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings
@@ -89,6 +90,7 @@ def create_app(settings: Settings, config: ArticlesConfig | None = None) -> web.
     app[THROTTLE_SECRET] = make_throttle_secret(settings.auth_private_key)
     app[CONFIG] = config or ArticlesConfig.from_env()
     app[TEMPLATES] = make_environment(SERVICE_DIR)
+    app[RENDERED] = RenderedPages()
     # --- desk: auth ---
     app[FORM_SECRET] = form_secret(settings.auth_private_key)
     passwords.configure(app[CONFIG].password_threads, app[CONFIG].password_queue)

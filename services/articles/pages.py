@@ -39,6 +39,7 @@ from services.articles import actions, domain, feeds, login, sessions, store
 from services.articles.answers import optional_principal, problem_for, scheme
 from services.articles.config import CONFIG, FORM_SECRET, THROTTLE_SECRET
 from services.articles.domain import Article, Category, RefusalError, Tag, Topic
+from services.articles.rendered import RENDERED, Rendered, RenderedArticle
 from services.common import db
 from services.common.pages import TEMPLATES, render
 from services.common.web import POOL, client_address
@@ -104,20 +105,38 @@ def _validated(
 ) -> web.Response:
     body = response.body
     assert isinstance(body, bytes)
-    headers = {
-        "Cache-Control": PUBLIC_CACHE,
-        "ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
-    }
-    if modified is not None:
-        headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
-    # Only If-None-Match: a time alone cannot tell that a count changed within the
-    # second, or that feedback was withdrawn (Last-Modified would not move).
+    headers = _validators(_etag(body), modified)
     if response.status == 200 and _etag_matches(
         request.headers.get("If-None-Match", ""), headers["ETag"]
     ):
         return web.Response(status=304, headers=headers)
     response.headers.update(headers)
     return response
+
+
+def _validated_body(request: web.Request, rendered: Rendered) -> web.Response:
+    """A page rendered before (its body, ETag and Last-Modified): sent, or a 304."""
+    headers = _validators(rendered.etag, rendered.modified)
+    if _etag_matches(request.headers.get("If-None-Match", ""), rendered.etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=rendered.body, content_type="text/html", charset="utf-8", headers=headers
+    )
+
+
+def _etag(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def _validators(etag: str, modified: datetime | None) -> dict[str, str]:
+    """A strong ETag, the hash of the page as sent (text, counts and feedback alike), and
+    Last-Modified. Only If-None-Match is honoured: a time alone cannot tell that a count
+    changed within the second, or that feedback was withdrawn (Last-Modified would not
+    move)."""
+    headers = {"Cache-Control": PUBLIC_CACHE, "ETag": etag}
+    if modified is not None:
+        headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
+    return headers
 
 
 def _changes_shown(values: Iterable[Any]) -> Iterable[datetime]:
@@ -300,36 +319,43 @@ async def _public_article(
         return article, await _pictures(conn, [article])
 
 
-# "Tin liên quan" under an article: at most this many.
-RELATED = 5
-
-
 @routes.get("/tin/{ref}")
 async def article_page(request: web.Request) -> web.StreamResponse:
     """/tin/{slug}-{id}, the canonical address; /tin/{id}, a wrong or old slug, and
     /tin/{slug} (the article's slug, or one it had before a rename) move there."""
     ref = request.match_info["ref"]
     slug, article_id = domain.parse_article_ref(ref) or (None, None)
+    page: store.ArticlePage | None = None
     async with db.acquire(request.app[POOL]) as conn:
-        article = await store.get_article(conn, article_id) if article_id else None
-        if article is None or not article.is_public:
+        text = await store.article_page_text(conn, article_id) if article_id else None
+        kept = request.app[RENDERED].get(article_id, text) if article_id and text else None
+        if kept is None and text is not None:
+            page = store.parse_article_page(text)
+            kept = RenderedArticle(page.article.slug, page.article.url, page.article.is_public)
+        if kept is None or not kept.public:
             # /tin/{slug} without the id, an old slug after a rename included.
             by_slug = await store.article_id_by_slug(conn, ref) if domain.is_slug(ref) else None
             article = await store.get_article(conn, by_slug) if by_slug else None
             if article is None or not article.is_public:
                 return not_found(request, "Bản tin không tồn tại hoặc đã được gỡ xuống.")
             raise _moved(article.url)
-        if slug != article.slug:
-            raise _moved(article.url)
-        views = await store.views_of(conn, article.id)
-        comments = await store.feedback_for(conn, article.id)
-        attached = await store.documents_of(conn, article.id)
-        categories = await store.list_categories(conn)
-        related = await store.related_articles(conn, article, RELATED)
-        pictures = await _pictures(conn, [article], related)
-        views_changed = await store.views_changed_at(conn, article.id)
+    if slug != kept.slug:
+        raise _moved(kept.url)
     site = origin(request)
+    rendered = kept.by_origin.get(site)
+    if rendered is None:
+        assert article_id is not None and text is not None
+        rendered = _render_article(request, page or store.parse_article_page(text), site)
+        kept.by_origin[site] = rendered
+        request.app[RENDERED].keep(article_id, text, kept)
+    return _validated_body(request, rendered)
+
+
+def _render_article(request: web.Request, page: store.ArticlePage, site: str) -> Rendered:
+    """The page as sent (body, ETag, Last-Modified), rendered from what one query read."""
+    article = page.article
     canonical = site + article.url
+    pictures = page.pictures
     share = pictures[article.image_id].src("share") if article.image_id in pictures else None
     structured = domain.news_article_ld(
         article,
@@ -337,24 +363,26 @@ async def article_page(request: web.Request) -> web.StreamResponse:
         site_name=str(request.app[TEMPLATES].globals["site_name"]),
         image_url=site + share if share else None,
     )
-    return public_page(
-        request,
-        "article.html",
-        {
-            "article": article,
-            "views": views,
-            "comments": comments,
-            "documents": attached,
-            "categories": categories,
-            "origin": site,
-            "canonical": canonical,
-            "pictures": pictures,
-            "related": related,
-            "structured_data": Markup(domain.json_for_html(structured)),
-            "body_html": Markup(domain.lazy_images(article.body_html)),
-        },
-        changed=[views_changed],
+    context = {
+        "article": article,
+        "views": page.views,
+        "comments": page.comments,
+        "documents": page.documents,
+        "categories": page.categories,
+        "origin": site,
+        "canonical": canonical,
+        "pictures": pictures,
+        "related": page.related,
+        "structured_data": Markup(domain.json_for_html(structured)),
+        "body_html": Markup(domain.lazy_images(article.body_html)),
+    }
+    html = request.app[TEMPLATES].get_template("article.html").render(request=request, **context)
+    body = html.encode("utf-8")
+    modified = max(
+        (t for t in (page.views_changed, *_changes_shown(context.values())) if t is not None),
+        default=None,
     )
+    return Rendered(body, _etag(body), modified)
 
 
 @routes.get(r"/tin/{id:\d{1,18}}/in")

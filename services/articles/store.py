@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import asyncpg
@@ -1971,35 +1971,129 @@ async def recent_import_jobs(conn: asyncpg.Connection, limit: int) -> list[Impor
 # --- public pages -------------------------------------------------------------------------
 
 
-async def related_articles(conn: asyncpg.Connection, article: Article, limit: int) -> list[Article]:
-    """Other published articles of the article's topic first, then of its category, newest
-    first in each: two index ranges of at most `limit` rows, however many articles."""
-    rows = await conn.fetch(
-        f"""{_ARTICLE}
-            JOIN (SELECT id, min(rank) AS rank FROM (
-                    (SELECT id, 0 AS rank FROM articles
-                      WHERE topic_id = $2 AND status = 'published' AND id <> $1
-                      ORDER BY published_at DESC, id DESC LIMIT $4)
-                    UNION ALL
-                    (SELECT id, 1 AS rank FROM articles
-                      WHERE category_id = $3 AND status = 'published' AND id <> $1
-                      ORDER BY published_at DESC, id DESC LIMIT $4)) near
-                   GROUP BY id) related ON related.id = a.id
-            ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT $4""",
-        article.id,
-        article.topic.id if article.topic else None,
-        article.category.id,
-        limit,
-    )
-    return await _articles(conn, rows)
+# The related articles under an article: the list shows their title, address, day and
+# picture only, so their text is not read (it would be most of the query's work and size).
+_RELATED_ARTICLE = _ARTICLE.replace("SELECT", "SELECT related.rank AS related_rank,", 1).replace(
+    "a.summary, a.body_html,", "'' AS summary, '' AS body_html,", 1
+)
+# "Tin liên quan" under an article: at most this many. Written into the query (not a
+# parameter): with a parameter as its LIMIT, Postgres kept planning the query anew at
+# every run (a generic plan looked dearer), which cost more than running it.
+RELATED_SHOWN = 5
+# The article page in one round trip: the article, its tags, count, feedback, documents,
+# the related articles, the lead pictures of them all and the categories (the menu), as one
+# JSON text. One query instead of ten is most of what makes the page fast; and the text is
+# the whole of what the page shows, so a page rendered from an equal text is the same page
+# (pages.py keeps the last rendering of each article by it).
+_ARTICLE_PAGE = f"""
+WITH art AS ({_ARTICLE} WHERE a.id = $1),
+rel AS (
+    {_RELATED_ARTICLE}
+    JOIN (SELECT id, min(rank) AS rank FROM (
+            -- The topic and category as values (not a join), so that each is read from
+            -- its index newest first: a few rows, however small the category.
+            (SELECT id, 0 AS rank FROM articles
+              WHERE topic_id = (SELECT topic_id FROM art) AND status = 'published'
+                AND id <> $1
+              ORDER BY published_at DESC, id DESC LIMIT {RELATED_SHOWN})
+            UNION ALL
+            (SELECT id, 1 AS rank FROM articles
+              WHERE category_id = (SELECT category_id FROM art) AND status = 'published'
+                AND id <> $1
+              ORDER BY published_at DESC, id DESC LIMIT {RELATED_SHOWN})) near
+           GROUP BY id) related ON related.id = a.id
+    ORDER BY related.rank, a.published_at DESC, a.id DESC LIMIT {RELATED_SHOWN}
+),
+images AS (
+    SELECT image_id FROM art WHERE image_id IS NOT NULL
+    UNION SELECT image_id FROM rel WHERE image_id IS NOT NULL
+)
+SELECT convert_to(json_build_object(
+    'article', (SELECT to_json(art) FROM art),
+    'tags', (SELECT coalesce(json_agg(t ORDER BY t.name, t.id), '[]')
+               FROM (SELECT t.id, t.slug, t.name FROM article_tags at
+                       JOIN tags t ON t.id = at.tag_id WHERE at.article_id = $1) t),
+    'views', (SELECT json_build_object('total', total, 'updated_at', updated_at)
+                FROM article_views WHERE article_id = $1),
+    'feedback', (SELECT coalesce(json_agg(f ORDER BY f.approved_at, f.id), '[]')
+                   FROM (SELECT id, article_id, author_name, body, reply_body, reply_author,
+                                replied_at, approved_at, updated_at
+                           FROM public_feedback WHERE article_id = $1) f),
+    'documents', (SELECT coalesce(json_agg(d ORDER BY d.position, d.id), '[]')
+                    FROM (SELECT {_DOCUMENT_COLUMNS} FROM documents d
+                           WHERE d.article_id = $1) d),
+    'related', (SELECT coalesce(json_agg(rel ORDER BY rel.related_rank, rel.published_at DESC,
+                                                      rel.id DESC), '[]') FROM rel),
+    'image_ids', (SELECT coalesce(json_agg(image_id ORDER BY image_id), '[]') FROM images),
+    'variants', (SELECT coalesce(json_agg(v ORDER BY v.image_id, v.name, v.content_type), '[]')
+                   FROM (SELECT image_id, name, content_type, width, height, byte_size
+                           FROM image_variants
+                          WHERE image_id IN (SELECT image_id FROM images)) v),
+    'categories', (SELECT coalesce(json_agg(c ORDER BY c.position, c.name, c.id), '[]')
+                     FROM (SELECT {_CATEGORY_COLUMNS} FROM categories) c)
+)::text, 'UTF8') WHERE EXISTS (SELECT 1 FROM art)
+"""
+_ARTICLE_TIMES = (
+    "created_at", "updated_at", "published_at", "text_updated_at", "publish_at", "end_at",
+    "deleted_at", "featured_home_until", "featured_category_until",
+)  # fmt: skip
 
 
-async def views_changed_at(conn: asyncpg.Connection, article_id: int) -> datetime | None:
-    """When the article's view count last changed here (None: never counted)."""
-    changed: datetime | None = await conn.fetchval(
-        "SELECT updated_at FROM article_views WHERE article_id = $1", article_id
+@dataclass(frozen=True)
+class ArticlePage:
+    """What the article page shows, read in one query (article_page_text, then parsed)."""
+
+    article: Article
+    views: int
+    views_changed: datetime | None
+    comments: list[PublicFeedback]
+    documents: list[Document]
+    related: list[Article]
+    pictures: dict[int, Picture]
+    categories: list[Category]
+
+
+async def article_page_text(conn: asyncpg.Connection, article_id: int) -> bytes | None:
+    """Everything the article page shows, as a JSON text in UTF-8 (None: no such article,
+    public or not): bytes, as pages.py compares them and json reads them, never decoded."""
+    text: bytes | None = await conn.fetchval(_ARTICLE_PAGE, article_id)
+    return text
+
+
+def _utc(value: str | None) -> datetime | None:
+    # As asyncpg gives them: in UTC, whatever the session's time zone.
+    return datetime.fromisoformat(value).astimezone(UTC) if value is not None else None
+
+
+def _timed(row: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    return {**row, **{name: _utc(row[name]) for name in names}}
+
+
+def parse_article_page(text: bytes) -> ArticlePage:
+    data = json.loads(text)
+    tags = tuple(_named(_TAGS, t) for t in data["tags"])
+    variants: dict[int, list[ImageVariant]] = {}
+    for v in data["variants"]:
+        variants.setdefault(v["image_id"], []).append(
+            ImageVariant(
+                v["image_id"], v["name"], v["content_type"], v["width"], v["height"],
+                v["byte_size"],
+            )
+        )  # fmt: skip
+    views = data["views"] or {"total": 0, "updated_at": None}
+    return ArticlePage(
+        article=_article(_timed(data["article"], _ARTICLE_TIMES), tags),
+        views=int(views["total"] or 0),
+        views_changed=_utc(views["updated_at"]),
+        comments=[
+            PublicFeedback(**_timed(f, ("replied_at", "approved_at", "updated_at")))
+            for f in data["feedback"]
+        ],
+        documents=[_document(_timed(d, ("uploaded_at",))) for d in data["documents"]],
+        related=[_article(_timed(r, _ARTICLE_TIMES)) for r in data["related"]],
+        pictures={i: Picture(i, tuple(variants.get(i, ()))) for i in data["image_ids"]},
+        categories=[_category(c) for c in data["categories"]],
     )
-    return changed
 
 
 async def sitemap_chunks(conn: asyncpg.Connection, width: int) -> list[tuple[int, datetime]]:

@@ -174,6 +174,67 @@ async def test_approved_feedback_shows_under_the_article_until_withdrawn(site: S
     assert "Bài viết hay." not in await page(site, article["url"])
 
 
+async def test_a_page_rendered_before_shows_every_change_at_the_next_request(
+    site: Site,
+) -> None:
+    """Each process keeps the last rendering of a page with what its query read
+    (services/articles/rendered.py): a change to the text, the count, the feedback, the
+    related articles or the menu is shown at once, and the ETag follows the page."""
+    category = await site.category()
+    article = await site.published(title="Bản tin giữ sẵn", category_id=category["id"])
+
+    async def read(etag: str | None = None) -> tuple[int, str, str]:
+        headers = {"If-None-Match": etag} if etag else {}
+        response = await site.client.get(article["url"], headers=headers)
+        return response.status, response.headers["ETag"], await response.text()
+
+    status, etag, html = await read()
+    assert status == 200 and "[ Số lần xem: 0 ]" in html
+    assert await read() == (200, etag, html)  # the kept rendering
+    assert (await read(etag))[:2] == (304, etag)
+
+    async def changed(sql: str, *args: Any) -> str:
+        nonlocal etag
+        await site.pool.execute(sql, *args)
+        status, new_etag, html = await read(etag)  # the browser's copy is now old
+        assert status == 200 and new_etag != etag
+        etag = new_etag
+        return html
+
+    html = await changed(
+        "INSERT INTO article_views (article_id, total, today, day, version)"
+        " VALUES ($1, 4321, 1, current_date, 1)",
+        article["id"],
+    )
+    assert "[ Số lần xem: 4.321 ]" in html
+    html = await changed(
+        "UPDATE article_views SET total = 4322, version = 2 WHERE article_id = $1", article["id"]
+    )
+    assert "[ Số lần xem: 4.322 ]" in html
+    html = await changed(
+        "INSERT INTO public_feedback (id, article_id, author_name, body, approved_at, updated_at,"
+        " version) VALUES ($1, $2, 'Bạn đọc giữ sẵn', 'Ý kiến mới.', now(), now(), 1)",
+        900_000 + article["id"],
+        article["id"],
+    )
+    assert "Bạn đọc giữ sẵn" in html and "Ý kiến mới." in html
+    html = await changed("DELETE FROM public_feedback WHERE id = $1", 900_000 + article["id"])
+    assert "Bạn đọc giữ sẵn" not in html
+    html = await changed(
+        "UPDATE articles SET title = 'Bản tin đã sửa', version = version + 1 WHERE id = $1",
+        article["id"],
+    )
+    assert '<h1 class="article-title">Bản tin đã sửa</h1>' in html
+    html = await changed(
+        "UPDATE categories SET name = 'Chuyên mục đổi tên' WHERE id = $1", category["id"]
+    )
+    assert ">Chuyên mục đổi tên</a>" in html
+    other = await site.published(title="Bản tin cùng chuyên mục", category_id=category["id"])
+    status, etag_after, html = await read(etag)
+    assert status == 200 and etag_after != etag
+    assert f'href="{other["url"]}">Bản tin cùng chuyên mục</a>' in html
+
+
 async def test_other_addresses_of_an_article_move_to_the_canonical_one(site: Site) -> None:
     article = await site.published(title="Địa chỉ chuẩn")
     aid = article["id"]
