@@ -1,5 +1,5 @@
-"""The gateway's micro-cache key for search (/tim-kiem): the parameters the page reads,
-not its whole query string. The gateway and its stand-in upstreams are those of
+"""The gateway's micro-cache key for search (/tim-kiem) and listings: the parameters the
+page reads, not its whole query string. The gateway and its stand-in upstreams are those of
 test_gateway.py."""
 
 from __future__ import annotations
@@ -47,3 +47,29 @@ async def test_search_is_cached_by_the_parameters_it_reads(gateway: Gateway) -> 
     assert await cache("%71=thi+dua&r=1") == "MISS"
     assert await cache("q=giao+uoc&chuyen%2Dmuc=tin-tuc") == "MISS"
     assert len(upstreams.paths("articles")) == 1 + 7 + 3
+
+
+async def test_listings_are_cached_by_the_parameters_they_read_as_the_service_reads_them(
+    gateway: Gateway,  # noqa: F811
+) -> None:
+    http, upstreams = await gateway()
+
+    async def cache(path: str) -> str:
+        async with http.get(URL(path, encoded=True)) as response:
+            assert response.status == 200, path
+            return response.headers["X-Cache"]
+
+    assert await cache("/chuyen-muc/tin-tuc?trang=5") == "MISS"
+    assert await cache("/chuyen-muc/tin-tuc?utm=1&trang=5&trang=2") == "HIT"
+    assert await cache("/?xem=7-ngay") == "MISS"
+    assert await cache("/?r=1&xem=7-ngay") == "HIT"
+    # Letter case: the service reads trang, not TRANG, so ?TRANG=5 is the first page and
+    # must not take page 5's key (nginx's $arg_trang would have given it that key).
+    assert await cache("/chuyen-muc/tin-tuc?TRANG=5") == "MISS"
+    assert await cache("/chuyen-muc/tin-tuc") == "HIT"  # the key ?TRANG=5 took
+    # A name with %-escapes is decoded by the service (tra%6Eg is trang): its whole query
+    # string is its key, never the first page's nor page 5's.
+    assert await cache("/chuyen-muc/tin-tuc?tra%6Eg=5") == "MISS"
+    assert await cache("/chuyen-muc/tin-tuc?tra%6Eg=5&r=1") == "MISS"
+    assert await cache("/?%78em=30-ngay") == "MISS"
+    assert len(upstreams.paths("articles")) == 2 + 1 + 3
