@@ -31,6 +31,7 @@ from services.articles.config import (
     DESK_CSRF,
     FORM_SECRET,
     ISSUER,
+    RENDERED,
     THROTTLE_SECRET,
     ArticlesConfig,
     desk_csrf_secret,
@@ -38,7 +39,7 @@ from services.articles.config import (
 )
 from services.articles.config import throttle_secret as make_throttle_secret
 from services.articles.domain import RefusalError
-from services.articles.rendered import RENDERED, RenderedPages
+from services.articles.rendered import RenderedPages
 from services.articles.tokens import TokenIssuer, ttl_from_env
 from services.common.auth import ACTIVE_CHECK, VERIFIER, TokenVerifier
 from services.common.config import ConfigError, Settings

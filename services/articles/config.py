@@ -13,6 +13,7 @@ from aiohttp import web
 
 from services.articles import passwords
 from services.articles.domain import SessionLimits
+from services.articles.rendered import RenderedPages
 from services.articles.tokens import TokenIssuer
 from services.common.config import ConfigError, env_bool, env_int
 from services.common.csrf import CsrfTokens
@@ -125,3 +126,5 @@ DESK_CSRF = web.AppKey("desk_csrf", CsrfTokens)
 # The imports this instance runs in the background (kept so they are not collected, and
 # cancelled when it stops).
 IMPORT_TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("import_tasks")
+# The article pages each process rendered last (rendered.py).
+RENDERED = web.AppKey("rendered_articles", RenderedPages)

@@ -37,9 +37,9 @@ from markupsafe import Markup
 
 from services.articles import actions, domain, feeds, login, sessions, store
 from services.articles.answers import optional_principal, problem_for, scheme
-from services.articles.config import CONFIG, FORM_SECRET, THROTTLE_SECRET
+from services.articles.config import CONFIG, FORM_SECRET, RENDERED, THROTTLE_SECRET
 from services.articles.domain import Article, Category, RefusalError, Tag, Topic
-from services.articles.rendered import RENDERED, Rendered, RenderedArticle
+from services.articles.rendered import Rendered, RenderedArticle
 from services.common import db
 from services.common.pages import TEMPLATES, render
 from services.common.web import POOL, client_address

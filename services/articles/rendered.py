@@ -14,8 +14,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aiohttp import web
-
 # Pages kept per process: the recent and popular articles that most readers read. A page
 # and its text are about 20-60 KB, so this is some tens of MB at most.
 KEPT_PAGES = 1000
@@ -58,6 +56,3 @@ class RenderedPages:
         self._entries.move_to_end(article_id)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
-
-
-RENDERED = web.AppKey("rendered_articles", RenderedPages)
