@@ -378,7 +378,9 @@
       if (!dirty && JSON.stringify(values()) === lastStored) return;
       dirty = true;
       changes += 1;
-      say("Có thay đổi chưa lưu.");
+      // What still stops a save, if anything, rather than only "unsaved": the editor's
+      // late report of a keystroke must not hide why the save just tried was refused.
+      say(missing(values()) || "Có thay đổi chưa lưu.");
       clearTimeout(timer);
       timer = setTimeout(function () {
         save({});
