@@ -495,9 +495,10 @@ def user_json(user: User) -> dict[str, Any]:
 # --- access tokens ------------------------------------------------------------------------
 
 
-@routes.post("/api/v1/auth/token")
-async def issue_token(request: web.Request) -> web.Response:
-    """{"username","password"} -> {"access_token","token_type":"Bearer","expires_in"}."""
+async def _signed_in(request: web.Request) -> domain.User:
+    """The user a {"username","password"} body names, once the password is right (slowed
+    down and throttled as every sign-in is); one who must first choose a new password is
+    refused here, so that no token or session is given to them."""
     body = await read_json(request, LOGIN)
     user = await login.sign_in(
         request.app[POOL],
@@ -508,14 +509,16 @@ async def issue_token(request: web.Request) -> web.Response:
     )
     if user.must_change_password:
         raise domain.PasswordChangeRequiredError
-    issuer = request.app[ISSUER]
-    token, _ = issuer.issue(user)
+    return user
+
+
+@routes.post("/api/v1/auth/token")
+async def issue_token(request: web.Request) -> web.Response:
+    """{"username","password"} -> {"access_token","token_type":"Bearer","expires_in"}."""
+    user = await _signed_in(request)
+    token, _ = request.app[ISSUER].issue(user)
     return _json(
-        {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": int(issuer.ttl.total_seconds()),
-        },
+        {"access_token": token, "token_type": "Bearer", "expires_in": _access_ttl(request)},
         headers=PRIVATE,
     )
 
@@ -552,16 +555,7 @@ async def open_session(request: web.Request) -> web.Response:
     """{"username","password"} -> a sign-in session for this browser: both cookies set,
     {"expires_in"} of the access token. (A JSON body: another site's form cannot send one,
     so it cannot sign a browser in.)"""
-    body = await read_json(request, LOGIN)
-    user = await login.sign_in(
-        request.app[POOL],
-        request.app[THROTTLE_SECRET],
-        client_address(request),
-        body["username"],
-        body["password"],
-    )
-    if user.must_change_password:
-        raise domain.PasswordChangeRequiredError
+    user = await _signed_in(request)
     response = _json({"expires_in": _access_ttl(request)}, headers=PRIVATE)
     await sessions.sign_in_browser(request, user, response)
     return response

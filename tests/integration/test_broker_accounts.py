@@ -5,12 +5,9 @@ deleted at the end."""
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,11 +40,10 @@ from tests.support.infra import (
     create_vhost,
     delete_vhost,
     drop_database,
+    management,
     rabbitmqctl,
 )
 from tests.support.polling import eventually
-
-MANAGEMENT = "http://127.0.0.1:15672"
 
 
 def run_step(vhost: Vhost, users: dict[str, Account], tmp: Path) -> None:
@@ -246,24 +242,15 @@ async def test_the_relay_and_a_consumer_work_and_park_with_their_own_accounts(
         await consumer_connection.close()
 
 
-def management_get(path: str) -> Any:
-    request = urllib.request.Request(
-        MANAGEMENT + path,
-        headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.load(answer)
-
-
 def granted(vhost: Vhost, users: dict[str, Account]) -> list[Any]:
     """What the broker holds for each account: its user record (the password's hash
     included), permissions and topic permissions."""
     v = quote(vhost.name, safe="")
     return [
         (
-            management_get(f"/api/users/{quote(a.user, safe='')}"),
-            management_get(f"/api/permissions/{v}/{quote(a.user, safe='')}"),
-            management_get(f"/api/users/{quote(a.user, safe='')}/topic-permissions"),
+            management("GET", f"/users/{quote(a.user, safe='')}"),
+            management("GET", f"/permissions/{v}/{quote(a.user, safe='')}"),
+            management("GET", f"/users/{quote(a.user, safe='')}/topic-permissions"),
         )
         for a in users.values()
     ]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import subprocess
 import sys
-import urllib.request
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +14,7 @@ from services.common.events import topology
 from services.common.events.envelope import EXCHANGE, CloudEvent, source_of
 from services.common.web import SUBSCRIPTIONS
 from tests.support.amqp import drain, publish_event
-from tests.support.infra import ROOT, Vhost, create_vhost, delete_vhost, rabbitmqctl
+from tests.support.infra import ROOT, Vhost, create_vhost, delete_vhost, management, rabbitmqctl
 from tests.support.polling import eventually
 from tests.support.service_apps import SERVICES, build_app
 
@@ -161,29 +158,17 @@ async def test_the_desk_queue_joins_a_broker_that_ran_the_earlier_topology(
 
 # --- the policies, applied to the queues of a running broker ------------------------------
 
-MANAGEMENT_API = "http://127.0.0.1:15672/api"
-
-
-def management(path: str) -> Any:
-    """GET from the broker's management API, as guest."""
-    request = urllib.request.Request(
-        MANAGEMENT_API + path,
-        headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.load(answer)
-
 
 def policies_in_effect(vhost: Vhost) -> dict[str, tuple[str, dict[str, Any]]]:
     """Each queue's policy and the definition in effect, as the management API says."""
     return {
         q["name"]: (q.get("policy"), q.get("effective_policy_definition"))
-        for q in management(f"/queues/{quote(vhost.name, safe='')}")
+        for q in management("GET", f"/queues/{quote(vhost.name, safe='')}")
     }
 
 
 def queue_info(vhost: Vhost, name: str) -> dict[str, Any]:
-    info: dict[str, Any] = management(f"/queues/{quote(vhost.name, safe='')}/{name}")
+    info: dict[str, Any] = management("GET", f"/queues/{quote(vhost.name, safe='')}/{name}")
     return info
 
 

@@ -12,6 +12,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,16 +85,17 @@ class Vhost:
         return f"amqp://guest:guest@{self.host}:{self.port}/{quote(self.name, safe='')}"
 
 
-def management(method: str, path: str, body: dict[str, str] | None = None) -> None:
-    """One call to the broker's management API as guest: milliseconds, where each
-    rabbitmqctl call starts an Erlang VM (a second or more), and every test module makes
-    and removes a vhost."""
+def management(method: str, path: str, body: dict[str, str] | None = None) -> Any:
+    """One call to the broker's management API (`path` after /api) as guest, and its
+    decoded answer (None when empty): milliseconds, where each rabbitmqctl call starts an
+    Erlang VM (a second or more), and every test module makes and removes a vhost."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(f"{MANAGEMENT_API}{path}", data=data, method=method)
     request.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
     request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30):
-        pass
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        raw = answer.read()
+    return json.loads(raw) if raw else None
 
 
 def create_vhost() -> Vhost:
