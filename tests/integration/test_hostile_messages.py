@@ -47,6 +47,7 @@ from tests.support.infra import (
 )
 from tests.support.keys import new_keypair
 from tests.support.polling import eventually
+from tests.support.service_apps import running_settings
 
 ITEMS = itertools.count(1000)
 TODAY = vn_day(datetime.now(UTC)).isoformat()
@@ -276,14 +277,7 @@ async def running() -> AsyncIterator[Running]:
         await topology.apply(vhost.url)
 
         def settings(service: str) -> Settings:
-            return Settings(
-                service=service,
-                database_url=database.dsn(service),
-                amqp_url=vhost.url,
-                auth_public_key=keys.public_pem,
-                auth_private_key=keys.private_pem if service == "articles" else None,
-                relay_poll_seconds=0.5,
-            )
+            return running_settings(service, database, vhost, keys)
 
         apps = [
             articles_app(settings("articles"), ArticlesConfig(site_url="https://tin.example.vn")),

@@ -33,6 +33,7 @@ from tests.support.articles import PASSWORD, PNG
 from tests.support.documents import PDF_BYTES
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 from tests.support.keys import KeyPair, claims, new_keypair, sign
+from tests.support.service_apps import running_settings
 
 SERVICES = ("articles", "feedback", "counter")
 ROLES = ("author", "editor", "moderator", "admin")
@@ -217,14 +218,7 @@ async def running_stack() -> AsyncIterator[Stack]:
         await topology.apply(vhost.url)
 
         def settings(service: str) -> Settings:
-            return Settings(
-                service=service,
-                database_url=database.dsn(service),
-                amqp_url=vhost.url,
-                auth_public_key=keys.public_pem,
-                auth_private_key=keys.private_pem if service == "articles" else None,
-                relay_poll_seconds=0.5,
-            )
+            return running_settings(service, database, vhost, keys)
 
         apps = {
             "articles": create_articles(settings("articles"), ArticlesConfig()),

@@ -9,7 +9,8 @@ from importlib import import_module
 from aiohttp import web
 
 from services.common.config import Settings
-from tests.support.keys import new_keypair
+from tests.support.infra import Database, Vhost
+from tests.support.keys import KeyPair, new_keypair
 
 SERVICES = ("articles", "feedback", "counter")
 _KEYS = new_keypair()
@@ -22,6 +23,18 @@ def unstarted_settings(service: str) -> Settings:
         amqp_url="amqp://guest:guest@127.0.0.1:1/",
         auth_private_key=_KEYS.private_pem,
         auth_public_key=_KEYS.public_pem,
+    )
+
+
+def running_settings(service: str, database: Database, vhost: Vhost, keys: KeyPair) -> Settings:
+    """A service's settings on a test's own database and vhost (only articles signs)."""
+    return Settings(
+        service=service,
+        database_url=database.dsn(service),
+        amqp_url=vhost.url,
+        auth_public_key=keys.public_pem,
+        auth_private_key=keys.private_pem if service == "articles" else None,
+        relay_poll_seconds=0.5,
     )
 
 
